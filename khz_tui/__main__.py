@@ -1,0 +1,3 @@
+from khz_tui.cli import main
+
+raise SystemExit(main())

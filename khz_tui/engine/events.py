@@ -1,0 +1,200 @@
+"""The engine's one event stream: typed, past-tense, JSON-serialisable, and free of secrets.
+
+The TUI run console, headless `--apply` output (text and `--output json`), the per-run JSON-lines log
+and the tests all consume these same objects. Every event carries the run's elapsed time, the API
+requests used so far and the last rate-limit remaining the API reported.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+NodePhase = Literal[
+    "planned", "creating", "booting", "ssh-ready", "installing", "joined", "ready", "failed", "deleting", "deleted"
+]
+#: The happy path, in order; "failed" can follow any of them.
+NODE_PHASES: tuple[str, ...] = ("planned", "creating", "booting", "ssh-ready", "installing", "joined", "ready")
+
+NodeRole = Literal["control-plane", "worker"]
+RunMode = Literal["apply", "destroy", "dry-run"]
+ChangeKind = Literal["create", "keep", "change", "delete"]
+
+
+class EngineEvent(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    elapsed: float = 0.0
+    """Seconds since the run started."""
+    api_requests: int = 0
+    """Hetzner API requests made so far in this run."""
+    rate_limit_remaining: int | None = None
+    """Requests left in the API's rate-limit bucket, as last reported."""
+
+
+class RunStarted(EngineEvent):
+    kind: Literal["RunStarted"] = "RunStarted"
+    cluster: str
+    mode: RunMode
+    endpoint: str
+    simulated: bool
+    node_count: int
+
+
+class StepStarted(EngineEvent):
+    kind: Literal["StepStarted"] = "StepStarted"
+    step: str
+    title: str
+
+
+class StepFinished(EngineEvent):
+    kind: Literal["StepFinished"] = "StepFinished"
+    step: str
+    title: str
+    duration: float
+
+
+class StepFailed(EngineEvent):
+    kind: Literal["StepFailed"] = "StepFailed"
+    step: str
+    title: str
+    message: str
+    """What went wrong, in the API's or the node's words."""
+    hint: str = ""
+    """What the person can do about it."""
+
+
+class ResourceFound(EngineEvent):
+    kind: Literal["ResourceFound"] = "ResourceFound"
+    resource_type: str
+    name: str
+    id: int | None = None
+
+
+class ResourceCreated(EngineEvent):
+    kind: Literal["ResourceCreated"] = "ResourceCreated"
+    resource_type: str
+    name: str
+    id: int | None = None
+
+
+class ResourceDeleted(EngineEvent):
+    kind: Literal["ResourceDeleted"] = "ResourceDeleted"
+    resource_type: str
+    name: str
+    id: int | None = None
+
+
+class DriftDetected(EngineEvent):
+    """An existing resource differs from the plan in a way the engine will not change silently."""
+
+    kind: Literal["DriftDetected"] = "DriftDetected"
+    resource_type: str
+    name: str
+    field: str
+    expected: str
+    actual: str
+
+
+class NodePlanned(EngineEvent):
+    kind: Literal["NodePlanned"] = "NodePlanned"
+    node: str
+    role: NodeRole
+    pool: str
+    server_type: str
+    location: str
+
+
+class NodePhaseChanged(EngineEvent):
+    kind: Literal["NodePhaseChanged"] = "NodePhaseChanged"
+    node: str
+    phase: NodePhase
+    reason: str = ""
+    public_ip: str | None = None
+    private_ip: str | None = None
+    server_id: int | None = None
+
+
+class LogLine(EngineEvent):
+    kind: Literal["LogLine"] = "LogLine"
+    text: str
+    node: str | None = None
+    """The node the line came from; None for the engine's own lines."""
+    stream: Literal["engine", "stdout", "stderr"] = "engine"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Change(BaseModel):
+    """One line of a dry-run diff."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: ChangeKind
+    resource_type: str
+    name: str
+    detail: str = ""
+    monthly_cost_delta: str = "0.00"
+    """Change in the monthly estimate, net, in the catalog's currency."""
+
+
+class PlanDiffed(EngineEvent):
+    kind: Literal["PlanDiffed"] = "PlanDiffed"
+    changes: list[Change]
+    currency: str = "EUR"
+    monthly_cost_delta: str = "0.00"
+
+
+class KubeconfigWritten(EngineEvent):
+    kind: Literal["KubeconfigWritten"] = "KubeconfigWritten"
+    path: str
+    context: str
+    server: str
+    command: str
+    """A kubectl command that uses it, ready to copy."""
+
+
+class RunFinished(EngineEvent):
+    """The last event of every run, successful or not."""
+
+    kind: Literal["RunFinished"] = "RunFinished"
+    mode: RunMode
+    ok: bool
+    message: str
+    nodes_ready: int = 0
+    nodes_total: int = 0
+    failed_step: str | None = None
+    hint: str = ""
+
+
+Event = Annotated[
+    Union[
+        RunStarted,
+        StepStarted,
+        StepFinished,
+        StepFailed,
+        ResourceFound,
+        ResourceCreated,
+        ResourceDeleted,
+        DriftDetected,
+        NodePlanned,
+        NodePhaseChanged,
+        LogLine,
+        PlanDiffed,
+        KubeconfigWritten,
+        RunFinished,
+    ],
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_to_json(event: EngineEvent) -> str:
+    return event.model_dump_json()
+
+
+def event_from_json(text: str) -> EngineEvent:
+    return EVENT_ADAPTER.validate_json(text)
