@@ -1,0 +1,74 @@
+"""Where engine events are stamped and sent: elapsed time, API usage, and secret scrubbing.
+
+Every part of the engine emits through one `EventBus`, so no event can forget its stamps and no line
+can carry a secret: values registered with `add_secret` are replaced by `***` in every string field
+before the event leaves the engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from khz_tui.engine.events import EngineEvent, LogLine
+
+E = TypeVar("E", bound=EngineEvent)
+REDACTED = "***"
+
+
+@dataclass
+class ApiUsage:
+    """Counters the cloud client updates on every response."""
+
+    requests: int = 0
+    mutating_requests: int = 0
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: float | None = None
+    """UNIX time at which the bucket is full again, as the API reported."""
+    throttled: int = 0
+    """HTTP 429 answers seen."""
+
+
+@dataclass
+class EventBus:
+    sink: Callable[[EngineEvent], None]
+    usage: ApiUsage = field(default_factory=ApiUsage)
+    clock: Callable[[], float] = time.monotonic
+    _started: float = field(default=0.0, init=False)
+    _secrets: list[str] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
+
+    def add_secret(self, value: str) -> None:
+        """Never let `value` appear in an event (tokens, join tokens, private keys)."""
+        if value and len(value) >= 4 and value not in self._secrets:
+            self._secrets.append(value)
+            self._secrets.sort(key=len, reverse=True)  # longest first, so a prefix never leaks the rest
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self._started
+
+    def emit(self, event_type: type[E], **fields: Any) -> E:
+        """Build, stamp, scrub and send one event; returns it."""
+        clean = {k: self.scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
+        event = event_type(
+            elapsed=round(self.elapsed, 3),
+            api_requests=self.usage.requests,
+            rate_limit_remaining=self.usage.rate_limit_remaining,
+            **clean,
+        )
+        self.sink(event)
+        return event
+
+    def log(self, text: str, *, node: str | None = None, stream: str = "engine", level: str = "info") -> None:
+        self.emit(LogLine, text=text, node=node, stream=stream, level=level)
