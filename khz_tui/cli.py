@@ -7,6 +7,7 @@ Heavy modules are imported lazily so `--help`, `validate` and `schema` start fas
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -85,39 +86,88 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
+def _not_built(feature: str, exc: BaseException) -> int:
+    """Say plainly that a part of khz-tui is missing instead of pretending or crashing."""
+    detail = f" ({exc})" if str(exc) else ""
+    print(
+        f"khz-tui: {feature} is not built yet in this version{detail}.\n"
+        "What works today: 'khz-tui validate PLAN' and 'khz-tui schema'.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.token_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", args.token_env):
+        raise UsageError(f"--token-env {args.token_env!r} is not an environment variable name (letters, digits, '_')")
+    if args.endpoint is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", args.endpoint):
+        raise UsageError(f"--endpoint {args.endpoint!r} is not an http(s) URL such as https://api.hetzner.cloud/v1")
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv[:1] == ["validate"]:
+        from khz_tui.plan.commands import run_validate
+
+        args = _validate_parser().parse_args(argv[1:])
+        return run_validate(args.plan, output=args.output)
+    if argv[:1] == ["schema"]:
+        from khz_tui.plan.commands import run_schema
+
+        _schema_parser().parse_args(argv[1:])
+        return run_schema()
+    if argv[:1] == ["sim"]:
+        try:
+            from khz_tui.sim.serve import main as sim_main
+        except ImportError as exc:
+            return _not_built("the simulator ('khz-tui sim serve')", exc)
+        try:
+            return sim_main(argv[1:])
+        except NotImplementedError as exc:
+            return _not_built("the simulator ('khz-tui sim serve')", exc)
+
+    args = _main_parser().parse_args(argv)
+    _check_options(args)
+    options = _options(args)
+    for mode in ("apply", "destroy", "dry_run"):
+        plan_path = getattr(args, f"{mode}_plan")
+        if plan_path is not None:
+            flag = f"--{mode.replace('_', '-')}"
+            if args.plan is not None:
+                raise UsageError(f"give the plan once: {flag} {plan_path} already names it")
+            try:
+                from khz_tui.engine.headless import run_headless
+            except ImportError as exc:
+                return _not_built(f"headless {flag}", exc)
+            try:
+                return run_headless(mode.replace("_", "-"), plan_path, options)
+            except NotImplementedError as exc:
+                return _not_built(f"headless {flag}", exc)
+
+    try:
+        from khz_tui.ui.app import run_tui
+    except ImportError as exc:
+        return _not_built("the terminal UI (wizard and plan review)", exc)
+    try:
+        return run_tui(args.plan, options)
+    except NotImplementedError as exc:
+        return _not_built("the terminal UI (wizard and plan review)", exc)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run khz-tui with `argv` (default: the process arguments) and return its exit code."""
+    from khz_tui.engine.credentials import CredentialsError
+    from khz_tui.plan.toml_io import PlanError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["validate"]:
-            from khz_tui.plan.commands import run_validate
-
-            args = _validate_parser().parse_args(argv[1:])
-            return run_validate(args.plan, output=args.output)
-        if argv[:1] == ["schema"]:
-            from khz_tui.plan.commands import run_schema
-
-            _schema_parser().parse_args(argv[1:])
-            return run_schema()
-        if argv[:1] == ["sim"]:
-            from khz_tui.sim.serve import main as sim_main
-
-            return sim_main(argv[1:])
-
-        args = _main_parser().parse_args(argv)
-        options = _options(args)
-        for mode in ("apply", "destroy", "dry_run"):
-            plan_path = getattr(args, f"{mode}_plan")
-            if plan_path is not None:
-                if args.plan is not None:
-                    raise UsageError(f"give the plan once: --{mode.replace('_', '-')} {plan_path} already names it")
-                from khz_tui.engine.headless import run_headless
-
-                return run_headless(mode.replace("_", "-"), plan_path, options)
-
-        from khz_tui.ui.app import run_tui
-
-        return run_tui(args.plan, options)
+        return _dispatch(argv)
     except UsageError as exc:
+        print(f"khz-tui: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PlanError as exc:
+        print(exc.report(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CredentialsError as exc:
         print(f"khz-tui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -1,0 +1,134 @@
+"""Where the Hetzner Cloud API token comes from. It is returned to the caller and never printed or logged.
+
+Resolution order (documented in the README and the plan reference):
+1. the environment variable named by `--token-env`, else the plan's `hcloud.token_env` (default HCLOUD_TOKEN);
+2. the hcloud CLI's contexts file (`$HCLOUD_CONFIG`, else `$XDG_CONFIG_HOME/hcloud/cli.toml`, else
+   `~/.config/hcloud/cli.toml`): the context the plan names (`hcloud.context`), else `$HCLOUD_CONTEXT`,
+   else the file's `active_context`. The plan's choice beats the shell's, like the CLI's `--context` flag;
+3. a prompt in the wizard (the TUI's job; headless runs stop with `CredentialsError`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from khz_tui.engine.options import RunOptions
+from khz_tui.plan.model import ClusterPlan
+
+DEFAULT_ENDPOINT = "https://api.hetzner.cloud/v1"
+
+
+class CredentialsError(Exception):
+    """No usable token: the message says what was tried and lists the three ways to supply one."""
+
+
+def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def cli_config_path(environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
+    """Where the hcloud CLI keeps its contexts, following its own conventions."""
+    env = _environ(environ)
+    if env.get("HCLOUD_CONFIG"):
+        return Path(env["HCLOUD_CONFIG"]).expanduser()
+    if env.get("XDG_CONFIG_HOME"):
+        return Path(env["XDG_CONFIG_HOME"]) / "hcloud" / "cli.toml"
+    base = home if home is not None else Path(env.get("HOME") or Path.home())
+    return base / ".config" / "hcloud" / "cli.toml"
+
+
+def _read_cli_config(path: Path) -> dict[str, Any] | None:
+    """The parsed contexts file, None when it does not exist; CredentialsError when it is unreadable."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        # Only the error's kind: the file holds tokens, so none of its text goes into the message.
+        raise CredentialsError(f"the hcloud CLI config {path} cannot be read ({type(exc).__name__}); "
+                               "fix it with 'hcloud context list', or point HCLOUD_CONFIG elsewhere") from None
+
+
+def _contexts(config: dict[str, Any]) -> list[dict[str, Any]]:
+    contexts = config.get("contexts", [])
+    return [c for c in contexts if isinstance(c, dict) and isinstance(c.get("name"), str)]
+
+
+def list_cli_contexts(environ: Mapping[str, str] | None = None, home: Path | None = None) -> list[str]:
+    """Names of the hcloud CLI's contexts (for the wizard's picker); [] when there is no usable file."""
+    try:
+        config = _read_cli_config(cli_config_path(environ, home))
+    except CredentialsError:
+        return []
+    return [c["name"] for c in _contexts(config or {})]
+
+
+def _no_token_message(var: str, tried: list[str]) -> str:
+    return (
+        "no Hetzner Cloud API token found (tried: " + "; ".join(tried) + ").\n"
+        "Give khz-tui a token in one of three ways:\n"
+        f"  1. export {var}=<token>   (or name another variable with --token-env or hcloud.token_env)\n"
+        "  2. create an hcloud CLI context: 'hcloud context create <name>', and select it with\n"
+        "     hcloud.context = \"<name>\" in the plan, HCLOUD_CONTEXT, or the CLI's active context\n"
+        "  3. run 'khz-tui PLAN' without --apply: the wizard asks for the token (it is not saved in the plan)\n"
+        "Create a token in the Hetzner Cloud Console: your project > Security > API tokens (Read & Write)."
+    )
+
+
+def resolve_token(
+    plan: ClusterPlan,
+    options: RunOptions,
+    *,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> tuple[str, str]:
+    """Return (token, where it came from), e.g. (..., "environment variable HCLOUD_TOKEN").
+
+    Raises CredentialsError naming what was tried and the three ways to give a token.
+    """
+    env = _environ(environ)
+    var = options.token_env or plan.hcloud.token_env
+    tried = [f"environment variable {var}"]
+    token = (env.get(var) or "").strip()
+    if token:
+        return token, f"environment variable {var}"
+
+    path = cli_config_path(env, home)
+    config = _read_cli_config(path)
+    if config is None:
+        tried.append(f"hcloud CLI config {path} (not found)")
+        raise CredentialsError(_no_token_message(var, tried))
+
+    contexts = {c["name"]: c for c in _contexts(config)}
+    if plan.hcloud.context:
+        name, chosen_by = plan.hcloud.context, "the plan's hcloud.context"
+    elif env.get("HCLOUD_CONTEXT"):
+        name, chosen_by = env["HCLOUD_CONTEXT"], "HCLOUD_CONTEXT"
+    elif isinstance(config.get("active_context"), str) and config["active_context"]:
+        name, chosen_by = config["active_context"], "the active context"
+    else:
+        tried.append(f"hcloud CLI config {path} (no context selected: no active_context)")
+        raise CredentialsError(_no_token_message(var, tried))
+
+    context = contexts.get(name)
+    if context is None:
+        known = ", ".join(contexts) or "none"
+        raise CredentialsError(
+            f"{chosen_by} names the hcloud CLI context {name!r}, but {path} has no such context "
+            f"(contexts there: {known}). Create it with 'hcloud context create {name}' or choose another."
+        )
+    token = context.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise CredentialsError(f"the hcloud CLI context {name!r} in {path} has no token; "
+                               f"recreate it with 'hcloud context create {name}'")
+    return token.strip(), f"hcloud CLI context {name!r}"
+
+
+def resolve_endpoint(plan: ClusterPlan, options: RunOptions, *, environ: Mapping[str, str] | None = None) -> str:
+    """API base URL: --endpoint, else HCLOUD_ENDPOINT (as the hcloud CLI reads it), else the plan, else Hetzner."""
+    env = _environ(environ)
+    return (options.endpoint or env.get("HCLOUD_ENDPOINT") or plan.hcloud.endpoint or DEFAULT_ENDPOINT).rstrip("/")
