@@ -81,7 +81,7 @@ def validate_data(data: dict, catalog: Catalog | None = None) -> tuple[ClusterPl
     token or secret, or a value that looks like a Hetzner token, is refused without echoing it.
     """
     problems = _secret_problems(data)
-    data = _without_secret_keys(data)
+    data = _without_secrets(data)
     if "schema_version" not in data:
         problems.append(
             Problem(
@@ -93,7 +93,9 @@ def validate_data(data: dict, catalog: Catalog | None = None) -> tuple[ClusterPl
     try:
         plan = ClusterPlan.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_from_pydantic(exc))
+        # A refused secret is reported once, by the rule above, not again by the field it sat in.
+        secret_paths = [p.path for p in problems]
+        problems.extend(p for p in _from_pydantic(exc) if not any(_related(p.path, s) for s in secret_paths))
         return None, problems
     problems.extend(check_plan(plan, catalog))
     if any(p.severity == "error" for p in problems):
@@ -125,17 +127,24 @@ def _secret_problems(data: dict) -> list[Problem]:
     return problems
 
 
-def _without_secret_keys(data: Any, in_labels: bool = False) -> Any:
-    """Drop secret-looking keys so pydantic does not report them a second time as unknown."""
+def _without_secrets(data: Any, in_labels: bool = False) -> Any:
+    """Drop secret-looking keys and blank token-shaped values, so no later message can echo them."""
     if isinstance(data, dict):
         return {
-            k: _without_secret_keys(v, k == "labels")
+            k: _without_secrets(v, k == "labels")
             for k, v in data.items()
             if in_labels or k in _SECRET_KEY_ALLOWED or not _SECRET_KEY.search(str(k))
         }
     if isinstance(data, list):
-        return [_without_secret_keys(v) for v in data]
+        return [_without_secrets(v) for v in data]
+    if isinstance(data, str) and _TOKEN_VALUE.match(data):
+        return "(refused)"
     return data
+
+
+def _related(a: str, b: str) -> bool:
+    """True when one key path contains the other (`x.labels` and `x.labels.tier`)."""
+    return a == b or any(long.startswith(short + sep) for short, long in ((a, b), (b, a)) for sep in ".[")
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -161,6 +170,17 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
+_TYPE_HINTS = {
+    "int_parsing": "must be a whole number, written without quotes (count = 3)",
+    "int_type": "must be a whole number, written without quotes (count = 3)",
+    "int_from_float": "must be a whole number, not a fraction",
+    "bool_type": "must be true or false, without quotes",
+    "bool_parsing": "must be true or false, without quotes",
+    "string_type": 'must be text in quotes, e.g. "fsn1"',
+    "list_type": 'must be a list in brackets, e.g. ["a", "b"]',
+}
+
+
 def _from_pydantic(exc: ValidationError) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
@@ -183,6 +203,8 @@ def _from_pydantic(exc: ValidationError) -> list[Problem]:
             msg = f"must be {err['ctx']['le']} or less"
         elif kind in ("model_type", "dict_type"):
             msg = "this should be a table, e.g. [section] or { key = value }"
+        elif kind in _TYPE_HINTS:
+            msg = _TYPE_HINTS[kind]
         else:
             msg = f"{msg[0].lower()}{msg[1:]}"
         problems.append(Problem(format_path(loc), msg))
@@ -445,10 +467,10 @@ def _check_components(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
                        f"{', '.join(K3S_COMPONENTS)}")
             )
     if plan.addons.ingress == "traefik" and "traefik" in disabled:
-        problems.append(_error("addons.ingress", 'ingress = "traefik" but k3s.disable turns traefik off; '
+        problems.append(_error(f"k3s.disable[{disabled.index('traefik')}]", 'ingress = "traefik" but k3s.disable turns traefik off; '
                                'remove it from k3s.disable or choose ingress = "nginx" or "none"'))
     if plan.addons.service_load_balancer == "klipper" and "servicelb" in disabled:
-        problems.append(_error("addons.service_load_balancer", 'service_load_balancer = "klipper" but k3s.disable '
+        problems.append(_error(f"k3s.disable[{disabled.index('servicelb')}]", 'service_load_balancer = "klipper" but k3s.disable '
                                'turns servicelb (Klipper) off; remove it from k3s.disable or choose "hetzner"'))
     if plan.addons.service_load_balancer == "hetzner" and not plan.addons.cloud_controller:
         problems.append(_error("addons.service_load_balancer", 'service_load_balancer = "hetzner" needs the cloud '
