@@ -1,0 +1,89 @@
+"""Reading actions: `GET /actions/{id}`, `GET /actions?id=..&id=..` and the per-resource lists."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from khz_tui.sim.api.errors import invalid_input, not_found
+from khz_tui.sim.api.listing import ids_param
+from khz_tui.sim.api.pagination import paginate
+from khz_tui.sim.api.store import KINDS, SINGULAR, STATE
+from khz_tui.sim.api.wire import path_id
+
+
+def _filtered(request: web.Request, actions: list[dict]) -> list[dict]:
+    statuses = request.query.getall("status", [])
+    if statuses:
+        actions = [a for a in actions if a["status"] in statuses]
+    if request.query.get("sort", "").startswith("id:desc"):
+        actions = sorted(actions, key=lambda a: a["id"], reverse=True)
+    return actions
+
+
+async def get_action(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    action = state.actions.view(path_id(request))
+    if action is None:
+        raise not_found("action", request.match_info["id"])
+    return web.json_response({"action": action})
+
+
+async def list_actions(request: web.Request) -> web.Response:
+    """Many actions by id in one request; listing every action without ids was removed by Hetzner."""
+    state = request.app[STATE]
+    ids = ids_param(request)
+    if not ids:
+        raise invalid_input({"id": "at least one id is required"})
+    found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
+    page, meta = paginate(request, _filtered(request, found))
+    return web.json_response({"actions": page, "meta": meta})
+
+
+def _kind_routes(kind: str) -> list[web.RouteDef]:
+    singular = SINGULAR[kind]
+
+    async def for_resource(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        record = state.get(kind, path_id(request))
+        actions = _filtered(request, state.actions.for_resource(singular, record["id"]))
+        page, meta = paginate(request, actions)
+        return web.json_response({"actions": page, "meta": meta})
+
+    async def one_for_resource(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        record = state.get(kind, path_id(request))
+        action = state.actions.view(path_id(request, "action_id"))
+        if action is None or not any(r["type"] == singular and r["id"] == record["id"] for r in action["resources"]):
+            raise not_found("action", request.match_info["action_id"])
+        return web.json_response({"action": action})
+
+    async def kind_list(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        ids = ids_param(request)
+        found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
+        found = [a for a in found if any(r["type"] == singular for r in a["resources"])]
+        page, meta = paginate(request, _filtered(request, found))
+        return web.json_response({"actions": page, "meta": meta})
+
+    async def kind_one(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        action = state.actions.view(path_id(request))
+        if action is None or not any(r["type"] == singular for r in action["resources"]):
+            raise not_found("action", request.match_info["id"])
+        return web.json_response({"action": action})
+
+    return [
+        web.get(f"/v1/{kind}/actions", kind_list),
+        web.get(f"/v1/{kind}/actions/{{id}}", kind_one),
+        web.get(f"/v1/{kind}/{{id}}/actions", for_resource),
+        web.get(f"/v1/{kind}/{{id}}/actions/{{action_id}}", one_for_resource),
+    ]
+
+
+def routes() -> list[web.RouteDef]:
+    """Action routes; registered before `/{kind}/{id}` so `actions` is not read as an id."""
+    out = [web.get("/v1/actions", list_actions), web.get("/v1/actions/{id}", get_action)]
+    for kind in KINDS:
+        if kind not in ("ssh_keys", "placement_groups"):
+            out.extend(_kind_routes(kind))
+    return out

@@ -1,0 +1,124 @@
+"""The aiohttp application: auth, rate limit, fault injection and request counting around the
+resource routes, with every error in Hetzner's envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from khz_tui.sim.api import (
+    action_routes,
+    firewalls,
+    networks,
+    offerings,
+    placement_groups,
+    server_actions,
+    ssh_keys,
+    xsim,
+)
+from khz_tui.sim.api.errors import ApiError, error_response
+from khz_tui.sim.api.ratelimit import TokenBucket
+from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.faults import FaultDice, FaultProfile
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MUTATING = ("POST", "PUT", "DELETE", "PATCH")
+
+
+class RequestCounts:
+    """How many requests the simulator answered, by method (tests assert e.g. no mutating calls)."""
+
+    def __init__(self) -> None:
+        self.by_method: Counter[str] = Counter()
+        self.by_route: Counter[str] = Counter()
+
+    def add(self, method: str, path: str) -> None:
+        """Count one authenticated request."""
+        self.by_method[method] += 1
+        self.by_route[f"{method} {path}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_method.values())
+
+    @property
+    def mutating(self) -> int:
+        """POST, PUT, DELETE and PATCH requests."""
+        return sum(self.by_method[m] for m in MUTATING)
+
+
+def _drop(request: web.Request) -> web.Response:
+    # Closing the transport mid-request is what a client sees when a proxy resets the connection.
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
+
+
+def build_app(
+    state: CloudState,
+    *,
+    token: str,
+    bucket: TokenBucket,
+    dice: FaultDice | None = None,
+    counts: RequestCounts | None = None,
+) -> web.Application:
+    """The API emulator as an aiohttp application."""
+    counts = counts if counts is not None else RequestCounts()
+    dice = dice or FaultDice(FaultProfile(), 0)
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return error_response("unauthorized", "unable to authenticate", headers=bucket.headers())
+        path = request.path[3:] if request.path.startswith("/v1") else request.path
+        counts.add(request.method, path)
+        if not bucket.take():
+            return error_response("rate_limit_exceeded", "limit of requests per hour reached", headers=bucket.headers())
+        outcome = dice.request(request.method, path)
+        if outcome.latency:
+            await asyncio.sleep(outcome.latency)
+        if outcome.error and not outcome.after_handler:
+            if outcome.error == "dropped":
+                return _drop(request)
+            return error_response(outcome.error, f"simulated fault: {outcome.error}", headers=bucket.headers())
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = exc.response()
+        except web.HTTPNotFound:
+            response = error_response("not_found", f"no such endpoint: {request.method} {request.path}")
+        except web.HTTPMethodNotAllowed:
+            response = error_response("method_not_allowed", f"{request.method} is not allowed on {request.path}")
+        except Exception:  # a simulator bug answers like Hetzner's server_error rather than a bare 500
+            log.exception("simulator handler failed for %s %s", request.method, request.path)
+            response = error_response("server_error", "internal simulator error")
+        if outcome.error and outcome.after_handler:
+            if outcome.error == "dropped":
+                return _drop(request)
+            return error_response(outcome.error, f"simulated fault: {outcome.error}", headers=bucket.headers())
+        response.headers.update(bucket.headers())
+        return response
+
+    app = web.Application(middlewares=[gate], client_max_size=1024 * 1024)
+    app[STATE] = state
+    app.add_routes(action_routes.routes())  # before /{kind}/{id}: "actions" is not an id
+    app.add_routes(xsim.routes())
+    app.add_routes(offerings.routes(state.offer))
+    for family in (server_actions, networks, ssh_keys, firewalls, placement_groups):
+        app.add_routes(family.routes())
+    for optional in ("volumes", "load_balancers"):
+        try:
+            module = __import__(f"khz_tui.sim.api.{optional}", fromlist=["routes"])
+        except ImportError:
+            continue
+        app.add_routes(module.routes())
+    return app

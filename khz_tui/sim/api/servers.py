@@ -1,0 +1,254 @@
+"""Servers: create with networks, firewalls, placement group, SSH keys and user data; list, update,
+delete; power actions. Booting is handed to the node host when the create action completes."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api import firewalls as fw
+from khz_tui.sim.api.actions import now_iso
+from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
+from khz_tui.sim.api.listing import list_response
+from khz_tui.sim.api.networks import allocate_ip
+from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+
+USER_DATA_LIMIT = 32 * 1024
+
+
+def _mac(server_id: int, network_id: int) -> str:
+    digest = hashlib.sha256(f"{server_id}:{network_id}".encode()).digest()
+    return "86:00:" + ":".join(f"{b:02x}" for b in digest[:4])
+
+
+def render(state: CloudState, srv: dict[str, Any]) -> dict[str, Any]:
+    """A server as the API shows it, deprecated `datacenter` included for older clients."""
+    offer = state.offer
+    location = copy.deepcopy(offer.location(srv["location"]))
+    ipv4 = ipv6 = None
+    if srv.get("public_ipv4"):
+        ipv4 = {"id": srv["public_ipv4_id"], "ip": srv["public_ipv4"], "blocked": False, "dns_ptr": f"static.{srv['public_ipv4']}.clients.your-server.de"}
+    if srv.get("public_ipv6"):
+        ipv6 = {"id": srv["public_ipv6_id"], "ip": srv["public_ipv6"], "blocked": False, "dns_ptr": []}
+    group = state.placement_groups.get(srv.get("placement_group") or -1)
+    return {
+        "id": srv["id"],
+        "name": srv["name"],
+        "status": srv["status"],
+        "created": srv["created"],
+        "public_net": {
+            "ipv4": ipv4,
+            "ipv6": ipv6,
+            "floating_ips": [],
+            "firewalls": [{"id": f, "status": "applied"} for f in fw.firewall_ids_of(state, srv)],
+        },
+        "private_net": [dict(p) for p in srv["private_net"]],
+        "server_type": copy.deepcopy(offer.server_type(srv["server_type"])),
+        "datacenter": copy.deepcopy(offer.datacenter_of(srv["location"])),
+        "location": location,
+        "image": copy.deepcopy(offer.images[srv["image_id"]]),
+        "iso": None,
+        "rescue_enabled": False,
+        "locked": state.actions.is_locked("server", srv["id"]),
+        "backup_window": None,
+        "outgoing_traffic": 0,
+        "ingoing_traffic": 0,
+        "included_traffic": 21990232555520,
+        "protection": {"delete": False, "rebuild": False},
+        "labels": dict(srv["labels"]),
+        "volumes": sorted(v["id"] for v in state.volumes.values() if v.get("server") == srv["id"]),
+        "load_balancers": sorted(lb["id"] for lb in state.load_balancers.values() if srv["id"] in {s["id"] for s in state.lb_target_servers(lb)}),
+        "primary_disk_size": offer.server_type(srv["server_type"])["disk"],
+        "placement_group": _render_group(state, group) if group else None,
+    }
+
+
+def _render_group(state: CloudState, group: dict[str, Any]) -> dict[str, Any]:
+    from khz_tui.sim.api.placement_groups import render as render_group
+
+    return render_group(state, group)
+
+
+def _location_of(state: CloudState, body: dict[str, Any]) -> dict[str, Any]:
+    if body.get("location") is not None:
+        return state.offer.location(body["location"])
+    if body.get("datacenter") is not None:
+        return state.offer.datacenter(body["datacenter"])["location"]
+    return state.offer.location("fsn1")
+
+
+async def create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await read_body(request)
+    name = name_field(body, hostname=True)
+    labels = labels_field(body) or {}
+    stype = state.offer.server_type(body.get("server_type"))
+    location = _location_of(state, body)
+    if body.get("image") in (None, ""):
+        raise invalid_input({"image": "image is required"})
+    image = state.offer.image(body.get("image"), stype["architecture"])
+    user_data = body.get("user_data")
+    if user_data is not None and (not isinstance(user_data, str) or len(user_data.encode()) > USER_DATA_LIMIT):
+        raise invalid_input({"user_data": "user_data must be a string of at most 32 KiB"})
+    if state.name_taken("servers", name):
+        raise uniqueness_error("name")
+    if len(state.servers) >= state.config.server_limit:
+        raise ApiError("resource_limit_exceeded", f"server limit of {state.config.server_limit} exceeded")
+    if not state.offer.offered_in(stype, location["name"]):
+        raise ApiError("resource_unavailable", f"server type {stype['name']} is not available in {location['name']}")
+
+    keys = []
+    for ident in body.get("ssh_keys") or []:
+        key = state.get_by_id_or_name("ssh_keys", ident)
+        if key is None:
+            raise invalid_input({"ssh_keys": f"SSH key '{ident}' not found"})
+        keys.append(key)
+    networks = []
+    for ident in body.get("networks") or []:
+        net = state.networks.get(int(ident)) if str(ident).isdigit() else None
+        if net is None:
+            raise invalid_input({"networks": f"network '{ident}' not found"})
+        networks.append(net)
+    firewall_ids = []
+    for entry in body.get("firewalls") or []:
+        fid = id_field(entry if isinstance(entry, dict) else {"firewall": entry}, "firewall")
+        if fid not in state.firewalls:
+            raise invalid_input({"firewalls": f"firewall '{fid}' not found"})
+        firewall_ids.append(fid)
+    group_id = id_field(body, "placement_group", required=False)
+    if group_id is not None:
+        if group_id not in state.placement_groups:
+            raise invalid_input({"placement_group": f"placement group '{group_id}' not found"})
+        members = [s for s in state.servers.values() if s.get("placement_group") == group_id]
+        if len(members) >= state.config.placement_group_limit:
+            raise ApiError("placement_error", f"placement group {group_id} already holds {len(members)} servers")
+
+    public_net = body.get("public_net") or {}
+    server_id = state.new_id("servers")
+    private_net = []
+    for net in networks:
+        ip = allocate_ip(state, net, location["network_zone"])
+        private_net.append({"network": net["id"], "ip": ip, "alias_ips": [], "mac_address": _mac(server_id, net["id"])})
+    srv: dict[str, Any] = {
+        "id": server_id,
+        "name": name,
+        "status": "initializing",
+        "created": now_iso(),
+        "server_type": stype["name"],
+        "architecture": stype["architecture"],
+        "location": location["name"],
+        "image": image["name"],
+        "image_id": image["id"],
+        "labels": labels,
+        "public_ipv4": state.public.take_v4() if public_net.get("enable_ipv4", True) else None,
+        "public_ipv6": state.public.take_v6() if public_net.get("enable_ipv6", True) else None,
+        "private_net": private_net,
+        "placement_group": group_id,
+        "user_data": user_data,
+        "ssh_keys": [k["id"] for k in keys],
+        "authorized_keys": [k["public_key"] for k in keys],
+    }
+    srv["public_ipv4_id"] = server_id + 5000000 if srv["public_ipv4"] else None
+    srv["public_ipv6_id"] = server_id + 6000000 if srv["public_ipv6"] else None
+    state.servers[server_id] = srv
+    for fid in firewall_ids:
+        fw.apply_directly(state, fid, server_id)
+
+    start = body.get("start_after_create", True) is not False
+    failure = state.create_failure("server", name)
+    durations = state.config.durations
+
+    def created_ok() -> None:
+        srv["status"] = "starting" if start else "off"
+
+    def created_failed() -> None:
+        srv["status"] = "off"
+
+    action = state.actions.start(
+        "create_server", [("server", server_id)], durations.server_create,
+        on_success=created_ok, on_error=created_failed, failure=failure,
+    )
+    next_actions = []
+    if start:
+        next_actions.append(_start_action(state, srv, after=action["id"]))
+    return created(
+        201,
+        {
+            "server": render(state, srv),
+            "action": state.actions.view(action["id"]),
+            "next_actions": [state.actions.view(a["id"]) for a in next_actions],
+            "root_password": None if keys else "simulated-root-password",
+        },
+    )
+
+
+def _start_action(state: CloudState, srv: dict[str, Any], after: int | None = None) -> dict[str, Any]:
+    durations = state.config.durations
+
+    async def started() -> None:
+        if srv["id"] not in state.servers:
+            return
+        srv["status"] = "running"
+        if state.nodes is not None:
+            await state.nodes.boot(state.node_spec(srv), durations.server_boot * state.config.time_scale)
+
+    return state.actions.start("start_server", [("server", srv["id"])], durations.server_start, on_success=started, after=after)
+
+
+async def list_servers(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    records = list(state.servers.values())
+    statuses = request.query.getall("status", [])
+    if statuses:
+        records = [s for s in records if s["status"] in statuses]
+    return list_response(request, "servers", records, lambda s: render(state, s))
+
+
+async def get_server(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"server": render(state, state.get("servers", path_id(request)))})
+
+
+async def update(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    srv = state.get("servers", path_id(request))
+    body = await read_body(request)
+    name = name_field(body, hostname=True, required=False)
+    labels = labels_field(body)
+    if name is not None:
+        if state.name_taken("servers", name, except_id=srv["id"]):
+            raise uniqueness_error("name")
+        srv["name"] = name
+    if labels is not None:
+        srv["labels"] = labels
+    return web.json_response({"server": render(state, srv)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    srv = state.get("servers", path_id(request))
+    state.ensure_unlocked("servers", srv["id"])
+    srv["status"] = "deleting"
+
+    async def gone() -> None:
+        state.servers.pop(srv["id"], None)
+        state.public.release(srv.get("public_ipv4"))
+        state.public.release(srv.get("public_ipv6"))
+        for vol in state.volumes.values():
+            if vol.get("server") == srv["id"]:
+                vol["server"] = None
+        for lb in state.load_balancers.values():
+            lb["targets"] = [t for t in lb["targets"] if t.get("server", {}).get("id") != srv["id"]]
+        fw.forget_server(state, srv["id"])
+        if state.nodes is not None:
+            await state.nodes.remove(srv["id"])
+
+    action = state.actions.start("delete_server", [("server", srv["id"])], state.config.durations.server_delete, on_success=gone)
+    return web.json_response({"action": state.actions.view(action["id"])})
+
+
+__all__ = ["create", "render", "list_servers", "get_server", "update", "delete"]

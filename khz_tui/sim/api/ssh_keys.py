@@ -1,0 +1,113 @@
+"""SSH keys: create (MD5 colon-hex fingerprint, one key per public key), list, get, update, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.actions import now_iso
+from khz_tui.sim.api.errors import invalid_input, uniqueness_error
+from khz_tui.sim.api.listing import list_response
+from khz_tui.sim.api.store import STATE
+from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body
+
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def fingerprint(public_key: str) -> str:
+    """MD5 fingerprint of an OpenSSH public key as Hetzner shows it (`aa:bb:...`); ValueError if malformed."""
+    parts = public_key.strip().split()
+    if len(parts) < 2 or parts[0] not in KEY_TYPES:
+        raise ValueError("not an OpenSSH public key")
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("public key is not valid base64") from None
+    if not blob.startswith(len(parts[0]).to_bytes(4, "big") + parts[0].encode()):
+        raise ValueError("public key type does not match its data")
+    digest = hashlib.md5(blob).hexdigest()  # noqa: S324 - the fingerprint format Hetzner uses
+    return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
+
+
+def render(key: dict[str, Any]) -> dict[str, Any]:
+    """An SSH key as the API shows it."""
+    return {k: key[k] for k in ("id", "name", "fingerprint", "public_key", "labels", "created")}
+
+
+async def create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await read_body(request)
+    name = name_field(body)
+    labels = labels_field(body) or {}
+    public_key = body.get("public_key")
+    if not isinstance(public_key, str):
+        raise invalid_input({"public_key": "public_key is required"})
+    try:
+        fp = fingerprint(public_key)
+    except ValueError as exc:
+        raise invalid_input({"public_key": str(exc)}) from None
+    if state.name_taken("ssh_keys", name):
+        raise uniqueness_error("name", "SSH key with the same name already exists")
+    if any(k["fingerprint"] == fp for k in state.ssh_keys.values()):
+        raise uniqueness_error("public_key", "SSH key with the same fingerprint already exists")
+    key = {
+        "id": state.new_id("ssh_keys"),
+        "name": name,
+        "fingerprint": fp,
+        "public_key": public_key.strip(),
+        "labels": labels,
+        "created": now_iso(),
+    }
+    state.ssh_keys[key["id"]] = key
+    return created(201, {"ssh_key": render(key)})
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    records = list(state.ssh_keys.values())
+    wanted = request.query.get("fingerprint")
+    if wanted:
+        records = [k for k in records if k["fingerprint"] == wanted]
+    return list_response(request, "ssh_keys", records, render)
+
+
+async def get_key(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"ssh_key": render(state.get("ssh_keys", path_id(request)))})
+
+
+async def update(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    key = state.get("ssh_keys", path_id(request))
+    body = await read_body(request)
+    name = name_field(body, required=False)
+    labels = labels_field(body)
+    if name is not None:
+        if state.name_taken("ssh_keys", name, except_id=key["id"]):
+            raise uniqueness_error("name")
+        key["name"] = name
+    if labels is not None:
+        key["labels"] = labels
+    return web.json_response({"ssh_key": render(key)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    key = state.get("ssh_keys", path_id(request))
+    del state.ssh_keys[key["id"]]
+    return web.Response(status=204)
+
+
+def routes() -> list[web.RouteDef]:
+    """Routes of the SSH keys family."""
+    return [
+        web.get("/v1/ssh_keys", list_keys),
+        web.post("/v1/ssh_keys", create),
+        web.get("/v1/ssh_keys/{id}", get_key),
+        web.put("/v1/ssh_keys/{id}", update),
+        web.delete("/v1/ssh_keys/{id}", delete),
+    ]

@@ -1,0 +1,215 @@
+"""The simulated project's state: every resource, its actions and addresses.
+
+Resources are kept as plain dicts close to the wire format (they persist as JSON as they are); each
+resource module renders its own API view. The store also answers the simulated machines' questions
+about the network (`CloudView`) and builds the `NodeSpec` a booting machine receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.actions import ActionBook, ActionFailure
+from khz_tui.sim.api.addresses import PublicAddresses
+from khz_tui.sim.api.config import SimConfig
+from khz_tui.sim.api.errors import ApiError, locked, not_found
+from khz_tui.sim.api.labels import matches
+from khz_tui.sim.api.offerings import Offerings
+from khz_tui.sim.contracts import NodeHost, NodeSpec
+
+KINDS = ("servers", "networks", "load_balancers", "volumes", "firewalls", "ssh_keys", "placement_groups")
+# Distinct id ranges per kind, so a client that mixes up ids gets not_found instead of a wrong object.
+FIRST_IDS = {kind: (n + 1) * 100000 + 1 for n, kind in enumerate(KINDS)}
+SINGULAR = {
+    "servers": "server",
+    "networks": "network",
+    "load_balancers": "load_balancer",
+    "volumes": "volume",
+    "firewalls": "firewall",
+    "ssh_keys": "ssh_key",
+    "placement_groups": "placement_group",
+}
+
+
+class CloudState:
+    """All resources of one simulated project; implements `CloudView` for the node host."""
+
+    def __init__(self, config: SimConfig, nodes: NodeHost | None = None, offerings: Offerings | None = None):
+        self.config = config
+        self.nodes = nodes
+        self.offer = offerings or Offerings()
+        self.actions = ActionBook(config.time_scale)
+        self.public = PublicAddresses()
+        self.tables: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._next_ids = dict(FIRST_IDS)
+        self.create_failure: Callable[[str, str], ActionFailure | None] = lambda kind, name: None
+        """Fault hook: given a resource kind and name, how its create action should fail (or None)."""
+
+    # -- ids and look-ups -------------------------------------------------------------------------
+
+    def new_id(self, kind: str) -> int:
+        """The next id for a resource kind."""
+        ident = self._next_ids[kind]
+        self._next_ids[kind] += 1
+        return ident
+
+    @property
+    def servers(self) -> dict[int, dict[str, Any]]:
+        return self.tables["servers"]
+
+    @property
+    def networks(self) -> dict[int, dict[str, Any]]:
+        return self.tables["networks"]
+
+    @property
+    def load_balancers(self) -> dict[int, dict[str, Any]]:
+        return self.tables["load_balancers"]
+
+    @property
+    def volumes(self) -> dict[int, dict[str, Any]]:
+        return self.tables["volumes"]
+
+    @property
+    def firewalls(self) -> dict[int, dict[str, Any]]:
+        return self.tables["firewalls"]
+
+    @property
+    def ssh_keys(self) -> dict[int, dict[str, Any]]:
+        return self.tables["ssh_keys"]
+
+    @property
+    def placement_groups(self) -> dict[int, dict[str, Any]]:
+        return self.tables["placement_groups"]
+
+    def get(self, kind: str, ident: Any) -> dict[str, Any]:
+        """A resource by id (int or digit string); `not_found` otherwise."""
+        try:
+            key = int(ident)
+        except (TypeError, ValueError):
+            raise not_found(SINGULAR[kind], ident) from None
+        record = self.tables[kind].get(key)
+        if record is None:
+            raise not_found(SINGULAR[kind], ident)
+        return record
+
+    def get_by_id_or_name(self, kind: str, ident: Any) -> dict[str, Any] | None:
+        """A resource by id or name, or None (server create accepts SSH keys either way)."""
+        if isinstance(ident, dict):
+            ident = ident.get("id") or ident.get("name")
+        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+            return self.tables[kind].get(int(ident))
+        return next((r for r in self.tables[kind].values() if r["name"] == ident), None)
+
+    def name_taken(self, kind: str, name: str, *, except_id: int | None = None) -> bool:
+        """Whether another resource of this kind already has this name."""
+        return any(r["name"] == name and r["id"] != except_id for r in self.tables[kind].values())
+
+    def ensure_unlocked(self, kind: str, ident: int) -> None:
+        """Raise `locked` while an action runs on this resource."""
+        if self.actions.is_locked(SINGULAR[kind], ident):
+            raise locked(SINGULAR[kind], ident)
+
+    def servers_selected(self, selector: str) -> list[dict[str, Any]]:
+        """Servers whose labels satisfy a selector, by id."""
+        return [s for s in sorted(self.servers.values(), key=lambda s: s["id"]) if matches(selector, s["labels"])]
+
+    # -- CloudView --------------------------------------------------------------------------------
+
+    def server_at(self, address: str) -> int | None:
+        """Id of the server owning this public or private IPv4 address."""
+        for server in self.servers.values():
+            if server.get("public_ipv4") == address:
+                return server["id"]
+            if any(p["ip"] == address for p in server["private_net"]):
+                return server["id"]
+        return None
+
+    def server_network_ids(self, server_id: int) -> list[int]:
+        """Private networks the server is attached to."""
+        server = self.servers.get(server_id)
+        return [p["network"] for p in server["private_net"]] if server else []
+
+    def load_balancer_backends(self, address: str, port: int) -> list[int] | None:
+        """Target server ids behind a load balancer address and TCP port, or None."""
+        for lb in self.load_balancers.values():
+            addresses = {lb.get("public_ipv4")} | {p["ip"] for p in lb["private_net"]}
+            if address not in addresses or lb.get("status") == "creating":
+                continue
+            if not any(s["listen_port"] == port for s in lb["services"]):
+                return None
+            return [s["id"] for s in self.lb_target_servers(lb)]
+        return None
+
+    def lb_target_servers(self, lb: dict[str, Any]) -> list[dict[str, Any]]:
+        """Running servers behind a load balancer; `use_private_ip` targets need the LB's network."""
+        lb_networks = {p["network"] for p in lb["private_net"]}
+        chosen: dict[int, dict[str, Any]] = {}
+        for target in lb["targets"]:
+            if target["type"] == "server":
+                found = self.servers.get(target["server"]["id"])
+                candidates = [found] if found else []
+            else:
+                candidates = self.servers_selected(target["label_selector"]["selector"])
+            for server in candidates:
+                if target.get("use_private_ip") and not lb_networks & set(self.server_network_ids(server["id"])):
+                    continue
+                if server["status"] == "running":
+                    chosen[server["id"]] = server
+        return [chosen[k] for k in sorted(chosen)]
+
+    # -- machines ---------------------------------------------------------------------------------
+
+    def node_spec(self, server: dict[str, Any]) -> NodeSpec:
+        """What the simulated machine of this server knows about itself."""
+        return NodeSpec(
+            server_id=server["id"],
+            name=server["name"],
+            server_type=server["server_type"],
+            image=server["image"],
+            location=server["location"],
+            public_ipv4=server.get("public_ipv4"),
+            public_ipv6=server.get("public_ipv6"),
+            private_ips={p["network"]: p["ip"] for p in server["private_net"]},
+            user_data=server.get("user_data"),
+            authorized_keys=list(server.get("authorized_keys", [])),
+            labels=dict(server["labels"]),
+            architecture=server.get("architecture", "x86"),
+        )
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def export(self) -> dict[str, Any]:
+        """The whole project as JSON-serialisable data."""
+        return {
+            "tables": {kind: list(table.values()) for kind, table in self.tables.items()},
+            "next_ids": self._next_ids,
+            "actions": self.actions.export(),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load what `export` produced (addresses are marked used again)."""
+        for kind, records in data.get("tables", {}).items():
+            if kind in self.tables:
+                self.tables[kind] = {int(r["id"]): r for r in records}
+        self._next_ids.update({k: int(v) for k, v in data.get("next_ids", {}).items()})
+        self.actions.restore(data.get("actions", {}))
+        for record in [*self.servers.values(), *self.load_balancers.values()]:
+            self.public.mark_used(record.get("public_ipv4"))
+            self.public.mark_used(record.get("public_ipv6"))
+        # Anything mid-transition when saved has finished by the time the project is loaded again.
+        for server in self.servers.values():
+            if server["status"] in ("initializing", "starting", "running"):
+                server["status"] = "running"
+            elif server["status"] in ("stopping", "off", "deleting"):
+                server["status"] = "off"
+        for lb in self.load_balancers.values():
+            lb.pop("status", None)
+
+
+__all__ = ["ApiError", "CloudState", "KINDS", "SINGULAR"]
+
+STATE: web.AppKey[CloudState] = web.AppKey("sim_state", CloudState)
+"""Where the aiohttp app keeps the project state."""

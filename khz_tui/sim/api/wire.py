@@ -1,0 +1,78 @@
+"""Reading request bodies and the fields most resources share (name, labels, ids)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.errors import ApiError, invalid_input
+from khz_tui.sim.api.labels import label_errors
+
+# Hetzner names are hostname-like for servers; other resources accept any non-empty string up to 128.
+SERVER_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The JSON object in the request body (`{}` when empty); `json_error` when it is not JSON."""
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ApiError("json_error", "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError("json_error", "request body must be a JSON object")
+    return body
+
+
+def name_field(body: dict[str, Any], *, hostname: bool = False, required: bool = True) -> str | None:
+    """The `name` field, checked."""
+    name = body.get("name")
+    if name is None and not required:
+        return None
+    if not isinstance(name, str) or not name or len(name) > 128:
+        raise invalid_input({"name": "name is required and must be 1 to 128 characters"})
+    if hostname and not SERVER_NAME_RE.match(name):
+        raise invalid_input({"name": "name must be a valid hostname"})
+    return name
+
+
+def labels_field(body: dict[str, Any]) -> dict[str, str] | None:
+    """The `labels` field, validated (None when absent)."""
+    if "labels" not in body or body["labels"] is None:
+        return None
+    problem = label_errors(body["labels"])
+    if problem:
+        raise invalid_input({"labels": problem})
+    return dict(body["labels"])
+
+
+def id_field(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    """An integer id field such as `network` or `server`."""
+    value = body.get(name)
+    if isinstance(value, dict):  # {"id": 1} forms
+        value = value.get("id")
+    if value is None:
+        if required:
+            raise invalid_input({name: f"{name} is required"})
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise invalid_input({name: f"{name} must be an id"})
+    return int(value)
+
+
+def path_id(request: web.Request, key: str = "id") -> int:
+    """The integer id in the URL path."""
+    try:
+        return int(request.match_info[key])
+    except ValueError:
+        raise invalid_input({"id": "id must be an integer"}) from None
+
+
+def created(status: int, body: dict[str, Any]) -> web.Response:
+    """A JSON response with an explicit status (201 for creates)."""
+    return web.json_response(body, status=status)

@@ -1,0 +1,228 @@
+"""The whole simulator in one object: the API emulator over HTTP and the simulated machines, wired
+through the contracts in `sim.contracts`.
+
+    async with Simulator(time_scale=0.02) as sim:
+        client = hcloud.Client(token=sim.token, api_endpoint=sim.endpoint)
+
+`SimulatorThread` runs the same thing on a background event loop for synchronous callers (the
+hcloud client in tests, the TUI's `--sim`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.app import RequestCounts, build_app
+from khz_tui.sim.api.actions import ActionFailure
+from khz_tui.sim.api.config import Durations, SimConfig
+from khz_tui.sim.api.ratelimit import TokenBucket
+from khz_tui.sim.api.store import CloudState
+from khz_tui.sim.contracts import CloudView, NodeFaults, NodeHost, NodeSpec
+from khz_tui.sim.faults import FaultDice, FaultProfile
+
+log = logging.getLogger(__name__)
+
+NodeHostFactory = Callable[[CloudView, float, int, NodeFaults], NodeHost]
+
+
+class RecordingNodeHost:
+    """A stand-in node host that only records calls: used when `sim.nodes` is not importable and in
+    API-only tests, so the API emulator can be exercised on its own."""
+
+    def __init__(self, cloud: CloudView, *, time_scale: float = 1.0, seed: int = 0, faults: NodeFaults | None = None):
+        self.cloud = cloud
+        self.calls: list[tuple[str, Any]] = []
+        self.booted: dict[int, NodeSpec] = {}
+
+    async def boot(self, spec: NodeSpec, boot_seconds: float) -> None:
+        self.calls.append(("boot", spec.server_id))
+        self.booted[spec.server_id] = spec
+
+    async def power_off(self, server_id: int) -> None:
+        self.calls.append(("power_off", server_id))
+
+    async def reboot(self, server_id: int, boot_seconds: float) -> None:
+        self.calls.append(("reboot", server_id))
+
+    async def networks_changed(self, server_id: int, private_ips: dict[int, str]) -> None:
+        self.calls.append(("networks_changed", (server_id, dict(private_ips))))
+        if server_id in self.booted:
+            self.booted[server_id].private_ips = dict(private_ips)
+
+    async def remove(self, server_id: int) -> None:
+        self.calls.append(("remove", server_id))
+        self.booted.pop(server_id, None)
+
+    def ssh_target(self, server_id: int) -> tuple[str, int] | None:
+        return None
+
+    def export_state(self) -> dict[str, Any]:
+        return {}
+
+    async def import_state(self, state: dict[str, Any], specs: list[NodeSpec]) -> None:
+        for spec in specs:
+            self.booted[spec.server_id] = spec
+
+    async def close(self) -> None:
+        self.calls.append(("close", None))
+
+
+def recording_node_host(cloud: CloudView, time_scale: float, seed: int, faults: NodeFaults) -> NodeHost:
+    """Factory for `RecordingNodeHost` (pass as `node_host_factory` for API-only tests)."""
+    return RecordingNodeHost(cloud, time_scale=time_scale, seed=seed, faults=faults)
+
+
+def default_node_host(cloud: CloudView, time_scale: float, seed: int, faults: NodeFaults) -> NodeHost:
+    """The real simulated machines (`sim.nodes`), or the recording stand-in when they are absent."""
+    try:
+        from khz_tui.sim.nodes.host import SimNodes
+    except ImportError:
+        log.warning("simulated nodes are not available; servers will not answer SSH")
+        return recording_node_host(cloud, time_scale, seed, faults)
+    return SimNodes(cloud, time_scale=time_scale, seed=seed, faults=faults)
+
+
+class Simulator:
+    """A running simulated Hetzner Cloud project (async context manager)."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        time_scale: float = 1.0,
+        seed: int = 0,
+        faults: FaultProfile | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: Path | None = None,
+        server_limit: int = 200,
+        rate_limit_per_hour: int = 3600,
+        node_host_factory: NodeHostFactory | None = None,
+        durations: Durations | None = None,
+    ):
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.token = token or secrets.token_urlsafe(32)
+        self.time_scale = time_scale
+        self.seed = seed
+        self.faults = faults or FaultProfile()
+        self.host = host
+        self.port = port
+        self.state_file = Path(state_file) if state_file else None
+        self.config = SimConfig(time_scale=time_scale, seed=seed, server_limit=server_limit, durations=durations or Durations())
+        self.bucket = TokenBucket(rate_limit_per_hour)
+        self.counts = RequestCounts()
+        self.dice = FaultDice(self.faults, seed)
+        self.state = CloudState(self.config)
+        self.state.create_failure = self._create_failure
+        factory = node_host_factory or default_node_host
+        self.nodes: NodeHost = factory(self.state, time_scale, seed, self.faults.node)
+        self.state.nodes = self.nodes
+        self._runner: web.AppRunner | None = None
+        self.endpoint = ""
+
+    def _create_failure(self, kind: str, name: str) -> ActionFailure | None:
+        if self.dice.create_fails(kind, name):
+            return ActionFailure("server_error" if kind != "server" else "action_failed", f"simulated failure creating {kind} {name}")
+        return None
+
+    @property
+    def request_count(self) -> int:
+        """Authenticated requests answered so far."""
+        return self.counts.total
+
+    @property
+    def mutating_request_count(self) -> int:
+        """POST/PUT/DELETE requests answered so far."""
+        return self.counts.mutating
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Simulator(endpoint={self.endpoint!r}, time_scale={self.time_scale}, seed={self.seed})"
+
+    async def start(self) -> None:
+        """Restore saved state if any, then listen."""
+        if self.state_file and self.state_file.exists():
+            await self._restore(json.loads(self.state_file.read_text(encoding="utf-8")))
+        app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port getter
+        self.port = sockets[0].getsockname()[1]
+        self.endpoint = f"http://{self.host}:{self.port}/v1"
+
+    async def _restore(self, data: dict[str, Any]) -> None:
+        self.state.restore(data.get("cloud", {}))
+        running = [self.state.node_spec(s) for s in self.state.servers.values() if s["status"] == "running"]
+        await self.nodes.import_state(data.get("nodes", {}), running)
+
+    def export(self) -> dict[str, Any]:
+        """The whole simulated project (API state and machines) as JSON-serialisable data."""
+        return {"version": 1, "cloud": self.state.export(), "nodes": self.nodes.export_state()}
+
+    async def stop(self) -> None:
+        """Stop listening, save state if asked, stop the machines."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.state.actions.close()
+        if self.state_file:
+            tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
+            tmp.write_text(json.dumps(self.export(), indent=1), encoding="utf-8")
+            tmp.replace(self.state_file)
+        await self.nodes.close()
+
+    async def __aenter__(self) -> "Simulator":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class SimulatorThread:
+    """A `Simulator` on its own event loop in a daemon thread, for synchronous callers.
+
+    `with SimulatorThread(time_scale=0.02) as sim:` gives the started `Simulator`; `run(coro)`
+    executes a coroutine on the simulator's loop (to inspect or change state safely).
+    """
+
+    def __init__(self, **kwargs: Any):
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="khz-sim", daemon=True)
+        self.sim: Simulator | None = None
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run a coroutine on the simulator's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def __enter__(self) -> Simulator:
+        self._thread.start()
+
+        async def make() -> Simulator:
+            sim = Simulator(**self._kwargs)
+            await sim.start()
+            return sim
+
+        self.sim = self.run(make())
+        return self.sim
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.sim is not None:
+                self.run(self.sim.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
