@@ -14,11 +14,13 @@ from aiohttp import web
 from khz_tui.sim.api import (
     action_routes,
     firewalls,
+    load_balancers,
     networks,
     offerings,
     placement_groups,
     server_actions,
     ssh_keys,
+    volumes,
     xsim,
 )
 from khz_tui.sim.api.errors import ApiError, error_response
@@ -113,12 +115,6 @@ def build_app(
     app.add_routes(action_routes.routes())  # before /{kind}/{id}: "actions" is not an id
     app.add_routes(xsim.routes())
     app.add_routes(offerings.routes(state.offer))
-    for family in (server_actions, networks, ssh_keys, firewalls, placement_groups):
+    for family in (server_actions, networks, ssh_keys, firewalls, placement_groups, volumes, load_balancers):
         app.add_routes(family.routes())
-    for optional in ("volumes", "load_balancers"):
-        try:
-            module = __import__(f"khz_tui.sim.api.{optional}", fromlist=["routes"])
-        except ImportError:
-            continue
-        app.add_routes(module.routes())
     return app

@@ -1,0 +1,307 @@
+"""Load balancers: create (TCP services, targets, network), add_service, add_target / remove_target
+(server or label selector, `use_private_ip`), attach_to_network, delete.
+
+Only TCP services are simulated (the cluster needs 6443/tcp); HTTP(S) services are refused with
+`invalid_input` rather than half-emulated.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.actions import now_iso
+from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
+from khz_tui.sim.api.labels import SelectorError, parse_selector
+from khz_tui.sim.api.listing import list_response
+from khz_tui.sim.api.networks import allocate_ip
+from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+
+
+def _health(state: CloudState, lb: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
+    # Health follows the server's power state; whether k3s answers is the node side's business.
+    status = "healthy" if srv["status"] == "running" else "unhealthy"
+    return [{"listen_port": s["listen_port"], "status": status} for s in lb["services"]]
+
+
+def _server_target(state: CloudState, lb: dict[str, Any], server_id: int, private: bool) -> dict[str, Any]:
+    srv = state.servers.get(server_id)
+    return {
+        "type": "server",
+        "server": {"id": server_id},
+        "health_status": _health(state, lb, srv) if srv else [],
+        "use_private_ip": private,
+    }
+
+
+def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
+    """A load balancer as the API shows it."""
+    targets = []
+    for t in lb["targets"]:
+        if t["type"] == "server":
+            targets.append(_server_target(state, lb, t["server"]["id"], t["use_private_ip"]))
+        else:
+            chosen = state.servers_selected(t["label_selector"]["selector"])
+            targets.append({
+                "type": "label_selector",
+                "label_selector": {"selector": t["label_selector"]["selector"]},
+                "targets": [_server_target(state, lb, s["id"], t["use_private_ip"]) for s in chosen],
+                "use_private_ip": t["use_private_ip"],
+            })
+    return {
+        "id": lb["id"],
+        "name": lb["name"],
+        "public_net": {
+            "enabled": True,
+            "ipv4": {"ip": lb["public_ipv4"], "dns_ptr": f"static.{lb['public_ipv4']}.clients.your-server.de"},
+            "ipv6": {"ip": lb["public_ipv6"].split("/")[0] + "1", "dns_ptr": None},
+        },
+        "private_net": [dict(p) for p in lb["private_net"]],
+        "location": copy.deepcopy(state.offer.location(lb["location"])),
+        "load_balancer_type": copy.deepcopy(state.offer.lb_type(lb["type"])),
+        "protection": {"delete": False},
+        "labels": dict(lb["labels"]),
+        "created": lb["created"],
+        "services": [dict(s) for s in lb["services"]],
+        "targets": targets,
+        "algorithm": {"type": lb["algorithm"]},
+        "outgoing_traffic": 0,
+        "ingoing_traffic": 0,
+        "included_traffic": 21990232555520,
+    }
+
+
+def _service(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise invalid_input({"services": "service must be an object"})
+    if raw.get("protocol") != "tcp":
+        raise invalid_input({"protocol": "only tcp services are simulated"})
+    listen = raw.get("listen_port")
+    dest = raw.get("destination_port", listen)
+    for field, port in (("listen_port", listen), ("destination_port", dest)):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise invalid_input({field: f"{field} must be a port number"})
+    check = raw.get("health_check") or {}
+    return {
+        "protocol": "tcp",
+        "listen_port": listen,
+        "destination_port": dest,
+        "proxyprotocol": bool(raw.get("proxyprotocol", False)),
+        "health_check": {
+            "protocol": check.get("protocol", "tcp"),
+            "port": check.get("port", dest),
+            "interval": check.get("interval", 15),
+            "timeout": check.get("timeout", 10),
+            "retries": check.get("retries", 3),
+            "http": None,
+        },
+        "http": None,
+    }
+
+
+def _target(state: CloudState, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise invalid_input({"targets": "target must be an object"})
+    private = bool(raw.get("use_private_ip", False))
+    if raw.get("type") == "server":
+        server_id = id_field(raw, "server")
+        state.get("servers", server_id)
+        return {"type": "server", "server": {"id": server_id}, "use_private_ip": private}
+    if raw.get("type") == "label_selector":
+        selector = (raw.get("label_selector") or {}).get("selector", "")
+        try:
+            parse_selector(selector)
+        except SelectorError as exc:
+            raise invalid_input({"label_selector": str(exc)}) from None
+        return {"type": "label_selector", "label_selector": {"selector": selector}, "use_private_ip": private}
+    raise invalid_input({"type": "target type must be 'server' or 'label_selector'"})
+
+
+def _attach(state: CloudState, lb: dict[str, Any], net: dict[str, Any], ip: str | None = None) -> None:
+    if any(p["network"] == net["id"] for p in lb["private_net"]):
+        raise ApiError("load_balancer_already_attached", f"load balancer {lb['id']} is already attached", status=422)
+    zone = state.offer.location(lb["location"])["network_zone"]
+    lb["private_net"].append({"network": net["id"], "ip": allocate_ip(state, net, zone, ip)})
+
+
+def _check_target_allowed(lb: dict[str, Any], target: dict[str, Any]) -> None:
+    if target["use_private_ip"] and not lb["private_net"]:
+        raise ApiError("load_balancer_not_attached_to_network", "use_private_ip needs the load balancer in a network", status=422)
+    key = {k: v for k, v in target.items() if k != "use_private_ip"}
+    if any({k: v for k, v in t.items() if k != "use_private_ip"} == key for t in lb["targets"]):
+        raise ApiError("target_already_defined", "the target is already defined", status=422)
+
+
+async def create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await read_body(request)
+    name = name_field(body)
+    labels = labels_field(body) or {}
+    lb_type = state.offer.lb_type(body.get("load_balancer_type"))
+    if body.get("location") is not None:
+        location = state.offer.location(body["location"])["name"]
+    elif body.get("network_zone"):
+        location = next((loc["name"] for loc in state.offer.locations.values() if loc["network_zone"] == body["network_zone"]), None)
+        if location is None:
+            raise invalid_input({"network_zone": f"unknown network zone '{body['network_zone']}'"})
+    else:
+        raise invalid_input({"location": "location or network_zone is required"})
+    algorithm = (body.get("algorithm") or {}).get("type", "round_robin")
+    if algorithm not in ("round_robin", "least_connections"):
+        raise invalid_input({"algorithm": "algorithm must be round_robin or least_connections"})
+    if state.name_taken("load_balancers", name):
+        raise uniqueness_error("name")
+    services = [_service(s) for s in body.get("services") or []]
+    targets = [_target(state, t) for t in body.get("targets") or []]
+    net = state.get("networks", id_field(body, "network")) if body.get("network") is not None else None
+    lb = {
+        "id": state.new_id("load_balancers"),
+        "name": name,
+        "labels": labels,
+        "created": now_iso(),
+        "type": lb_type["name"],
+        "location": location,
+        "algorithm": algorithm,
+        "services": services,
+        "targets": [],
+        "private_net": [],
+        "public_ipv4": state.public.take_v4(),
+        "public_ipv6": state.public.take_v6(),
+        "status": "creating",
+    }
+    if net is not None:
+        _attach(state, lb, net)
+    for target in targets:
+        _check_target_allowed(lb, target)
+        lb["targets"].append(target)
+    state.load_balancers[lb["id"]] = lb
+
+    def ready() -> None:
+        lb.pop("status", None)
+
+    action = state.actions.start("create_load_balancer", [("load_balancer", lb["id"])], state.config.durations.load_balancer_create, on_success=ready)
+    return created(201, {"load_balancer": render(state, lb), "action": state.actions.view(action["id"])})
+
+
+async def list_lbs(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return list_response(request, "load_balancers", state.load_balancers.values(), lambda lb: render(state, lb))
+
+
+async def get_lb(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"load_balancer": render(state, state.get("load_balancers", path_id(request)))})
+
+
+async def update(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    lb = state.get("load_balancers", path_id(request))
+    body = await read_body(request)
+    name = name_field(body, required=False)
+    labels = labels_field(body)
+    if name is not None:
+        if state.name_taken("load_balancers", name, except_id=lb["id"]):
+            raise uniqueness_error("name")
+        lb["name"] = name
+    if labels is not None:
+        lb["labels"] = labels
+    return web.json_response({"load_balancer": render(state, lb)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    """hcloud-python 2.27 reads `{"action": ...}` here although the spec says 204; the pinned client wins."""
+    state = request.app[STATE]
+    lb = state.get("load_balancers", path_id(request))
+    state.ensure_unlocked("load_balancers", lb["id"])
+    del state.load_balancers[lb["id"]]
+    state.public.release(lb["public_ipv4"])
+    state.public.release(lb["public_ipv6"])
+    action = state.actions.instant("delete_load_balancer", [("load_balancer", lb["id"])])
+    return web.json_response({"action": action})
+
+
+def _lb_action(request: web.Request) -> tuple[CloudState, dict[str, Any]]:
+    state = request.app[STATE]
+    lb = state.get("load_balancers", path_id(request))
+    state.ensure_unlocked("load_balancers", lb["id"])
+    return state, lb
+
+
+def _respond(state: CloudState, lb: dict[str, Any], command: str) -> web.Response:
+    action = state.actions.start(command, [("load_balancer", lb["id"])], state.config.durations.load_balancer_change)
+    return created(201, {"action": state.actions.view(action["id"])})
+
+
+async def add_service(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    service = _service(await read_body(request))
+    if any(s["listen_port"] == service["listen_port"] for s in lb["services"]):
+        raise ApiError("source_port_already_used", f"listen port {service['listen_port']} is already used", status=422)
+    lb["services"].append(service)
+    return _respond(state, lb, "add_service")
+
+
+async def delete_service(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    port = (await read_body(request)).get("listen_port")
+    if not any(s["listen_port"] == port for s in lb["services"]):
+        raise invalid_input({"listen_port": f"no service listens on {port}"})
+    lb["services"] = [s for s in lb["services"] if s["listen_port"] != port]
+    return _respond(state, lb, "delete_service")
+
+
+async def add_target(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    target = _target(state, await read_body(request))
+    _check_target_allowed(lb, target)
+    lb["targets"].append(target)
+    return _respond(state, lb, "add_target")
+
+
+async def remove_target(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    target = _target(state, await read_body(request))
+    key = {k: v for k, v in target.items() if k != "use_private_ip"}
+    kept = [t for t in lb["targets"] if {k: v for k, v in t.items() if k != "use_private_ip"} != key]
+    if len(kept) == len(lb["targets"]):
+        raise ApiError("target_not_found", "the target is not defined", status=404)
+    lb["targets"] = kept
+    return _respond(state, lb, "remove_target")
+
+
+async def attach_to_network(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    body = await read_body(request)
+    net = state.get("networks", id_field(body, "network"))
+    _attach(state, lb, net, body.get("ip"))
+    return _respond(state, lb, "attach_to_network")
+
+
+async def detach_from_network(request: web.Request) -> web.Response:
+    state, lb = _lb_action(request)
+    net = state.get("networks", id_field(await read_body(request), "network"))
+    if not any(p["network"] == net["id"] for p in lb["private_net"]):
+        raise ApiError("load_balancer_not_attached_to_network", "load balancer is not in this network", status=422)
+    lb["private_net"] = [p for p in lb["private_net"] if p["network"] != net["id"]]
+    return _respond(state, lb, "detach_from_network")
+
+
+def routes() -> list[web.RouteDef]:
+    """Routes of the load balancers family."""
+    base = "/v1/load_balancers/{id}/actions"
+    return [
+        web.get("/v1/load_balancers", list_lbs),
+        web.post("/v1/load_balancers", create),
+        web.get("/v1/load_balancers/{id}", get_lb),
+        web.put("/v1/load_balancers/{id}", update),
+        web.delete("/v1/load_balancers/{id}", delete),
+        web.post(f"{base}/add_service", add_service),
+        web.post(f"{base}/delete_service", delete_service),
+        web.post(f"{base}/add_target", add_target),
+        web.post(f"{base}/remove_target", remove_target),
+        web.post(f"{base}/attach_to_network", attach_to_network),
+        web.post(f"{base}/detach_from_network", detach_from_network),
+    ]

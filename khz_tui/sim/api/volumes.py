@@ -1,0 +1,171 @@
+"""Volumes: create (optionally attached to a server, automounted and formatted), attach, detach, delete."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from khz_tui.sim.api.actions import now_iso
+from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
+from khz_tui.sim.api.listing import list_response
+from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+
+MIN_GB, MAX_GB = 10, 10240
+
+
+def render(state: CloudState, vol: dict[str, Any]) -> dict[str, Any]:
+    """A volume as the API shows it."""
+    return {
+        "id": vol["id"],
+        "created": vol["created"],
+        "name": vol["name"],
+        "server": vol.get("server"),
+        "location": copy.deepcopy(state.offer.location(vol["location"])),
+        "size": vol["size"],
+        "linux_device": f"/dev/disk/by-id/scsi-0HC_Volume_{vol['id']}",
+        "protection": {"delete": False},
+        "labels": dict(vol["labels"]),
+        "status": vol["status"],
+        "format": vol.get("format"),
+    }
+
+
+def _attach(state: CloudState, vol: dict[str, Any], srv: dict[str, Any], after: int | None = None) -> dict[str, Any]:
+    if vol["location"] != srv["location"]:
+        raise invalid_input({"server": f"server {srv['id']} is in {srv['location']}, the volume in {vol['location']}"})
+
+    def attached() -> None:
+        vol["server"] = srv["id"]
+
+    return state.actions.start(
+        "attach_volume", [("volume", vol["id"]), ("server", srv["id"])],
+        state.config.durations.volume_attach, on_success=attached, after=after,
+    )
+
+
+async def create(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await read_body(request)
+    name = name_field(body)
+    labels = labels_field(body) or {}
+    size = body.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_GB <= size <= MAX_GB:
+        raise invalid_input({"size": f"size must be an integer from {MIN_GB} to {MAX_GB} GB"})
+    fmt = body.get("format")
+    if fmt not in (None, "xfs", "ext4"):
+        raise invalid_input({"format": "format must be xfs or ext4"})
+    server_id = id_field(body, "server", required=False)
+    srv = state.get("servers", server_id) if server_id is not None else None
+    if body.get("automount") and srv is None:
+        raise invalid_input({"automount": "automount needs a server"})
+    if srv is None and body.get("location") is None:
+        raise invalid_input({"location": "location or server is required"})
+    location = srv["location"] if srv else state.offer.location(body["location"])["name"]
+    if state.name_taken("volumes", name):
+        raise uniqueness_error("name")
+    if srv is not None:
+        state.ensure_unlocked("servers", srv["id"])
+    vol = {
+        "id": state.new_id("volumes"),
+        "created": now_iso(),
+        "name": name,
+        "server": None,
+        "location": location,
+        "size": size,
+        "labels": labels,
+        "status": "creating",
+        "format": fmt,
+        "automount": bool(body.get("automount")),
+    }
+    state.volumes[vol["id"]] = vol
+
+    def ready() -> None:
+        vol["status"] = "available"
+
+    action = state.actions.start("create_volume", [("volume", vol["id"])], state.config.durations.volume_create, on_success=ready)
+    next_actions = [_attach(state, vol, srv, after=action["id"])] if srv is not None else []
+    return created(201, {
+        "volume": render(state, vol),
+        "action": state.actions.view(action["id"]),
+        "next_actions": [state.actions.view(a["id"]) for a in next_actions],
+    })
+
+
+async def list_volumes(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return list_response(request, "volumes", state.volumes.values(), lambda v: render(state, v))
+
+
+async def get_volume(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"volume": render(state, state.get("volumes", path_id(request)))})
+
+
+async def update(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    vol = state.get("volumes", path_id(request))
+    body = await read_body(request)
+    name = name_field(body, required=False)
+    labels = labels_field(body)
+    if name is not None:
+        if state.name_taken("volumes", name, except_id=vol["id"]):
+            raise uniqueness_error("name")
+        vol["name"] = name
+    if labels is not None:
+        vol["labels"] = labels
+    return web.json_response({"volume": render(state, vol)})
+
+
+async def delete(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    vol = state.get("volumes", path_id(request))
+    state.ensure_unlocked("volumes", vol["id"])
+    if vol.get("server") is not None:
+        raise ApiError("resource_in_use", f"volume {vol['id']} is still attached to server {vol['server']}")
+    del state.volumes[vol["id"]]
+    return web.Response(status=204)
+
+
+async def attach(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    vol = state.get("volumes", path_id(request))
+    state.ensure_unlocked("volumes", vol["id"])
+    body = await read_body(request)
+    srv = state.get("servers", id_field(body, "server"))
+    if vol.get("server") is not None:
+        raise ApiError("volume_already_attached", f"volume {vol['id']} is attached to server {vol['server']}", status=422)
+    vol["automount"] = bool(body.get("automount"))
+    return created(201, {"action": state.actions.view(_attach(state, vol, srv)["id"])})
+
+
+async def detach(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    vol = state.get("volumes", path_id(request))
+    state.ensure_unlocked("volumes", vol["id"])
+    if vol.get("server") is None:
+        raise ApiError("volume_not_attached", f"volume {vol['id']} is not attached", status=422)
+    server_id = vol["server"]
+
+    def detached() -> None:
+        vol["server"] = None
+
+    action = state.actions.start(
+        "detach_volume", [("volume", vol["id"]), ("server", server_id)], state.config.durations.volume_detach, on_success=detached
+    )
+    return created(201, {"action": state.actions.view(action["id"])})
+
+
+def routes() -> list[web.RouteDef]:
+    """Routes of the volumes family."""
+    return [
+        web.get("/v1/volumes", list_volumes),
+        web.post("/v1/volumes", create),
+        web.get("/v1/volumes/{id}", get_volume),
+        web.put("/v1/volumes/{id}", update),
+        web.delete("/v1/volumes/{id}", delete),
+        web.post("/v1/volumes/{id}/actions/attach", attach),
+        web.post("/v1/volumes/{id}/actions/detach", detach),
+    ]
