@@ -74,11 +74,15 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
 # -- from raw data --------------------------------------------------------------------------------
 
 
-def validate_data(data: dict, catalog: Catalog | None = None) -> tuple[ClusterPlan | None, list[Problem]]:
+def validate_data(
+    data: dict, catalog: Catalog | None = None, *, strict: bool = False
+) -> tuple[ClusterPlan | None, list[Problem]]:
     """Build a plan from raw data (parsed TOML) and return it with every problem found.
 
     The plan is None when any error was found; warnings alone leave it usable. A key named like a
     token or secret, or a value that looks like a Hetzner token, is refused without echoing it.
+    `strict` refuses look-alike types (`count = "3"`, `enabled = "yes"`): plan files use it, because
+    TOML has real numbers and booleans and a quoted one is most likely a mistake.
     """
     problems = _secret_problems(data)
     data = _without_secrets(data)
@@ -91,7 +95,7 @@ def validate_data(data: dict, catalog: Catalog | None = None) -> tuple[ClusterPl
             )
         )
     try:
-        plan = ClusterPlan.model_validate(data)
+        plan = ClusterPlan.model_validate(data, strict=strict)
     except ValidationError as exc:
         # A refused secret is reported once, by the rule above, not again by the field it sat in.
         secret_paths = [p.path for p in problems]

@@ -102,6 +102,13 @@ class HcloudSection(PlanSection):
             raise ValueError(f"{v!r} is not an environment variable name (letters, digits, '_')")
         return v
 
+    @field_validator("context")
+    @classmethod
+    def _context(cls, v: str | None) -> str | None:
+        if v is not None and (not v or v != v.strip()):
+            raise ValueError("name an hcloud CLI context (see 'hcloud context list'), or leave context out")
+        return v
+
     @field_validator("endpoint")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
@@ -431,13 +438,17 @@ class ClusterPlan(PlanSection):
         return [spread[i % len(spread)] for i in range(self.control_plane.count)]
 
     def pool_location(self, pool: WorkerPool) -> str:
+        """Where the pool's nodes go: its own location, else the plan's default."""
         return pool.location or self.hcloud.location
 
     def pool_image(self, pool: WorkerPool) -> str:
+        """The pool's image, else the control plane's."""
         return pool.image or self.control_plane.image
 
     def server_count(self) -> int:
+        """Servers the plan creates now (control planes plus every pool's current count)."""
         return self.control_plane.count + sum(p.count for p in self.worker_pools)
 
     def pool(self, name: str) -> WorkerPool | None:
+        """The worker pool called `name`, or None."""
         return next((p for p in self.worker_pools if p.name == name), None)

@@ -86,7 +86,7 @@ def parse_plan(text: str, source: str = "<plan>", catalog: Catalog | None = None
         line = int(m[1]) if m else (text.count("\n") + 1 if "end of document" in msg else None)
         detail = msg[: m.start()].strip() if m else msg
         _raise(Problem("", f"this is not valid TOML: {detail[:1].lower()}{detail[1:]}", line), source)
-    plan, problems = validate_data(data, catalog)
+    plan, problems = validate_data(data, catalog, strict=True)
     problems = [_with_line(p, text) for p in problems]
     if plan is None:
         raise PlanError(problems, source)
