@@ -86,8 +86,14 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _not_built(feature: str, exc: BaseException) -> int:
+def _not_built(feature: str, exc: BaseException, module: str | None = None) -> int:
     """Say plainly that a part of khz-tui is missing instead of pretending or crashing."""
+    missing = getattr(exc, "name", None)
+    if module and isinstance(exc, ImportError) and missing and not module.startswith(missing):
+        # The part exists but something it needs does not: that is a broken install, not a missing part.
+        print(f"khz-tui: {feature} could not be loaded: {exc}. Reinstall khz-tui with its dependencies "
+              "(pip install -e .).", file=sys.stderr)
+        return EXIT_FAILED
     detail = f" ({exc})" if str(exc) else ""
     print(
         f"khz-tui: {feature} is not built yet in this version{detail}.\n"
@@ -119,7 +125,7 @@ def _dispatch(argv: list[str]) -> int:
         try:
             from khz_tui.sim.serve import main as sim_main
         except ImportError as exc:
-            return _not_built("the simulator ('khz-tui sim serve')", exc)
+            return _not_built("the simulator ('khz-tui sim serve')", exc, "khz_tui.sim.serve")
         try:
             return sim_main(argv[1:])
         except NotImplementedError as exc:
@@ -137,7 +143,7 @@ def _dispatch(argv: list[str]) -> int:
             try:
                 from khz_tui.engine.headless import run_headless
             except ImportError as exc:
-                return _not_built(f"headless {flag}", exc)
+                return _not_built(f"headless {flag}", exc, "khz_tui.engine.headless")
             try:
                 return run_headless(mode.replace("_", "-"), plan_path, options)
             except NotImplementedError as exc:
@@ -146,7 +152,7 @@ def _dispatch(argv: list[str]) -> int:
     try:
         from khz_tui.ui.app import run_tui
     except ImportError as exc:
-        return _not_built("the terminal UI (wizard and plan review)", exc)
+        return _not_built("the terminal UI (wizard and plan review)", exc, "khz_tui.ui.app")
     try:
         return run_tui(args.plan, options)
     except NotImplementedError as exc:

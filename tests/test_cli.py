@@ -134,3 +134,20 @@ def test_options_reach_the_headless_run(monkeypatch):
     assert seen["mode"] == "dry-run" and seen["plan_path"] == Path(SEED)
     assert (opts.sim, opts.yes, opts.output, opts.endpoint, opts.token_env, opts.kubeconfig) == (
         True, True, "json", "http://127.0.0.1:1/v1", "MY_TOKEN", Path("kc.yaml"))
+
+
+def test_broken_dependency_is_not_called_missing(monkeypatch, capsys):
+    # ui.app importing a third-party module that is absent: say the install is broken, not "not built".
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "khz_tui.ui.app":
+            raise ModuleNotFoundError("No module named 'textual'", name="textual")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert cli.main([]) == 1
+    err = capsys.readouterr().err
+    assert "could not be loaded" in err and "textual" in err and "not built yet" not in err
