@@ -167,6 +167,8 @@ class RunFinished(EngineEvent):
     nodes_total: int = 0
     failed_step: str | None = None
     hint: str = ""
+    bad_input: bool = False
+    """The run stopped on input the person must fix (a refused token, a missing confirmation)."""
 
 
 Event = Annotated[

@@ -1,0 +1,429 @@
+"""Apply: converge the project to the plan, bootstrap k3s, write the kubeconfig.
+
+The critical path decides the wall time, so nothing waits for what it does not need:
+
+    discover (7 list requests) ─┬─ network ─┬─ servers (POSTs, 10 at a time) ─ SSH ─ cp-1 install ─┬─ add-ons
+                                ├─ firewall ┤                                                     ├─ workers join (parallel)
+                                ├─ ssh key ─┤                                    cp-1 Ready ──────┴─ cp-2, cp-3 join (one at a time)
+                                └─ groups ──┘─ load balancer (needed only by cp-1's tls-san)
+                                                                     all Ready ─ scale-down ─ kubeconfig
+
+Each node runs its own task through the phases planned → creating → booting → ssh-ready →
+installing → joined → ready. Everything found by label is kept (and checked for drift), so a rerun
+makes no mutating API call, and a run stopped anywhere continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from khz_tui.engine.cloud import resources
+from khz_tui.engine.cloud.inventory import Inventory, discover
+from khz_tui.engine.cloud.names import (
+    NodeSlot,
+    network_name,
+    planned_nodes,
+    planned_placement_groups,
+    planned_volumes,
+)
+from khz_tui.engine.cloud.resources import lb_addresses
+from khz_tui.engine.cloud.servers import ServerFacts, create_server, delete_volume, ensure_volume, server_drift, server_facts
+from khz_tui.engine.context import NotConfirmed, RunContext
+from khz_tui.engine.events import DriftDetected, KubeconfigWritten, NodePhaseChanged, NodePlanned, ResourceDeleted, ResourceFound
+from khz_tui.engine.nodes import bootstrap, kubeconfig
+from khz_tui.engine.nodes.cloud_init import render_user_data
+from khz_tui.engine.nodes.k3s_config import NodeFacts
+from khz_tui.engine.nodes.session import NodeSession, SessionLost, SshEndpoint
+from khz_tui.engine.steps import step
+
+#: Servers created at once (Hetzner's own tools use 10; more only queues in the API).
+CREATE_PARALLEL = 10
+#: How long a node may take to answer SSH, at time scale 1.
+SSH_DEADLINE = 600.0
+#: How long the cluster may take to report every node Ready, at time scale 1.
+READY_DEADLINE = 900.0
+#: Times a node step is retried after its SSH connection dropped (a reboot mid-install).
+SESSION_RETRIES = 3
+API_PORT = 6443
+
+
+@dataclass
+class Node:
+    """One node's live state during the run."""
+
+    slot: NodeSlot
+    facts: ServerFacts | None = None
+    session: NodeSession | None = None
+    phase: str = "planned"
+    existed: bool = False
+    reachable: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Apply:
+    """One apply run. `await Apply(ctx).run()` returns (ready nodes, total nodes)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.plan = ctx.plan
+        self.bus = ctx.bus
+        self.client = ctx.client
+        self.nodes: dict[str, Node] = {s.name: Node(s) for s in planned_nodes(ctx.plan)}
+        self.inv = Inventory()
+        self.network: Any = None
+        self.lb_public: str | None = None
+        self.lb_private: str | None = None
+        self.token: str | None = None
+        self.api_up = asyncio.Event()
+        self.first_ready = asyncio.Event()
+        self.cp_join = asyncio.Lock()
+        self.create_gate = asyncio.Semaphore(CREATE_PARALLEL)
+        self.k8s_nodes: dict[str, bool] = {}
+        self.lb_ready = asyncio.Event()
+        self.servers_known = asyncio.Event()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def phase(self, node: Node, phase: str, reason: str = "") -> None:
+        if node.phase == phase:
+            return
+        node.phase = phase
+        f = node.facts
+        self.bus.emit(
+            NodePhaseChanged,
+            node=node.slot.name,
+            phase=phase,
+            reason=reason,
+            public_ip=f.public_ipv4 if f else None,
+            private_ip=f.private_ip if f else None,
+            server_id=f.id if f else None,
+        )
+
+    def first_cp(self) -> Node:
+        return next(iter(self.nodes.values()))
+
+    def node_facts(self, node: Node) -> NodeFacts:
+        f = node.facts
+        assert f is not None
+        return NodeFacts(
+            name=node.slot.name,
+            role=node.slot.role,
+            pool=node.slot.pool,
+            server_id=f.id,
+            public_ipv4=f.public_ipv4 or "",
+            private_ip=f.private_ip or "",
+            location=f.location,
+            server_type=f.server_type,
+        )
+
+    def tls_sans(self) -> list[str]:
+        sans = [a for a in (self.lb_public, self.lb_private) if a]
+        for node in self.nodes.values():
+            if node.slot.role == "control-plane" and node.facts:
+                sans += [a for a in (node.facts.public_ipv4, node.facts.private_ip) if a]
+        return list(dict.fromkeys(sans))
+
+    def join_url(self) -> str:
+        cp1 = self.first_cp().facts
+        assert cp1 is not None and cp1.private_ip
+        return f"https://{cp1.private_ip}:{API_PORT}"
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def run(self) -> tuple[int, int]:
+        async with step(self.bus, "discover", "Finding what already exists"):
+            self.inv = await discover(self.client, self.plan.name)
+        extra = sorted(name for name in self.inv.servers if name not in self.nodes)
+        if extra:
+            question = (
+                f"The plan has fewer nodes than cluster {self.plan.name!r}: {', '.join(extra)} will be drained, "
+                "removed from Kubernetes and their servers deleted. Continue?"
+            )
+            if not await self.ctx.confirmed(question):
+                raise NotConfirmed(
+                    f"scale-down of {', '.join(extra)} was not confirmed; nothing was changed "
+                    "(confirm with --yes, or raise the counts in the plan back)"
+                )
+        for node in self.nodes.values():
+            s = node.slot
+            self.bus.emit(NodePlanned, node=s.name, role=s.role, pool=s.pool, server_type=s.server_type, location=s.location)
+
+        async with step(self.bus, "infrastructure", "Network, firewall, SSH key, placement groups"):
+            shared = await self._infrastructure()
+        async with asyncio.TaskGroup() as tg:
+            if self.plan.load_balancer.enabled:
+                tg.create_task(self._load_balancer())
+            else:
+                self.lb_ready.set()
+            tg.create_task(self._servers_and_cluster(shared))
+        async with step(self.bus, "kubeconfig", "Writing the kubeconfig"):
+            await self._kubeconfig()
+        ready = sum(1 for n in self.nodes.values() if n.phase == "ready")
+        return ready, len(self.nodes)
+
+    async def close(self) -> None:
+        for node in self.nodes.values():
+            if node.session is not None:
+                await node.session.close()
+
+    async def _infrastructure(self) -> dict[str, Any]:
+        plan, bus, client, inv = self.plan, self.bus, self.client, self.inv
+        public_key = Path(plan.ssh.public_key).expanduser().read_text(encoding="utf-8").strip()
+
+        async def groups() -> dict[str, Any]:
+            names = planned_placement_groups(plan)
+            made = await asyncio.gather(*(resources.ensure_placement_group(client, bus, plan, inv, n) for n in names))
+            return dict(zip(names, made))
+
+        network, firewall, key, pgs = await asyncio.gather(
+            resources.ensure_network(client, bus, plan, inv),
+            resources.ensure_firewall(client, bus, plan, inv, self.ctx.seam.caller_cidr),
+            resources.ensure_ssh_key(client, bus, plan, inv, public_key),
+            groups(),
+        )
+        if network.ip_range != plan.network.ip_range:
+            bus.emit(
+                DriftDetected, resource_type="network", name=network.name, field="ip_range",
+                expected=plan.network.ip_range, actual=str(network.ip_range),
+            )
+        self.network = network
+        return {"network": network, "firewall": firewall, "ssh_key": key, "placement_groups": pgs}
+
+    async def _load_balancer(self) -> None:
+        async with step(self.bus, "load-balancer", "API load balancer"):
+            lb = await resources.ensure_load_balancer(self.client, self.bus, self.plan, self.inv, self.network)
+            if lb.load_balancer_type and lb.load_balancer_type.name and lb.load_balancer_type.name != self.plan.load_balancer.type:
+                self.bus.emit(
+                    DriftDetected, resource_type="load balancer", name=lb.name, field="type",
+                    expected=self.plan.load_balancer.type, actual=lb.load_balancer_type.name,
+                )
+            self.lb_public, self.lb_private = lb_addresses(lb)
+            self.lb_ready.set()
+
+    async def _servers_and_cluster(self, shared: dict[str, Any]) -> None:
+        async with step(self.bus, "cluster", "Servers and k3s bootstrap"):
+            async with asyncio.TaskGroup() as tg:
+                for node in self.nodes.values():
+                    tg.create_task(self._node(node, shared), name=f"node {node.slot.name}")
+                tg.create_task(self._watch_readiness(), name="readiness")
+                tg.create_task(self._volumes(), name="volumes")
+                tg.create_task(self._addons(), name="add-ons")
+        extra = sorted(name for name in self.inv.servers if name not in self.nodes)
+        if extra:
+            async with step(self.bus, "scale-down", f"Removing {len(extra)} node(s)"):
+                await self._scale_down(extra)
+
+    # -- one node -----------------------------------------------------------------------------
+
+    async def _node(self, node: Node, shared: dict[str, Any]) -> None:
+        try:
+            await self._provision(node, shared)
+            await self._bootstrap(node)
+        except Exception as exc:
+            self.phase(node, "failed", reason=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+            raise
+
+    async def _provision(self, node: Node, shared: dict[str, Any]) -> None:
+        slot, state = node.slot, self.ctx.state
+        existing = self.inv.servers.get(slot.name)
+        host_key = state.host_key(slot.name)
+        if existing is not None:
+            node.existed = True
+            node.facts = server_facts(existing, self.network.id)
+            server_drift(self.bus, slot, node.facts, self.network.id)
+            self.bus.emit(ResourceFound, resource_type="server", name=slot.name, id=node.facts.id)
+            self.phase(node, "booting")
+        else:
+            self.phase(node, "creating")
+            user_data = render_user_data(self.plan, slot.name, host_key)
+            async with self.create_gate:
+                node.facts = await create_server(
+                    self.client, self.bus, self.plan, slot,
+                    network=shared["network"], firewall=shared["firewall"],
+                    placement_group=shared["placement_groups"][slot.placement_group], ssh_key=shared["ssh_key"],
+                    user_data=user_data,
+                )
+        self._maybe_servers_known()
+        # The create action and the boot are waited on side by side: SSH answers when the OS is up,
+        # the action tells us early when the API gave up on the server.
+        action_wait = None
+        if node.facts.action_id is not None:
+            action_wait = asyncio.create_task(self.client.wait_action(node.facts.action_id, what=f"creating server {slot.name}"))
+        try:
+            if action_wait is not None:
+                await action_wait
+                self.phase(node, "booting")
+            if node.facts.private_ip is None:
+                fresh = await self.client.call(self.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
+                node.facts = server_facts(fresh, self.network.id)
+            endpoint = await self.ctx.seam.endpoint(self.client, node.facts.id, node.facts.public_ipv4)
+            node.session = await NodeSession.connect(
+                node=slot.name,
+                endpoint=SshEndpoint(endpoint.host, endpoint.port),
+                host_key=host_key,
+                client_key=Path(self.plan.ssh.private_key).expanduser(),
+                bus=self.bus,
+                deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
+                retry_interval=self.ctx.scaled(1.0),
+                max_interval=self.ctx.scaled(10.0, floor=0.1),
+            )
+        finally:
+            if action_wait is not None and not action_wait.done():
+                action_wait.cancel()
+        self.phase(node, "ssh-ready")
+        node.reachable.set()
+
+    def _maybe_servers_known(self) -> None:
+        if all(n.facts is not None for n in self.nodes.values() if n.slot.role == "control-plane"):
+            self.servers_known.set()
+
+    async def _retrying(self, node: Node, what, *args, **kwargs):
+        """Run a node step, reconnecting and rerunning it when the SSH connection drops."""
+        for attempt in range(SESSION_RETRIES + 1):
+            try:
+                return await what(node.session, *args, **kwargs)
+            except SessionLost as exc:
+                if attempt == SESSION_RETRIES:
+                    raise
+                self.bus.log(f"{exc}", node=node.slot.name, level="warning")
+                await node.session.reconnect(deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale))
+
+    async def _bootstrap(self, node: Node) -> None:
+        slot = node.slot
+        facts = self.node_facts(node)
+        if node is self.first_cp():
+            await self.servers_known.wait()
+            await self.lb_ready.wait()
+            existing = await self._retrying(node, bootstrap.read_cluster_token)
+            if existing:
+                self.token = existing
+                self.bus.add_secret(existing)
+                self.bus.log(f"k3s already runs on {slot.name}; reusing its cluster token", node=slot.name)
+            else:
+                self.token = secrets.token_hex(32)
+                self.bus.add_secret(self.token)
+                self.phase(node, "installing")
+                await self._retrying(
+                    node, bootstrap.install_first_server, self.plan, facts, token=self.token,
+                    tls_sans=self.tls_sans(), bus=self.bus,
+                )
+            self.k8s_nodes = await self._retrying(node, bootstrap.node_readiness)
+            self.phase(node, "joined")
+            self.api_up.set()
+            return
+        await self.api_up.wait()
+        if slot.name in self.k8s_nodes:
+            self.phase(node, "joined")
+            return
+        if slot.role == "control-plane":
+            # etcd admits one learner at a time: control planes join one after another, once the
+            # first one is Ready.
+            await self.first_ready.wait()
+            async with self.cp_join:
+                self.phase(node, "installing")
+                await self._retrying(
+                    node, bootstrap.join_server, self.plan, facts, token=self.token, join_url=self.join_url(),
+                    tls_sans=self.tls_sans(), bus=self.bus,
+                )
+        else:
+            self.phase(node, "installing")
+            await self._retrying(
+                node, bootstrap.join_agent, self.plan, facts, token=self.token, join_url=self.join_url(), bus=self.bus
+            )
+        self.phase(node, "joined")
+
+    async def _addons(self) -> None:
+        await self.api_up.wait()
+        cp1 = self.first_cp()
+        async with step(self.bus, "addons", "Cluster add-ons"):
+            await self._retrying(
+                cp1, bootstrap.install_addons, self.plan, hcloud_token=self.ctx.hcloud_token,
+                network=network_name(self.plan.name), bus=self.bus,
+            )
+
+    async def _watch_readiness(self) -> None:
+        """Poll the first control plane for Ready nodes; mark phases; release the joins."""
+        await self.api_up.wait()
+        cp1 = self.first_cp()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(10.0, READY_DEADLINE * self.ctx.time_scale)
+        interval = self.ctx.scaled(1.0)
+        while True:
+            ready = await self._retrying(cp1, bootstrap.node_readiness)
+            self.k8s_nodes.update(ready)
+            for name, is_ready in ready.items():
+                node = self.nodes.get(name)
+                if node is not None and is_ready and node.phase in ("joined", "installing", "ssh-ready"):
+                    self.phase(node, "ready")
+            if ready.get(cp1.slot.name):
+                self.first_ready.set()
+            if all(n.phase == "ready" for n in self.nodes.values()):
+                return
+            if loop.time() > deadline:
+                waiting = [n.slot.name for n in self.nodes.values() if n.phase != "ready"]
+                raise TimeoutError(f"nodes not Ready in time: {', '.join(waiting)}")
+            await asyncio.sleep(interval)
+
+    async def _volumes(self) -> None:
+        wanted = planned_volumes(self.plan)
+        if not wanted:
+            return
+
+        async def one(name: str, node_name: str, size: int, fmt: str) -> None:
+            node = self.nodes[node_name]
+            await node.reachable.wait()  # the server exists and is running: no `locked` answer
+            assert node.facts is not None
+            await ensure_volume(self.client, self.bus, self.plan, self.inv.volumes, name=name, server=node.facts, size_gb=size, fmt=fmt)
+
+        async with step(self.bus, "volumes", f"{len(wanted)} volume(s)"):
+            await asyncio.gather(*(one(*v) for v in wanted))
+
+    # -- scale down and kubeconfig -------------------------------------------------------------
+
+    async def _scale_down(self, names: list[str]) -> None:
+        cp1 = self.first_cp()
+        for name in names:
+            server = self.inv.servers[name]
+            self.bus.emit(NodePhaseChanged, node=name, phase="deleting", server_id=server.id)
+            await self._retrying(cp1, bootstrap.remove_node, name, self.bus)
+            for vol_name, vol in list(self.inv.volumes.items()):
+                if (vol.labels or {}).get("khz-tui.io/node") == name:
+                    await delete_volume(self.client, self.bus, vol)
+                    del self.inv.volumes[vol_name]
+            response = await self.client.call(self.client.hcloud.servers.delete, server, what=f"deleting server {name}")
+            if response is not None:
+                await self.client.wait_action(response.id, what=f"deleting server {name}")
+            self.bus.emit(ResourceDeleted, resource_type="server", name=name, id=server.id)
+            self.bus.emit(NodePhaseChanged, node=name, phase="deleted", server_id=server.id)
+            self.ctx.state.forget_host_key(name)
+            del self.inv.servers[name]
+
+    async def _kubeconfig(self) -> None:
+        cp1 = self.first_cp()
+        raw = await self._retrying(cp1, bootstrap.fetch_kubeconfig)
+        assert cp1.facts is not None
+        host = self.lb_public or cp1.facts.public_ipv4
+        server_url = f"https://{host}:{API_PORT}"
+        text = kubeconfig.rewrite_kubeconfig(raw, self.plan.name, server_url)
+        path = self.ctx.options.kubeconfig or self.ctx.state.kubeconfig_path
+        kubeconfig.write_kubeconfig(text, Path(path))
+        if self.ctx.options.merge_kubeconfig:
+            kubeconfig.merge_kubeconfig(text, kubeconfig.default_merge_target())
+        self.bus.emit(
+            KubeconfigWritten, path=str(path), context=self.plan.name, server=server_url,
+            command=f"kubectl --kubeconfig {path} get nodes",
+        )
+
+
+async def apply(ctx: RunContext) -> tuple[int, int]:
+    """Converge and bootstrap; returns (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
+    run = Apply(ctx)
+    try:
+        return await run.run()
+    finally:
+        await run.close()
+
+

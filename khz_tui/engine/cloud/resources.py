@@ -1,0 +1,259 @@
+"""Find-or-create for the resources a cluster needs around its servers.
+
+Each `ensure_*` returns the resource, reporting `ResourceFound` when the inventory already had it and
+`ResourceCreated` when it made it. A create that fails with `uniqueness_error` is looked up by name:
+when the resource carries this cluster's labels (an earlier attempt whose answer got lost) it is
+adopted, otherwise the run stops with the API's message — the engine never adopts a look-alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hcloud.firewalls.domain import FirewallRule
+from hcloud.load_balancer_types.domain import LoadBalancerType
+from hcloud.load_balancers.domain import (
+    LoadBalancerAlgorithm,
+    LoadBalancerHealthCheck,
+    LoadBalancerService,
+    LoadBalancerTarget,
+    LoadBalancerTargetLabelSelector,
+)
+from hcloud.locations.domain import Location
+from hcloud.networks.domain import NetworkSubnet
+
+from khz_tui.engine.bus import EventBus
+from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.cloud.inventory import Inventory
+from khz_tui.engine.cloud.names import (
+    CLUSTER_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    cluster_labels,
+    control_plane_selector,
+    firewall_name,
+    load_balancer_name,
+    network_name,
+    ssh_key_name,
+)
+from khz_tui.engine.events import ResourceCreated, ResourceFound
+from khz_tui.plan.model import ClusterPlan
+
+API_PORT = 6443
+
+
+def is_ours(resource: Any, cluster: str) -> bool:
+    labels = getattr(resource, "labels", None) or {}
+    return labels.get(CLUSTER_LABEL) == cluster and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+async def create_or_adopt(
+    client: CloudClient,
+    bus: EventBus,
+    *,
+    resource_type: str,
+    name: str,
+    cluster: str,
+    create: Callable[[], Awaitable[Any]],
+    get_by_name: Callable[[str], Any],
+) -> tuple[Any, bool]:
+    """Run `create`; on a name clash adopt the resource only if it is labeled ours.
+    Returns (resource or create response, created?)."""
+    try:
+        result = await create()
+    except CloudError as exc:
+        if exc.code != "uniqueness_error":
+            raise
+        existing = await client.call(get_by_name, name, what=f"looking up {resource_type} {name}")
+        if existing is None or not is_ours(existing, cluster):
+            raise CloudError(
+                f"creating {resource_type} {name}: a {resource_type} with that name already exists and is not "
+                f"labeled for cluster {cluster!r} ({exc.message})",
+                code="uniqueness_error",
+            ) from None
+        bus.emit(ResourceFound, resource_type=resource_type, name=name, id=existing.id)
+        return existing, False
+    return result, True
+
+
+def md5_fingerprint(public_key: str) -> str:
+    """Hetzner's SSH key fingerprint: MD5 of the key blob, colon-separated hex."""
+    blob = base64.b64decode(public_key.split()[1])
+    digest = hashlib.md5(blob).hexdigest()  # noqa: S324 - it is the fingerprint format Hetzner uses
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+async def ensure_network(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory) -> Any:
+    name = network_name(plan.name)
+    if name in inv.networks:
+        net = inv.networks[name]
+        bus.emit(ResourceFound, resource_type="network", name=name, id=net.id)
+        return net
+    subnet = NetworkSubnet(type="cloud", ip_range=plan.network.subnet, network_zone=plan.network.zone)
+    net, created = await create_or_adopt(
+        client, bus, resource_type="network", name=name, cluster=plan.name,
+        create=lambda: client.call(
+            client.hcloud.networks.create, name=name, ip_range=plan.network.ip_range, subnets=[subnet],
+            labels=cluster_labels(plan.name), what=f"creating network {name}",
+        ),
+        get_by_name=client.hcloud.networks.get_by_name,
+    )
+    if created:
+        bus.emit(ResourceCreated, resource_type="network", name=name, id=net.id)
+    inv.networks[name] = net
+    return net
+
+
+def firewall_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallRule]:
+    """SSH from ssh.allowed_cidrs, 6443 from api_allowed_cidrs, everything between nodes on the
+    private range. An empty list means "only where khz-tui runs from"; never the whole Internet
+    unless the plan says 0.0.0.0/0 itself."""
+    ssh_from = plan.ssh.allowed_cidrs or ([caller_cidr] if caller_cidr else [])
+    api_from = plan.ssh.api_allowed_cidrs or ([caller_cidr] if caller_cidr else [])
+    if not ssh_from or not api_from:
+        raise CloudError(
+            "the plan leaves ssh.allowed_cidrs or ssh.api_allowed_cidrs empty and the address khz-tui "
+            "runs from cannot be found on this endpoint",
+            code="invalid_input",
+            hint="set ssh.allowed_cidrs and ssh.api_allowed_cidrs to your public address (e.g. 203.0.113.7/32)",
+        )
+    private = [plan.network.ip_range]
+
+    def rule(protocol: str, port: str | None, sources: list[str], what: str) -> FirewallRule:
+        return FirewallRule(
+            direction="in", protocol=protocol, port=port, source_ips=sources, destination_ips=[], description=what
+        )
+
+    return [
+        rule("tcp", str(plan.ssh.port), ssh_from, "SSH"),
+        rule("tcp", str(API_PORT), api_from, "Kubernetes API"),
+        rule("tcp", "any", private, "node to node (tcp)"),
+        rule("udp", "any", private, "node to node (udp)"),
+        rule("icmp", None, private, "node to node (icmp)"),
+    ]
+
+
+async def ensure_firewall(
+    client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, caller_cidr: str | None
+) -> Any:
+    name = firewall_name(plan.name)
+    if name in inv.firewalls:
+        fw = inv.firewalls[name]
+        bus.emit(ResourceFound, resource_type="firewall", name=name, id=fw.id)
+        return fw
+    rules = firewall_rules(plan, caller_cidr)
+    result, created = await create_or_adopt(
+        client, bus, resource_type="firewall", name=name, cluster=plan.name,
+        create=lambda: client.call(
+            client.hcloud.firewalls.create, name=name, rules=rules, labels=cluster_labels(plan.name),
+            what=f"creating firewall {name}",
+        ),
+        get_by_name=client.hcloud.firewalls.get_by_name,
+    )
+    fw = result.firewall if created else result
+    if created:
+        bus.emit(ResourceCreated, resource_type="firewall", name=name, id=fw.id)
+    inv.firewalls[name] = fw
+    return fw
+
+
+async def ensure_placement_group(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, name: str) -> Any:
+    if name in inv.placement_groups:
+        pg = inv.placement_groups[name]
+        bus.emit(ResourceFound, resource_type="placement group", name=name, id=pg.id)
+        return pg
+    result, created = await create_or_adopt(
+        client, bus, resource_type="placement group", name=name, cluster=plan.name,
+        create=lambda: client.call(
+            client.hcloud.placement_groups.create, name=name, type="spread", labels=cluster_labels(plan.name),
+            what=f"creating placement group {name}",
+        ),
+        get_by_name=client.hcloud.placement_groups.get_by_name,
+    )
+    pg = result.placement_group if created else result
+    if created:
+        bus.emit(ResourceCreated, resource_type="placement group", name=name, id=pg.id)
+    inv.placement_groups[name] = pg
+    return pg
+
+
+async def ensure_ssh_key(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, public_key: str) -> Any:
+    """Reuse the project's key with the same fingerprint (ours or not); create it labeled otherwise."""
+    name = ssh_key_name(plan.name)
+    fingerprint = md5_fingerprint(public_key)
+    for key in inv.ssh_keys.values():
+        if key.fingerprint == fingerprint:
+            bus.emit(ResourceFound, resource_type="ssh key", name=key.name, id=key.id)
+            return key
+    existing = await client.call(
+        client.hcloud.ssh_keys.get_by_fingerprint, fingerprint, what="looking up the SSH key by fingerprint"
+    )
+    if existing is not None:
+        bus.emit(ResourceFound, resource_type="ssh key", name=existing.name, id=existing.id)
+        return existing
+    key, created = await create_or_adopt(
+        client, bus, resource_type="ssh key", name=name, cluster=plan.name,
+        create=lambda: client.call(
+            client.hcloud.ssh_keys.create, name=name, public_key=public_key.strip(), labels=cluster_labels(plan.name),
+            what=f"uploading SSH key {name}",
+        ),
+        get_by_name=client.hcloud.ssh_keys.get_by_name,
+    )
+    if created:
+        bus.emit(ResourceCreated, resource_type="ssh key", name=name, id=key.id)
+    inv.ssh_keys[key.name] = key
+    return key
+
+
+async def ensure_load_balancer(
+    client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, network: Any
+) -> Any:
+    """The API load balancer: TCP 6443 to the control planes (label selector, private IPs).
+    Returns the load balancer with its public and private addresses filled in."""
+    name = load_balancer_name(plan.name)
+    if name in inv.load_balancers:
+        lb = inv.load_balancers[name]
+        bus.emit(ResourceFound, resource_type="load balancer", name=name, id=lb.id)
+        return lb
+    service = LoadBalancerService(
+        protocol="tcp", listen_port=API_PORT, destination_port=API_PORT, proxyprotocol=False,
+        health_check=LoadBalancerHealthCheck(protocol="tcp", port=API_PORT, interval=15, timeout=10, retries=3),
+    )
+    target = LoadBalancerTarget(
+        type="label_selector",
+        label_selector=LoadBalancerTargetLabelSelector(selector=control_plane_selector(plan.name)),
+        use_private_ip=True,
+    )
+    location = plan.control_plane_locations()[0]
+    result, created = await create_or_adopt(
+        client, bus, resource_type="load balancer", name=name, cluster=plan.name,
+        create=lambda: client.call(
+            client.hcloud.load_balancers.create, name=name,
+            load_balancer_type=LoadBalancerType(name=plan.load_balancer.type),
+            location=Location(name=location), network=network, services=[service], targets=[target],
+            algorithm=LoadBalancerAlgorithm(type="round_robin"), labels=cluster_labels(plan.name, role="api"),
+            what=f"creating load balancer {name}",
+        ),
+        get_by_name=client.hcloud.load_balancers.get_by_name,
+    )
+    if created:
+        lb = result.load_balancer
+        if result.action is not None:
+            await client.wait_action(result.action.id, what=f"creating load balancer {name}")
+        if not lb.private_net or not lb.public_net:
+            lb = await client.call(client.hcloud.load_balancers.get_by_id, lb.id, what=f"reading load balancer {name}")
+        bus.emit(ResourceCreated, resource_type="load balancer", name=name, id=lb.id)
+    else:
+        lb = result
+    inv.load_balancers[name] = lb
+    return lb
+
+
+def lb_addresses(lb: Any) -> tuple[str | None, str | None]:
+    """(public IPv4, private IP) of a load balancer."""
+    public = lb.public_net.ipv4.ip if lb.public_net and lb.public_net.ipv4 else None
+    private = lb.private_net[0].ip if lb.private_net else None
+    return public, private

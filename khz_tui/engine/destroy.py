@@ -1,0 +1,76 @@
+"""Destroy: delete exactly the resources labeled for this cluster, in dependency order.
+
+Order: the load balancer (it holds a network attachment), volumes (detached first), servers (all at
+once, then their delete actions waited on together), placement groups, the firewall, the network,
+and the SSH key only when khz-tui created it (it carries the cluster's labels; a key the project
+already had is never touched). Everything is found by label selector, so unlabeled look-alikes with
+the same names survive, and a second destroy finds nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from khz_tui.engine.cloud.client import CloudError
+from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.cloud.servers import delete_volume
+from khz_tui.engine.context import NotConfirmed, RunContext
+from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
+from khz_tui.engine.steps import step
+
+
+async def _delete(ctx: RunContext, resource_type: str, item: Any, sub: Any) -> None:
+    """Delete one resource; wait for its action when the API returns one; gone already is fine."""
+    client = ctx.client
+    try:
+        result = await client.call(sub.delete, item, what=f"deleting {resource_type} {item.name}")
+    except CloudError as exc:
+        if exc.code in ("not_found", 404):
+            return
+        raise
+    action = getattr(result, "action", result)
+    if action is not None and getattr(action, "id", None) is not None and hasattr(action, "status"):
+        await client.wait_action(action.id, what=f"deleting {resource_type} {item.name}")
+    ctx.bus.emit(ResourceDeleted, resource_type=resource_type, name=item.name, id=item.id)
+
+
+async def destroy(ctx: RunContext) -> int:
+    """Delete the cluster's resources; returns how many were deleted. Raises NotConfirmed."""
+    client, bus, plan = ctx.client, ctx.bus, ctx.plan
+    async with step(bus, "discover", "Finding the cluster's resources"):
+        inv = await discover(client, plan.name)
+    total = inv.count()
+    if total == 0:
+        bus.log(f"nothing labeled for cluster {plan.name!r} exists; nothing to delete")
+        return 0
+    summary = ", ".join(
+        f"{len(getattr(inv, k))} {k.replace('_', ' ')}" for k in ("servers", "load_balancers", "volumes", "networks",
+                                                                 "firewalls", "placement_groups", "ssh_keys")
+        if getattr(inv, k)
+    )
+    if not await ctx.confirmed(f"Delete cluster {plan.name!r} ({summary})? This cannot be undone."):
+        raise NotConfirmed(f"destroying {plan.name!r} was not confirmed; nothing was deleted (confirm with --yes)")
+
+    h = client.hcloud
+    async with step(bus, "load-balancer", "Deleting the API load balancer"):
+        await asyncio.gather(*(_delete(ctx, "load balancer", lb, h.load_balancers) for lb in inv.load_balancers.values()))
+    async with step(bus, "volumes", "Detaching and deleting volumes"):
+        await asyncio.gather(*(delete_volume(client, bus, v) for v in inv.volumes.values()))
+    async with step(bus, "servers", "Deleting servers"):
+
+        async def server(s: Any) -> None:
+            bus.emit(NodePhaseChanged, node=s.name, phase="deleting", server_id=s.id)
+            await _delete(ctx, "server", s, h.servers)
+            bus.emit(NodePhaseChanged, node=s.name, phase="deleted", server_id=s.id)
+            ctx.state.forget_host_key(s.name)
+
+        await asyncio.gather(*(server(s) for s in inv.servers.values()))
+    async with step(bus, "infrastructure", "Deleting placement groups, firewall, network, SSH key"):
+        await asyncio.gather(
+            *(_delete(ctx, "placement group", pg, h.placement_groups) for pg in inv.placement_groups.values()),
+            *(_delete(ctx, "firewall", fw, h.firewalls) for fw in inv.firewalls.values()),
+        )
+        await asyncio.gather(*(_delete(ctx, "network", n, h.networks) for n in inv.networks.values()))
+        await asyncio.gather(*(_delete(ctx, "ssh key", k, h.ssh_keys) for k in inv.ssh_keys.values()))
+    return total

@@ -1,0 +1,193 @@
+"""Headless runs (`--apply`, `--destroy`, `--dry-run`): the engine's event stream on a terminal or a pipe.
+
+Text mode prints one readable line per event, then a node table, the elapsed time and the API requests
+used; `--output json` prints every event as one JSON line (the same objects the run log holds).
+Exit codes: 0 success, 1 provisioning failed, 2 bad input (plan, token, missing --yes), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from khz_tui.engine.events import (
+    DriftDetected,
+    EngineEvent,
+    KubeconfigWritten,
+    LogLine,
+    NodePhaseChanged,
+    NodePlanned,
+    PlanDiffed,
+    ResourceCreated,
+    ResourceDeleted,
+    ResourceFound,
+    RunFinished,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from khz_tui.engine.options import RunOptions
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def describe(event: EngineEvent) -> str | None:
+    """One readable line for an event (None for events not worth a line, e.g. debug output)."""
+    t = f"[{event.elapsed:7.1f}s]"
+    match event:
+        case RunStarted():
+            where = "the simulator" if event.simulated else event.endpoint
+            return f"{t} {event.mode} {event.cluster} ({event.node_count} nodes) against {where}"
+        case StepStarted():
+            return f"{t} ▶ {event.title}"
+        case StepFinished():
+            return f"{t} ✓ {event.title} ({event.duration:.1f}s)"
+        case StepFailed():
+            hint = f"\n           hint: {event.hint}" if event.hint else ""
+            return f"{t} ✗ {event.title}: {event.message}{hint}"
+        case ResourceCreated():
+            return f"{t}   created {event.resource_type} {event.name}"
+        case ResourceFound():
+            return f"{t}   found {event.resource_type} {event.name}"
+        case ResourceDeleted():
+            return f"{t}   deleted {event.resource_type} {event.name}"
+        case DriftDetected():
+            return (f"{t} ! {event.resource_type} {event.name}: {event.field} is {event.actual}, the plan says "
+                    f"{event.expected} (not changed)")
+        case NodePlanned():
+            return None
+        case NodePhaseChanged():
+            why = f" ({event.reason})" if event.reason else ""
+            return f"{t}   {event.node}: {event.phase}{why}"
+        case LogLine():
+            if event.level == "debug":
+                return None
+            who = f"{event.node}: " if event.node else ""
+            return f"{t}   {who}{event.text}"
+        case PlanDiffed():
+            lines = [f"{t} changes:"]
+            for c in event.changes:
+                mark = {"create": "+", "keep": "=", "change": "~", "delete": "-"}[c.action]
+                cost = f"  {c.monthly_cost_delta} {event.currency}/month" if c.monthly_cost_delta not in ("0.00", "0") else ""
+                detail = f"  ({c.detail})" if c.detail else ""
+                lines.append(f"    {mark} {c.resource_type} {c.name}{detail}{cost}")
+            lines.append(f"    monthly cost change: {event.monthly_cost_delta} {event.currency}")
+            return "\n".join(lines)
+        case KubeconfigWritten():
+            return f"{t} kubeconfig written to {event.path}\n           use it: {event.command}"
+        case RunFinished():
+            return f"{t} {'done' if event.ok else 'FAILED'}: {event.message}"
+    return None
+
+
+class Printer:
+    """Consumes the event stream: prints it and remembers what the final table needs."""
+
+    def __init__(self, output: str, out: TextIO) -> None:
+        self.output = output
+        self.out = out
+        self.nodes: dict[str, dict[str, str]] = {}
+        self.finished: RunFinished | None = None
+        self.kubeconfig: KubeconfigWritten | None = None
+
+    def __call__(self, event: EngineEvent) -> None:
+        if isinstance(event, NodePlanned):
+            self.nodes[event.node] = {"role": event.role, "type": event.server_type, "location": event.location,
+                                      "phase": "planned", "public": "", "private": ""}
+        elif isinstance(event, NodePhaseChanged):
+            row = self.nodes.setdefault(event.node, {"role": "", "type": "", "location": "", "public": "", "private": ""})
+            row["phase"] = event.phase
+            row["public"] = event.public_ip or row["public"]
+            row["private"] = event.private_ip or row["private"]
+        elif isinstance(event, RunFinished):
+            self.finished = event
+        elif isinstance(event, KubeconfigWritten):
+            self.kubeconfig = event
+        if self.output == "json":
+            print(event.model_dump_json(), file=self.out, flush=True)
+        else:
+            line = describe(event)
+            if line:
+                print(line, file=self.out, flush=True)
+
+    def summary(self) -> None:
+        """The node table, elapsed time and API requests (text mode only)."""
+        if self.output == "json" or self.finished is None:
+            return
+        if self.nodes:
+            rows = [("NODE", "ROLE", "TYPE", "LOCATION", "PUBLIC IP", "PRIVATE IP", "PHASE")]
+            rows += [(n, r["role"], r["type"], r["location"], r["public"], r["private"], r["phase"])
+                     for n, r in self.nodes.items()]
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+            print(file=self.out)
+            for row in rows:
+                print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=self.out)
+        f = self.finished
+        print(f"\nelapsed {f.elapsed:.1f}s, {f.api_requests} API requests"
+              + (f", rate limit remaining {f.rate_limit_remaining}" if f.rate_limit_remaining is not None else ""),
+              file=self.out)
+
+
+def exit_code(finished: RunFinished | None) -> int:
+    if finished is None:
+        return EXIT_FAILED
+    if finished.ok:
+        return EXIT_OK
+    if finished.failed_step == "interrupted":
+        return EXIT_INTERRUPTED
+    return EXIT_BAD_INPUT if finished.bad_input else EXIT_FAILED
+
+
+def _sim_instructions(printer: Printer, target, out: TextIO) -> None:
+    path = printer.kubeconfig.path if printer.kubeconfig else "<kubeconfig>"
+    print(
+        "\nThis run used a simulator inside this process; it stops when khz-tui exits. To keep one running and\n"
+        "look around with the official tools:\n"
+        "  khz-tui sim serve                       # prints export HCLOUD_ENDPOINT=... HCLOUD_TOKEN=...\n"
+        "  khz-tui --apply PLAN --endpoint \"$HCLOUD_ENDPOINT\"\n"
+        "  hcloud server list                      # the hcloud CLI reads HCLOUD_ENDPOINT and HCLOUD_TOKEN\n"
+        f"  kubectl --kubeconfig {path} get nodes   # against the simulated cluster's API address",
+        file=out,
+    )
+
+
+async def _headless(mode: str, plan, options: RunOptions, out: TextIO) -> int:
+    from khz_tui.engine.api import connect, run
+
+    printer = Printer(options.output, out)
+
+    async def confirm(question: str) -> bool:
+        # Headless runs never prompt: a script must say --yes, so nothing is deleted by accident.
+        print(f"khz-tui: {question}\nkhz-tui: not confirmed; run again with --yes to go ahead.", file=sys.stderr)
+        return False
+
+    async with connect(plan, options) as target:
+        await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
+        printer.summary()
+        if target.simulated and options.output == "text" and mode == "apply":
+            _sim_instructions(printer, target, out)
+    return exit_code(printer.finished)
+
+
+def run_headless(mode: str, plan_path: Path, options: RunOptions, *, out: TextIO | None = None) -> int:
+    """Load the plan, resolve the token, run `mode` ("apply", "destroy", "dry-run"); return the exit code."""
+    from khz_tui.engine.credentials import CredentialsError
+    from khz_tui.plan.toml_io import PlanError, load_plan
+
+    out = out or sys.stdout
+    try:
+        plan = load_plan(Path(plan_path))
+    except PlanError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return asyncio.run(_headless(mode, plan, options, out))
+    except CredentialsError as exc:
+        print(f"khz-tui: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\nkhz-tui: interrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,121 @@
+"""One run from start to RunFinished: the bus, the run log, the cloud client, the seam, the mode.
+
+Kept apart from `api.py` so the facade stays a page of signatures the TUI can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from khz_tui.engine.bus import EventBus
+from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.cloud.names import planned_nodes
+from khz_tui.engine.cloud.pacing import PollInterval
+from khz_tui.engine.cloud.targets import detect_seam
+from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
+from khz_tui.engine.events import EngineEvent, RunFinished, RunMode, RunStarted
+from khz_tui.engine.options import RunOptions
+from khz_tui.engine.state import ClusterState
+from khz_tui.engine.steps import StepError, describe_failure, first_failure
+from khz_tui.plan.model import ClusterPlan
+
+
+def ssh_key_problem(plan: ClusterPlan) -> str | None:
+    """Why the plan's SSH key pair cannot be used, or None."""
+    for what, name in (("public", plan.ssh.public_key), ("private", plan.ssh.private_key)):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            return f"the SSH {what} key {path} does not exist"
+    public = Path(plan.ssh.public_key).expanduser().read_text(encoding="utf-8", errors="replace").split()
+    if len(public) < 2 or not public[0].startswith(("ssh-", "ecdsa-")):
+        return f"{plan.ssh.public_key} is not an OpenSSH public key"
+    return None
+
+
+async def execute(
+    mode: RunMode,
+    plan: ClusterPlan,
+    target,
+    *,
+    sink,
+    confirm: Confirm | None,
+    options: RunOptions,
+    state_dir: Path | None = None,
+) -> RunFinished:
+    """Run `mode` and return the RunFinished event (also sent to `sink` and the run log)."""
+    state = ClusterState(plan.name, base=state_dir)
+    log = state.new_run_log(mode)
+
+    def both(event: EngineEvent) -> None:
+        log.write(event)
+        sink(event)
+
+    bus = EventBus(both)
+    bus.add_secret(target.token)
+    scale = float(getattr(target, "time_scale", 1.0) or 1.0)
+    client = CloudClient(
+        target.endpoint, target.token, bus.usage,
+        poll=PollInterval(minimum=max(0.01, 0.5 * scale), maximum=max(0.05, 3.0 * scale)),
+    )
+    total = len(planned_nodes(plan))
+
+    def finished(ok: bool, message: str, **extra) -> RunFinished:
+        return bus.emit(RunFinished, mode=mode, ok=ok, message=message, nodes_total=total, **extra)
+
+    try:
+        bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,
+                 simulated=bool(target.simulated), node_count=total)
+        if mode == "apply":
+            problem = ssh_key_problem(plan)
+            if problem:
+                return finished(False, problem, failed_step="ssh-key", bad_input=True,
+                                hint="point ssh.public_key and ssh.private_key at an existing key pair "
+                                     "(ssh-keygen -t ed25519 makes one)")
+        try:
+            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+        except CloudError as exc:
+            return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
+        if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
+            scale = seam.time_scale
+        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
+                         hcloud_token=target.token, confirm=confirm, time_scale=scale)
+        try:
+            if mode == "apply":
+                from khz_tui.engine.apply import apply
+
+                ready, total = await apply(ctx)
+                return finished(True, f"cluster {plan.name} is up: {ready} of {total} nodes Ready", nodes_ready=ready)
+            if mode == "destroy":
+                from khz_tui.engine.destroy import destroy
+
+                deleted = await destroy(ctx)
+                message = f"deleted {deleted} resources of {plan.name}" if deleted else f"nothing to delete for {plan.name}"
+                return finished(True, message)
+            from khz_tui.engine.diff import dry_run
+
+            changes = await dry_run(ctx)
+            todo = sum(1 for c in changes if c.action != "keep")
+            return finished(True, f"{todo} change(s), {len(changes) - todo} resource(s) kept; nothing was changed")
+        except NotConfirmed as exc:
+            return finished(False, str(exc), failed_step="confirm", bad_input=True,
+                            hint="confirm with --yes (headless) or answer yes when asked")
+        except Exception as exc:  # noqa: BLE001
+            err = first_failure(exc)
+            if isinstance(err, StepError):
+                return finished(False, err.message, failed_step=err.step, hint=err.hint, bad_input=err.bad_input)
+            if isinstance(err, NotConfirmed):
+                return finished(False, str(err), failed_step="confirm", bad_input=True,
+                                hint="confirm with --yes (headless) or answer yes when asked")
+            raise err from exc
+    except asyncio.CancelledError:
+        bus.emit(RunFinished, mode=mode, ok=False, nodes_total=total, failed_step="interrupted",
+                 message="interrupted; the state is resumable: run the same command again to continue",
+                 hint="apply again to continue where this run stopped")
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last event must be RunFinished, whatever happened
+        message, hint = describe_failure(exc)
+        return finished(False, message, failed_step="internal", hint=hint)
+    finally:
+        client.close()
+        log.close()
