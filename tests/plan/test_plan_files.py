@@ -62,6 +62,14 @@ def test_unreadable(tmp_path, capsys):
     assert "permission denied" in capsys.readouterr().err
 
 
+def test_path_through_a_file(tmp_path, capsys):
+    # Any other OS error (here: a file used as a directory) is reported the same plain way.
+    (tmp_path / "plan.toml").write_text(HEAD)
+    assert cli.main(["validate", str(tmp_path / "plan.toml" / "x.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and "Traceback" not in err
+
+
 def test_toml_syntax_error_has_line(tmp_path, capsys):
     code, _, err = _validate(tmp_path, HEAD + "[control_plane]\ncount = = 3\n", capsys)
     assert code == 2 and "not valid TOML" in err and "(line 4)" in err
