@@ -1,0 +1,199 @@
+"""The khz-tui application: the wizard, replay of a saved plan, and the run console.
+
+The app holds the plan being edited (`PlanDraft`), the token typed in this session (memory only)
+and the way runs are started (`runner_factory`: the engine, or a script in tests and screenshots).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from khz_tui.engine.events import RunMode
+from khz_tui.engine.options import RunOptions
+from khz_tui.plan.checks import Problem
+from khz_tui.plan.model import ClusterPlan
+from khz_tui.plan.toml_io import PlanError, load_plan, save_plan
+from khz_tui.ui.commands import PlanCommands
+from khz_tui.ui.dialogs.destroy_confirm import DestroyDialog
+from khz_tui.ui.dialogs.save_plan import SavePlanDialog
+from khz_tui.ui.draft import PlanDraft
+from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
+from khz_tui.ui.saved_token import load_token
+from khz_tui.ui.screens.credentials import CredentialsStep
+from khz_tui.ui.screens.help import HelpScreen
+from khz_tui.ui.screens.networking import NetworkingStep
+from khz_tui.ui.screens.plan_error import PlanErrorScreen
+from khz_tui.ui.screens.review import ReviewScreen
+from khz_tui.ui.screens.run_console import RunConsole
+from khz_tui.ui.screens.storage import StorageStep
+from khz_tui.ui.screens.topology import TopologyStep
+
+STEP_SCREENS: dict[str, type[Screen]] = {
+    "credentials": CredentialsStep,
+    "topology": TopologyStep,
+    "networking": NetworkingStep,
+    "storage": StorageStep,
+    "review": ReviewScreen,
+}
+STEP_ORDER = list(STEP_SCREENS)
+DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+
+
+class KhzApp(App[int]):
+    """Wizard → review → run console. `run_tui` is the way in from the command line."""
+
+    TITLE = "khz-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {PlanCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        plan_path: Path | None = None,
+        options: RunOptions = RunOptions(),
+        *,
+        runner_factory: RunnerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.plan_path = plan_path
+        self.options = options
+        self.token: str | None = None
+        self.draft = PlanDraft.new()
+        self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token or load_token())
+        self.theme = DARK_THEME
+
+    def on_mount(self) -> None:
+        if self.plan_path is None:
+            self.show_step("credentials")
+            return
+        try:
+            plan = load_plan(self.plan_path)
+        except PlanError as err:
+            self.show_plan_error(err.source, err.problems)
+            return
+        self.draft = PlanDraft.from_plan(plan)
+        self.show_step("review")
+
+    def show_plan_error(self, source: str, problems: list[Problem]) -> None:
+        raw = _raw_plan(self.plan_path) if self.plan_path else None
+        if raw is not None:
+            self.draft = PlanDraft(raw)
+        self._show(PlanErrorScreen(source, problems, fixable=raw is not None))
+
+    # -- wizard flow ------------------------------------------------------------------------------
+
+    def _show(self, screen: Screen) -> None:
+        if len(self.screen_stack) <= 1:
+            self.push_screen(screen)
+        else:
+            self.switch_screen(screen)
+
+    def show_step(self, step: str) -> None:
+        self._show(STEP_SCREENS[step]())
+
+    def show_step_after(self, step: str) -> None:
+        self.show_step(STEP_ORDER[min(STEP_ORDER.index(step) + 1, len(STEP_ORDER) - 1)])
+
+    def show_step_before(self, step: str) -> None:
+        at = STEP_ORDER.index(step)
+        if at > 0:
+            self.show_step(STEP_ORDER[at - 1])
+
+    def action_fix_in_wizard(self) -> None:
+        self.show_step("credentials")
+
+    def action_new_plan(self) -> None:
+        self.draft = PlanDraft.new()
+        self.plan_path = None
+        self.show_step("credentials")
+
+    # -- plan actions (bindings and the command palette) ------------------------------------------
+
+    def _valid_plan(self, doing: str) -> ClusterPlan | None:
+        self.draft.check()
+        plan = self.draft.plan
+        if plan is None:
+            errors = [p for p in self.draft.problems if p.severity == "error"]
+            first = errors[0].describe() if errors else "the plan is incomplete"
+            self.notify(f"Cannot {doing} yet: {first}", severity="error")
+        return plan
+
+    def action_save_plan(self) -> None:
+        plan = self._valid_plan("save")
+        if plan is None:
+            return
+        default = self.plan_path or Path(f"./{plan.name}.toml")
+
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                save_plan(plan, path)
+            except OSError as exc:
+                self.notify(f"Could not save {path}: {exc.strerror or exc}", severity="error")
+                return
+            self.plan_path = path
+            self.notify(f"Saved the plan to {path}")
+
+        self.push_screen(SavePlanDialog(default), chosen)
+
+    def action_apply(self) -> None:
+        plan = self._valid_plan("apply")
+        if plan is not None:
+            self.start_run("apply", plan)
+
+    def action_dry_run(self) -> None:
+        plan = self._valid_plan("dry-run")
+        if plan is not None:
+            self.start_run("dry-run", plan)
+
+    def action_destroy(self) -> None:
+        plan = self._valid_plan("destroy")
+        if plan is None:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.start_run("destroy", plan, replace=isinstance(self.screen, RunConsole))
+
+        self.push_screen(DestroyDialog(plan.name, self.options.sim), confirmed)
+
+    def start_run(self, mode: RunMode, plan: ClusterPlan, *, replace: bool = False) -> None:
+        console = RunConsole(mode, plan, self.runner_factory(mode, plan))
+        if replace and isinstance(self.screen, RunConsole):
+            self.switch_screen(console)
+        else:
+            self.push_screen(console)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+
+def _raw_plan(path: Path) -> dict | None:
+    """The file's data as written, so the wizard can show each bad value beside its field."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    data.setdefault("name", "my-cluster")
+    return data
+
+
+def run_tui(plan_path: Path | None, options: RunOptions) -> int:
+    """Open the wizard (or a saved plan at Review). Returns the process exit code."""
+    result = KhzApp(plan_path, options).run()
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,107 @@
+"""The plan being edited: raw data the wizard fills in, checked by the plan package on every change.
+
+The wizard keeps the plan as plain data rather than a `ClusterPlan` so that a half-typed or invalid
+value (or a whole invalid plan file) can sit in a field with its problem beside it. Every check is
+`validate_data`'s; this module only stores, reads and routes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel
+
+from khz_tui.plan.catalog import bundled_catalog
+from khz_tui.plan.checks import Problem, validate_data
+from khz_tui.plan.model import ClusterPlan
+
+DEFAULT_NAME = "my-cluster"
+
+
+def owns(prefixes: tuple[str, ...], path: str) -> bool:
+    """True when the key path `path` lies under one of `prefixes` (`a.b` owns `a.b`, `a.b.c`, `a.b[0]`)."""
+    return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
+
+
+class PlanDraft:
+    """A plan as data, plus the latest verdict on it."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.plan: ClusterPlan | None = None
+        self.problems: list[Problem] = []
+        self.check()
+
+    @classmethod
+    def new(cls, name: str = DEFAULT_NAME) -> "PlanDraft":
+        return cls.from_plan(ClusterPlan(name=name))
+
+    @classmethod
+    def from_plan(cls, plan: ClusterPlan) -> "PlanDraft":
+        return cls(plan.model_dump(mode="json", exclude_none=True))
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """Value at a dotted path such as `control_plane.count`, or `default`."""
+        node: Any = self.data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def set(self, path: str, value: Any) -> None:
+        """Store `value` at a dotted path; None removes the key (the plan's default applies)."""
+        *parents, leaf = path.split(".")
+        node = self.data
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Store several dotted paths at once, then check the plan again."""
+        for path, value in values.items():
+            self.set(path, value)
+        self.check()
+
+    def check(self) -> list[Problem]:
+        """Run the plan package's checks; keeps the plan (None while any error remains) and the problems."""
+        self.plan, self.problems = validate_data(copy.deepcopy(self.data), bundled_catalog())
+        return self.problems
+
+    def problems_under(self, prefixes: tuple[str, ...]) -> list[Problem]:
+        return [p for p in self.problems if owns(prefixes, p.path)]
+
+    @property
+    def name(self) -> str:
+        name = self.data.get("name")
+        return name if isinstance(name, str) and name else DEFAULT_NAME
+
+
+def field_help(path: str) -> str:
+    """The plan field's own description (its docstring), for tooltips and F1 help."""
+    model: type[BaseModel] | None = ClusterPlan
+    description = ""
+    for part in path.split("."):
+        part = part.split("[")[0]
+        if model is None or part not in model.model_fields:
+            return description
+        info = model.model_fields[part]
+        description = info.description or ""
+        model = _inner_model(info.annotation)
+    return description
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,30 @@
+"""How the TUI starts engine runs: one callable per run, so the run console can also play a script."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from khz_tui.engine.api import Confirm, EventSink
+from khz_tui.engine.events import RunFinished, RunMode
+from khz_tui.engine.options import RunOptions
+from khz_tui.plan.model import ClusterPlan
+
+#: Runs to completion, sending every event to the sink; asks `confirm` before destructive steps.
+Runner = Callable[[EventSink, Confirm], Awaitable[RunFinished]]
+#: Makes the runner for (mode, plan); the app holds one (the engine's, or a scripted one in tests).
+RunnerFactory = Callable[[RunMode, ClusterPlan], Runner]
+
+
+def engine_runner_factory(options: RunOptions, token: Callable[[], str | None]) -> RunnerFactory:
+    """Runners that connect (or start the simulator) and run the real engine."""
+
+    def factory(mode: RunMode, plan: ClusterPlan) -> Runner:
+        async def run_engine(sink: EventSink, confirm: Confirm) -> RunFinished:
+            from khz_tui.engine import api  # the engine is heavy; the wizard starts without it
+
+            async with api.connect(plan, options, token=token()) as target:
+                return await api.run(mode, plan, target, sink=sink, confirm=confirm, options=options)
+
+        return run_engine
+
+    return factory

@@ -1,0 +1,98 @@
+"""Step 3: the private network, CNI, the API load balancer, Service load balancers and who may connect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Input, Select, Static, Switch
+
+from khz_tui.plan.catalog import bundled_catalog
+from khz_tui.ui.choices import lb_type_options, with_current, zone_options
+from khz_tui.ui.screens.step import WizardStep, as_list, select_value
+from khz_tui.ui.widgets.plan_field import PlanField
+
+CNIS = [("flannel  built into k3s", "flannel"), ("cilium", "cilium"), ("calico", "calico")]
+SERVICE_LBS = [("Hetzner load balancers (cloud controller)", "hetzner"), ("Klipper (k3s servicelb)", "klipper")]
+OPEN_WORLD = ("0.0.0.0/0", "::/0")
+
+
+class NetworkingStep(WizardStep):
+    STEP = "networking"
+    PREFIXES = ("network", "load_balancer", "ssh.allowed_cidrs", "ssh.api_allowed_cidrs",
+                "addons.service_load_balancer")
+    HELP = (
+        "The private network the nodes talk over, and the address ranges of pods and services (they must not "
+        "overlap). The API load balancer puts one stable address in front of the control planes. Allowed "
+        "networks limit who reaches SSH and the Kubernetes API: leave them empty to allow only the address "
+        "khz-tui runs from (found when you apply). 0.0.0.0/0 opens them to the whole internet."
+    )
+
+    def compose_form(self) -> ComposeResult:
+        d, catalog = self.draft, bundled_catalog()
+        zone = d.get("network.zone", "eu-central")
+        yield PlanField("Network zone", Select(with_current(zone_options(catalog), zone), value=zone,
+                                               allow_blank=False, id="zone"), "network.zone")
+        with Horizontal(classes="field-pair"):
+            yield PlanField("Network range", Input(d.get("network.ip_range", ""), id="ip-range"), "network.ip_range")
+            yield PlanField("Node subnet", Input(d.get("network.subnet", ""), id="subnet"), "network.subnet")
+        with Horizontal(classes="field-pair"):
+            yield PlanField("Pod range", Input(d.get("network.pod_cidr", ""), id="pod-cidr"), "network.pod_cidr")
+            yield PlanField("Service range", Input(d.get("network.service_cidr", ""), id="service-cidr"),
+                            "network.service_cidr")
+        cni = d.get("network.cni", "flannel")
+        with Horizontal(classes="field-pair"):
+            yield PlanField("CNI", Select(with_current(CNIS, cni), value=cni, allow_blank=False, id="cni"),
+                            "network.cni")
+            yield PlanField("WireGuard encryption", Switch(bool(d.get("network.encryption")), id="encryption"),
+                            "network.encryption")
+        location = d.get("hcloud.location", "fsn1")
+        lb_type = d.get("load_balancer.type", "lb11")
+        with Horizontal(classes="field-pair"):
+            yield PlanField("API load balancer", Switch(bool(d.get("load_balancer.enabled", True)), id="lb-enabled"),
+                            "load_balancer.enabled")
+            yield PlanField("Type", Select(with_current(lb_type_options(bundled_catalog(), location), lb_type),
+                                           value=lb_type, allow_blank=False, id="lb-type"), "load_balancer.type")
+        service_lb = d.get("addons.service_load_balancer", "hetzner")
+        yield PlanField("Services of type LoadBalancer",
+                        Select(with_current(SERVICE_LBS, service_lb), value=service_lb, allow_blank=False,
+                               id="service-lb"), "addons.service_load_balancer")
+        yield PlanField("Who may reach SSH (CIDRs; empty: only this machine)",
+                        Input(", ".join(d.get("ssh.allowed_cidrs", [])), id="ssh-cidrs"), "ssh.allowed_cidrs")
+        yield PlanField("Who may reach the Kubernetes API (CIDRs; empty: only this machine)",
+                        Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), id="api-cidrs"),
+                        "ssh.api_allowed_cidrs")
+        yield Static("", id="open-world")
+
+    def collect(self) -> dict[str, Any]:
+        def text(selector: str) -> str:
+            return self.query_one(selector, Input).value.strip()
+
+        return {
+            "network.zone": select_value(self.query_one("#zone", Select)),
+            "network.ip_range": text("#ip-range"),
+            "network.subnet": text("#subnet"),
+            "network.pod_cidr": text("#pod-cidr"),
+            "network.service_cidr": text("#service-cidr"),
+            "network.cni": select_value(self.query_one("#cni", Select)),
+            "network.encryption": self.query_one("#encryption", Switch).value,
+            "load_balancer.enabled": self.query_one("#lb-enabled", Switch).value,
+            "load_balancer.type": select_value(self.query_one("#lb-type", Select)),
+            "addons.service_load_balancer": select_value(self.query_one("#service-lb", Select)),
+            "ssh.allowed_cidrs": as_list(text("#ssh-cidrs")),
+            "ssh.api_allowed_cidrs": as_list(text("#api-cidrs")),
+        }
+
+    def after_check(self) -> None:
+        self.query_one("#lb-type", Select).disabled = not self.query_one("#lb-enabled", Switch).value
+        cidrs = as_list(self.query_one("#ssh-cidrs", Input).value) + as_list(self.query_one("#api-cidrs", Input).value)
+        banner = self.query_one("#open-world", Static)
+        opened = any(c in OPEN_WORLD for c in cidrs)
+        banner.update("⚠ 0.0.0.0/0 lets the whole internet knock on SSH or the API" if opened else "")
+        banner.set_class(opened, "-warning")
+
+    @on(Switch.Changed, "#lb-enabled")
+    def _lb_toggled(self) -> None:
+        self.after_check()

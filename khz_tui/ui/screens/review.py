@@ -1,0 +1,137 @@
+"""Step 5: the whole plan as TOML, what the engine's dry-run says would change, cost and warnings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from khz_tui.engine.events import EngineEvent, PlanDiffed
+from khz_tui.plan.toml_io import dumps_plan
+from khz_tui.ui.widgets.cost_panel import CostPanel
+from khz_tui.ui.widgets.problem_list import ProblemList
+from khz_tui.ui.widgets.sim_banner import SimBanner
+from khz_tui.ui.widgets.step_indicator import StepIndicator
+
+if TYPE_CHECKING:
+    from khz_tui.ui.app import KhzApp
+
+_ACTION_STYLE = {"create": ("+", "green"), "keep": ("=", "dim"), "change": ("~", "yellow"), "delete": ("-", "red")}
+
+
+class ReviewScreen(Screen):
+    app: "KhzApp"
+    STEP = "review"
+    HELP = (
+        "Everything the plan says, as the TOML file it saves to, and what applying it would change (the engine's "
+        "dry-run against your project, or the simulator). ctrl+s saves the plan; a applies it and opens the run "
+        "console; D destroys the cluster (after you type its name); escape goes back to change something."
+    )
+    BINDINGS = [
+        Binding("a", "app.apply", "Apply"),
+        Binding("ctrl+s", "app.save_plan", "Save plan"),
+        Binding("d", "dry_run", "Dry-run again"),
+        Binding("D", "app.destroy", "Destroy"),
+        Binding("escape,ctrl+b", "back", "Back"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        if self.app.options.sim:
+            yield SimBanner()
+        yield StepIndicator("review")
+        with Horizontal(id="step-body"):
+            with VerticalScroll(id="plan-toml"):
+                yield Static(id="toml")
+            with VerticalScroll(id="side"):
+                yield CostPanel(id="cost")
+                yield Static(id="changes")
+                yield Static(id="warnings")
+        yield ProblemList(id="problems")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#plan-toml").border_title = "Plan"
+        self.show_plan()
+        self.watch(self.app, "theme", lambda _theme: self.show_plan(), init=False)
+        self.action_dry_run()
+
+    def show_plan(self) -> None:
+        draft = self.app.draft
+        plan = draft.plan
+        problems = draft.check()
+        self.query_one(ProblemList).show(problems, [p for p in problems if p.severity == "error"])
+        self.query_one(CostPanel).show_plan(plan)
+        warnings = [p for p in problems if p.severity == "warning"]
+        text = Text()
+        if warnings:
+            text.append("Warnings\n", style="bold")
+            for p in warnings:
+                text.append(f"⚠ {p.path}: {p.message}\n")
+        self.query_one("#warnings", Static).update(text)
+        if plan is None:
+            self.query_one("#toml", Static).update("The plan has problems: go back (escape) to fix them.")
+            return
+        dark = self.app.current_theme.dark
+        self.query_one("#toml", Static).update(
+            Syntax(dumps_plan(plan), "toml", theme="monokai" if dark else "default", background_color="default",
+                   word_wrap=True)
+        )
+
+    def action_dry_run(self) -> None:
+        if self.app.draft.plan is None:
+            self.query_one("#changes", Static).update("")
+            return
+        self.query_one("#changes", Static).update(Text("Asking what exists…", style="dim"))
+        self._dry_run()
+
+    @work(exclusive=True, group="dry-run")
+    async def _dry_run(self) -> None:
+        seen: list[EngineEvent] = []
+        changes = self.query_one("#changes", Static)
+        runner = self.app.runner_factory("dry-run", self.app.draft.plan)
+        try:
+            finished = await runner(seen.append, _decline)
+        except NotImplementedError:
+            changes.update(Text("Changes: the engine is not available in this build", style="dim"))
+            return
+        except Exception as exc:  # e.g. no token: say so, the review itself still stands
+            changes.update(Text(f"Changes unknown: {exc}", style="yellow"))
+            return
+        diff = next((e for e in seen if isinstance(e, PlanDiffed)), None)
+        if diff is None:
+            changes.update(Text(f"Changes unknown: {finished.message}", style="yellow"))
+            return
+        changes.update(render_diff(diff))
+
+    def action_back(self) -> None:
+        self.app.show_step_before(self.STEP)
+
+
+def render_diff(diff: PlanDiffed) -> Table:
+    table = Table(box=None, expand=True, show_header=False, padding=(0, 1), title_justify="left")
+    counts = {kind: sum(1 for c in diff.changes if c.action == kind) for kind in _ACTION_STYLE}
+    if diff.changes and counts["create"] == len(diff.changes):
+        table.title = f"Nothing exists yet: apply creates {counts['create']} resources"
+    else:
+        table.title = "Changes: " + ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) if diff.changes \
+            else "Changes: none, the cluster matches the plan"
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+    for change in diff.changes:
+        mark, style = _ACTION_STYLE.get(change.action, ("?", ""))
+        detail = f" ({change.detail})" if change.detail else ""
+        table.add_row(Text(mark, style=style), Text(f"{change.resource_type} {change.name}{detail}", style=style))
+    table.add_row("", Text(f"monthly change {diff.monthly_cost_delta} {diff.currency}", style="bold"))
+    return table
+
+
+async def _decline(question: str) -> bool:
+    return False

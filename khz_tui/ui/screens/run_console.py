@@ -1,0 +1,217 @@
+"""The live run: node table, progress, log and, at the end, the outcome with what to do next.
+
+The engine runs in a worker on the app's event loop and hands every event to `sink`, which only
+queues it. A timer drains the queue once per frame, so a burst of thousands of log lines costs one
+table refresh and one log write instead of thousands of messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from khz_tui.engine.events import (
+    EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, RunFinished, RunMode, RunStarted,
+    StepFailed, StepFinished, StepStarted,
+)
+from khz_tui.plan.model import ClusterPlan
+from khz_tui.ui.dialogs.confirm import ConfirmDialog
+from khz_tui.ui.engine_runs import Runner
+from khz_tui.ui.widgets.log_pane import LogPane
+from khz_tui.ui.widgets.node_table import NodeTable
+from khz_tui.ui.widgets.outcome_panel import OutcomePanel
+from khz_tui.ui.widgets.progress_panel import ProgressPanel
+from khz_tui.ui.widgets.sim_banner import SimBanner
+
+if TYPE_CHECKING:
+    from khz_tui.ui.app import KhzApp
+
+#: How often queued events are drawn (seconds); ~ one batch per frame.
+FLUSH_INTERVAL = 1 / 30
+_LEVEL_MARK = {"warning": "! ", "error": "✗ ", "debug": "· "}
+TITLES = {"apply": "Applying", "destroy": "Destroying", "dry-run": "Dry run of"}
+
+
+class RunConsole(Screen):
+    app: "KhzApp"
+    HELP = (
+        "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
+        "lines (l shows all again); / searches the log. escape asks before cancelling: a cancelled run leaves "
+        "its state behind, and applying again continues from there. When the run ends: c copies the kubectl "
+        "command; after a failure r retries and D destroys."
+    )
+    BINDINGS = [
+        Binding("escape", "leave", "Cancel/Back"),
+        Binding("slash", "search", "Search log"),
+        Binding("l", "all_lines", "All lines"),
+        Binding("c", "copy_command", "Copy kubectl"),
+        Binding("r", "retry", "Retry"),
+        Binding("D", "destroy", "Destroy"),
+    ]
+
+    def __init__(self, mode: RunMode, plan: ClusterPlan, runner: Runner, *, flush_interval: float = FLUSH_INTERVAL):
+        super().__init__(classes="run-console")
+        self.mode = mode
+        self.plan = plan
+        self.runner = runner
+        self.pending: deque[EngineEvent] = deque()
+        self.finished: RunFinished | None = None
+        self.kubeconfig: KubeconfigWritten | None = None
+        self.failed_step: StepFailed | None = None
+        self.flush_interval = flush_interval
+        self.events_seen = 0
+
+    def compose(self) -> ComposeResult:
+        if self.app.options.sim:
+            yield SimBanner()
+        yield Static(f"{TITLES[self.mode]} cluster [b]{self.plan.name}[/]", id="run-title")
+        with Horizontal(id="run-top"):
+            yield NodeTable(id="nodes")
+            with Vertical(id="run-side"):
+                yield ProgressPanel(id="progress")
+        yield OutcomePanel(id="outcome")
+        yield LogPane(id="log-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(self.flush_interval, self.flush)
+        self.query_one(NodeTable).focus()
+        self.start()
+
+    def start(self) -> None:
+        self.finished = None
+        self.query_one(OutcomePanel).set_class(False, "-shown")
+        self._run()
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def sink(self, event: EngineEvent) -> None:
+        """The engine's sink: queue only; `flush` draws."""
+        self.pending.append(event)
+
+    async def confirm(self, question: str) -> bool:
+        return await self.app.push_screen_wait(ConfirmDialog(question))
+
+    @work(exclusive=True, group="run")
+    async def _run(self) -> None:
+        try:
+            await self.runner(self.sink, self.confirm)
+        except asyncio.CancelledError:
+            self.sink(RunFinished(mode=self.mode, ok=False, message="cancelled; the state so far is kept",
+                                  hint="apply again to continue where it stopped, or destroy"))
+            raise
+        except NotImplementedError as exc:
+            self.sink(RunFinished(mode=self.mode, ok=False, message=f"cannot run: {exc}"))
+        except Exception as exc:  # e.g. CredentialsError: shown in the engine's words
+            self.sink(RunFinished(mode=self.mode, ok=False, message=str(exc) or type(exc).__name__))
+        finally:
+            self.flush()
+
+    def flush(self) -> None:
+        """Draw every queued event: one table refresh and one log write per batch."""
+        if not self.pending:
+            return
+        batch = list(self.pending)
+        self.pending.clear()
+        self.events_seen += len(batch)
+        table, progress = self.query_one(NodeTable), self.query_one(ProgressPanel)
+        lines: list[tuple[str | None, str]] = []
+        for event in batch:
+            progress.counted(event)
+            if isinstance(event, LogLine):
+                mark = _LEVEL_MARK.get(event.level, "")
+                lines.append((event.node, f"{event.elapsed:7.1f} {event.node or 'engine':<22} {mark}{event.text}"))
+            elif isinstance(event, NodePhaseChanged):
+                table.phase_changed(event)
+                if event.reason:
+                    lines.append((event.node, f"{event.elapsed:7.1f} {event.node:<22} → {event.phase}: {event.reason}"))
+            elif isinstance(event, NodePlanned):
+                table.node_planned(event)
+            elif isinstance(event, StepStarted):
+                progress.step_started(event.step, event.title)
+            elif isinstance(event, StepFinished):
+                progress.step_ended(event.step)
+            elif isinstance(event, StepFailed):
+                progress.step_ended(event.step)
+                self.failed_step = event
+                lines.append((None, f"{event.elapsed:7.1f} {'engine':<22} ✗ {event.title}: {event.message}"))
+            elif isinstance(event, KubeconfigWritten):
+                self.kubeconfig = event
+            elif isinstance(event, RunStarted):
+                where = "simulator" if event.simulated else event.endpoint
+                lines.append((None, f"{event.elapsed:7.1f} {'engine':<22} {event.mode} started against {where}"))
+            elif isinstance(event, RunFinished):
+                self.finished = event
+        table.refresh_rows(progress.elapsed)
+        self.query_one(LogPane).add_lines(lines)
+        done = self.finished is not None and self.finished.ok
+        progress.show(1.0 if done else table.progress())
+        if self.finished is not None:
+            self.query_one(OutcomePanel).show(self._with_failure(self.finished), self.kubeconfig)
+            self.refresh_bindings()
+
+    def _with_failure(self, finished: RunFinished) -> RunFinished:
+        step = self.failed_step
+        if finished.ok or step is None or finished.failed_step:
+            return finished
+        return finished.model_copy(update={"failed_step": step.title, "hint": finished.hint or step.hint})
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.finished is None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_command":
+            return self.kubeconfig is not None and not self.running
+        if action == "retry":
+            return not self.running and self.finished is not None and not self.finished.ok
+        if action == "destroy":
+            return not self.running
+        return True
+
+    @work(group="leave")
+    async def action_leave(self) -> None:
+        pane = self.query_one(LogPane)
+        if pane.has_class("-searching"):
+            pane.close_search()
+            return
+        if not self.running:
+            self.app.pop_screen()
+            return
+        if await self.app.push_screen_wait(ConfirmDialog(
+            "Cancel the run? What exists stays; applying again continues from there.", yes="Cancel run", no="Keep going"
+        )):
+            self.workers.cancel_group(self, "run")
+
+    def action_search(self) -> None:
+        self.query_one(LogPane).open_search()
+
+    def action_all_lines(self) -> None:
+        self.query_one(LogPane).set_filter(None)
+
+    def action_copy_command(self) -> None:
+        if self.kubeconfig is not None:
+            self.app.copy_to_clipboard(self.kubeconfig.command)
+            self.notify(f"Copied: {self.kubeconfig.command}")
+
+    def action_retry(self) -> None:
+        self.app.start_run("apply", self.plan, replace=True)
+
+    def action_destroy(self) -> None:
+        self.app.action_destroy()
+
+    @on(DataTable.RowSelected, "#nodes")
+    def _node_selected(self, event: DataTable.RowSelected) -> None:
+        node = event.row_key.value
+        pane = self.query_one(LogPane)
+        pane.set_filter(None if pane.node == node else node)

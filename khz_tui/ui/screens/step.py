@@ -1,0 +1,172 @@
+"""What every wizard step shares: step indicator, form beside a side panel, problems, Next and Back.
+
+A step reads its fields from the app's `PlanDraft`, writes them back on every change, and shows the
+plan package's problems under its key-path prefixes beside the fields that cause them. Next is
+refused while any of those problems is an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, RadioSet, Select, SelectionList, Switch
+
+from khz_tui.plan.checks import Problem
+from khz_tui.ui.widgets.plan_field import PlanField
+from khz_tui.ui.widgets.problem_list import ProblemList
+from khz_tui.ui.widgets.sim_banner import SimBanner
+from khz_tui.ui.widgets.step_indicator import StepIndicator
+
+if TYPE_CHECKING:
+    from khz_tui.ui.app import KhzApp
+    from khz_tui.ui.draft import PlanDraft
+
+
+class WizardStep(Screen):
+    """Base of the wizard's step screens. Subclasses compose fields and read/write the draft."""
+
+    app: "KhzApp"
+    STEP: ClassVar[str] = ""
+    PREFIXES: ClassVar[tuple[str, ...]] = ()
+    HELP: ClassVar[str] = ""
+
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("enter", "next", "Next", show=False),
+        Binding("escape,ctrl+b", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(classes=f"wizard-step step-{self.STEP}")
+        self._loading = False
+
+    @property
+    def draft(self) -> "PlanDraft":
+        return self.app.draft
+
+    def compose(self) -> ComposeResult:
+        if self.app.options.sim:
+            yield SimBanner()
+        yield StepIndicator(self.STEP)
+        with Horizontal(id="step-body"):
+            with VerticalScroll(id="form"):
+                yield from self.compose_form()
+            yield from self.compose_side()
+        yield ProblemList(id="problems")
+        with Horizontal(id="step-buttons"):
+            yield Button("← Back", id="back")
+            yield Button("Next →", id="next", variant="primary")
+        yield Footer()
+
+    # -- for subclasses ---------------------------------------------------------------------------
+
+    def compose_form(self) -> ComposeResult:
+        yield from ()
+
+    def compose_side(self) -> ComposeResult:
+        yield from ()
+
+    def load(self) -> None:
+        """Fill the fields from the draft."""
+
+    def collect(self) -> dict[str, Any]:
+        """The step's values as {dotted path: value}; None removes a key."""
+        return {}
+
+    def after_check(self) -> None:
+        """React to a fresh verdict (e.g. refresh the cost panel)."""
+
+    # -- flow -------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._loading = True
+        self.load()
+        self.call_after_refresh(self._loaded)
+
+    def _loaded(self) -> None:
+        self._loading = False
+        self.changed()
+
+    def changed(self) -> None:
+        """Write the fields into the draft, re-check the plan, show what the checks found."""
+        if self._loading:
+            return
+        self.draft.update(self.collect())
+        self.show_problems(self.draft.problems_under(self.PREFIXES))
+        self.after_check()
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        placed: list[Problem] = []
+        for field in self.query(PlanField):
+            placed += field.show_problems(problems)
+        unplaced = [p for p in problems if p not in placed]
+        self.query_one(ProblemList).show(problems, unplaced)
+
+    def blocking(self) -> list[Problem]:
+        return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error"]
+
+    def action_next(self) -> None:
+        self.changed()
+        errors = self.blocking()
+        if errors:
+            first = errors[0]
+            self.notify(f"{first.path}: {first.message}", title=f"Fix {len(errors)} problem(s) first",
+                        severity="error")
+            self._focus_field(first.path)
+            return
+        self.app.show_step_after(self.STEP)
+
+    def action_back(self) -> None:
+        self.changed()
+        self.app.show_step_before(self.STEP)
+
+    def _focus_field(self, path: str) -> None:
+        for field in self.query(PlanField):
+            if path == field.path or path.startswith((field.path + ".", field.path + "[")):
+                field.control.focus()
+                return
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_next()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    @on(Checkbox.Changed)
+    @on(RadioSet.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _field_changed(self, event: Any) -> None:
+        self.changed()
+
+
+def select_value(widget: Select) -> Any:
+    """The Select's value, or None while nothing is chosen."""
+    return None if widget.is_blank() else widget.value
+
+
+def as_int(text: str) -> Any:
+    """An integer when the text is one; the raw text otherwise, so the plan's check can explain it."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text
+
+
+def as_list(text: str) -> list[str]:
+    """Comma- or space-separated entries as a list."""
+    return [part for part in text.replace(",", " ").split() if part]

@@ -1,0 +1,48 @@
+"""The person's SSH public keys, and a new ed25519 pair when they have none to use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def ssh_dir() -> Path:
+    return Path.home() / ".ssh"
+
+
+def public_keys() -> list[Path]:
+    """`~/.ssh/*.pub`, sorted by name."""
+    try:
+        return sorted(ssh_dir().glob("*.pub"))
+    except OSError:
+        return []
+
+
+def display_path(path: Path) -> str:
+    """`~/.ssh/id_ed25519.pub` rather than the absolute path, so the plan travels between machines."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def generate_ed25519(name: str, comment: str) -> Path:
+    """Write `~/.ssh/<name>` (0600, OpenSSH format) and `<name>.pub`; return the public key's path."""
+    folder = ssh_dir()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    private_path, public_path = folder / name, folder / f"{name}.pub"
+    if private_path.exists() or public_path.exists():
+        raise FileExistsError(f"{display_path(private_path)} already exists; pick it from the list instead")
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private)
+    public_path.write_bytes(public + f" {comment}\n".encode())
+    return public_path

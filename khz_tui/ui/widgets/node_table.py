@@ -1,0 +1,96 @@
+"""The run console's node table: one row per planned node, updated from the engine's node events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.widgets import DataTable
+
+from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned
+
+COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Elapsed")
+_DONE_PHASES = ("ready", "failed", "deleted")
+_PHASE_STYLE = {"ready": "bold green", "failed": "bold red", "deleting": "yellow", "deleted": "dim"}
+
+
+@dataclass
+class NodeRow:
+    name: str
+    role: str
+    pool: str
+    server_type: str
+    location: str
+    public_ip: str = ""
+    private_ip: str = ""
+    phase: str = "planned"
+    started: float | None = None
+    finished: float | None = None
+
+    def elapsed(self, now: float) -> str:
+        if self.started is None:
+            return ""
+        end = self.finished if self.finished is not None else now
+        return f"{max(end - self.started, 0):.0f}s"
+
+
+class NodeTable(DataTable):
+    """Selecting a row (enter or click) filters the log pane to that node."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.nodes: dict[str, NodeRow] = {}
+        self.now = 0.0
+
+    def on_mount(self) -> None:
+        for label in COLUMNS:
+            self.add_column(label, key=label)
+
+    def node_planned(self, event: NodePlanned) -> None:
+        row = NodeRow(event.node, event.role, event.pool, event.server_type, event.location)
+        if event.node not in self.nodes:
+            self.nodes[event.node] = row
+            self.add_row(*self._cells(row), key=event.node)
+
+    def phase_changed(self, event: NodePhaseChanged) -> None:
+        row = self.nodes.get(event.node)
+        if row is None:  # a node the engine found rather than planned (e.g. while destroying)
+            row = self.nodes[event.node] = NodeRow(event.node, "", "", "", "")
+            self.add_row(*self._cells(row), key=event.node)
+        row.phase = event.phase
+        row.public_ip = event.public_ip or row.public_ip
+        row.private_ip = event.private_ip or row.private_ip
+        if row.started is None and event.phase != "planned":
+            row.started = event.elapsed
+        row.finished = event.elapsed if event.phase in _DONE_PHASES else None
+
+    def refresh_rows(self, now: float) -> None:
+        """Redraw every row once per batch of events, with `now` as the run's elapsed time."""
+        self.now = now
+        for name, row in self.nodes.items():
+            for label, value in zip(COLUMNS, self._cells(row)):
+                self.update_cell(name, label, value)
+
+    def _cells(self, row: NodeRow) -> tuple[str, ...]:
+        style = _PHASE_STYLE.get(row.phase, "")
+        phase = f"[{style}]{row.phase}[/]" if style else row.phase
+        ready = "[bold green]✓[/]" if row.phase == "ready" else ("[red]✗[/]" if row.phase == "failed" else "·")
+        return (row.name, row.role, row.pool, row.server_type, row.location, row.public_ip or "-",
+                row.private_ip or "-", phase, ready, row.elapsed(self.now))
+
+    def progress(self) -> float:
+        """0..1: how far the nodes are along the happy path (or through deletion)."""
+        if not self.nodes:
+            return 0.0
+        last = len(NODE_PHASES) - 1
+        total = 0.0
+        for row in self.nodes.values():
+            if row.phase in ("ready", "deleted"):
+                total += 1
+            elif row.phase == "deleting":
+                total += 0.5
+            elif row.phase in NODE_PHASES:
+                total += NODE_PHASES.index(row.phase) / last
+        return total / len(self.nodes)
+
+    def ready_count(self) -> int:
+        return sum(1 for row in self.nodes.values() if row.phase == "ready")

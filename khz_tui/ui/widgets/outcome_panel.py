@@ -1,0 +1,38 @@
+"""How a run ended: the kubeconfig and the command to use it, or the failing step, why, and what to do."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from khz_tui.engine.events import KubeconfigWritten, RunFinished
+
+
+class OutcomePanel(Static):
+    DEFAULT_CSS = """
+    OutcomePanel { display: none; height: auto; padding: 0 1; border: heavy $success; }
+    OutcomePanel.-shown { display: block; }
+    OutcomePanel.-failed { border: heavy $error; }
+    """
+
+    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None) -> None:
+        text = Text()
+        if finished.ok:
+            text.append(f"✓ {finished.message}", style="bold")
+            if finished.nodes_total:
+                text.append(f"  ({finished.nodes_ready}/{finished.nodes_total} nodes Ready)")
+            if kubeconfig is not None:
+                text.append(f"\nkubeconfig: {kubeconfig.path}  (context {kubeconfig.context})")
+                text.append("\nUse it:  ")
+                text.append(kubeconfig.command, style="bold")
+                text.append("   (c copies it)", style="dim")
+        else:
+            step = f" at step {finished.failed_step}" if finished.failed_step else ""
+            text.append(f"✗ {finished.mode} failed{step}: ", style="bold")
+            text.append(finished.message)
+            if finished.hint:
+                text.append(f"\nHint: {finished.hint}")
+            text.append("\nr retries (converges from where it stopped) · D destroys the cluster", style="bold")
+        self.update(text)
+        self.set_class(True, "-shown")
+        self.set_class(not finished.ok, "-failed")

@@ -1,0 +1,51 @@
+"""A labelled form control bound to one plan key path, with that path's problems shown beneath it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from khz_tui.plan.checks import Problem
+from khz_tui.ui.draft import field_help, owns
+
+
+class PlanField(Vertical):
+    """Label, control and problems for the key path `path` (e.g. `control_plane.count`)."""
+
+    DEFAULT_CSS = """
+    PlanField { height: auto; margin: 0 0 1 0; }
+    PlanField > .field-label { color: $text-muted; }
+    PlanField > .field-problem { display: none; height: auto; color: $text-error; }
+    PlanField.-error > .field-problem { display: block; }
+    PlanField.-warning > .field-problem { display: block; color: $text-warning; }
+    """
+
+    def __init__(self, label: str, control: Widget, path: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.control = control
+        self.path = path
+        control.tooltip = field_help(path) or None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label, classes="field-label")
+        yield self.control
+        yield Static("", classes="field-problem")
+
+    def show_problems(self, problems: list[Problem]) -> list[Problem]:
+        """Show the problems under this field's path; return the ones shown."""
+        mine = [p for p in problems if owns((self.path,), p.path)]
+        errors = any(p.severity == "error" for p in mine)
+        self.set_class(errors, "-error")
+        self.set_class(bool(mine) and not errors, "-warning")
+        lines = [("⚠ " if p.severity == "warning" else "✗ ") + _where(p, self.path) + p.message for p in mine]
+        self.query_one(".field-problem", Static).update("\n".join(lines))
+        return mine
+
+
+def _where(problem: Problem, field_path: str) -> str:
+    # A table field (worker pools, volumes) gathers problems from its rows; name the row.
+    rest = problem.path[len(field_path):].lstrip(".")
+    return f"{rest}: " if rest else ""

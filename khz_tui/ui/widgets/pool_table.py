@@ -1,0 +1,36 @@
+"""The worker pools as an editable table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from khz_tui.ui.dialogs.pool_editor import PoolDialog, labels_text
+from khz_tui.ui.widgets.rows_table import RowsTable
+
+
+class WorkerPoolTable(RowsTable):
+    """One row per pool: name, server type, count, location, labels, taints."""
+
+    COLUMNS = ("Pool", "Type", "Count", "Location", "Labels", "Taints")
+
+    def __init__(self, pools: list[dict[str, Any]], default_location: str, **kwargs: Any) -> None:
+        super().__init__(pools, **kwargs)
+        self.default_location = default_location
+
+    def cells(self, row: dict[str, Any]) -> tuple[str, ...]:
+        return (
+            str(row.get("name", "")),
+            str(row.get("server_type", "")),
+            str(row.get("count", "")),
+            str(row.get("location") or f"({self.default_location})"),
+            labels_text(row.get("labels", {})) or "-",
+            ", ".join(row.get("taints", [])) or "-",
+        )
+
+    def new_row(self) -> dict[str, Any]:
+        taken = {r.get("name") for r in self.rows_data}
+        n = next(i for i in range(1, 1000) if f"pool-{i}" not in taken)
+        return {"name": f"pool-{n}", "server_type": "cpx32", "count": 2, "labels": {}, "taints": []}
+
+    def dialog(self, row: dict[str, Any], title: str) -> PoolDialog:
+        return PoolDialog(row, title, self.default_location)

@@ -1,0 +1,55 @@
+"""Overall progress, the steps running now, and how much of the API's rate limit the run has used."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from khz_tui.engine.events import EngineEvent
+
+
+class ProgressPanel(Vertical):
+    DEFAULT_CSS = """
+    ProgressPanel { height: auto; border: round $primary; border-title-color: $text-primary; padding: 0 1; }
+    ProgressPanel > ProgressBar { width: 100%; }
+    ProgressPanel > ProgressBar > Bar { width: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Progress"
+        self.steps: dict[str, str] = {}
+        self.steps_done = 0
+        self.api_requests = 0
+        self.rate_limit: int | None = None
+        self.elapsed = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield ProgressBar(total=100, show_eta=False, id="overall")
+        yield Static(id="progress-facts")
+
+    def step_started(self, step: str, title: str) -> None:
+        self.steps[step] = title
+
+    def step_ended(self, step: str) -> None:
+        if self.steps.pop(step, None) is not None:
+            self.steps_done += 1
+
+    def counted(self, event: EngineEvent) -> None:
+        self.api_requests = max(self.api_requests, event.api_requests)
+        self.rate_limit = event.rate_limit_remaining if event.rate_limit_remaining is not None else self.rate_limit
+        self.elapsed = max(self.elapsed, event.elapsed)
+
+    def show(self, fraction: float) -> None:
+        self.query_one(ProgressBar).update(progress=round(fraction * 100, 1))
+        text = Text()
+        text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done}\n")
+        text.append(f"API requests {self.api_requests} · rate limit left ")
+        text.append("?" if self.rate_limit is None else str(self.rate_limit), style="bold")
+        for title in list(self.steps.values())[-4:]:
+            text.append(f"\n▸ {title}", style="bold")
+        if not self.steps:
+            text.append("\n(no step running)", style="dim")
+        self.query_one("#progress-facts", Static).update(text)

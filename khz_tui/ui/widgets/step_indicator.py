@@ -1,0 +1,42 @@
+"""Where the person is in the wizard: every step in order, the current one highlighted."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+#: The wizard's steps, in order: (key, title).
+STEPS: tuple[tuple[str, str], ...] = (
+    ("credentials", "Credentials"),
+    ("topology", "Topology"),
+    ("networking", "Networking"),
+    ("storage", "Storage"),
+    ("review", "Review"),
+)
+
+
+class StepIndicator(Static):
+    """`1 Credentials › 2 Topology › ...` with done steps ticked and the current one reversed."""
+
+    DEFAULT_CSS = """
+    StepIndicator { height: 1; padding: 0 1; background: $boost; }
+    """
+
+    def __init__(self, current: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.current = current
+
+    def render(self) -> Text:
+        keys = [key for key, _ in STEPS]
+        at = keys.index(self.current) if self.current in keys else -1
+        text = Text()
+        for i, (_key, title) in enumerate(STEPS):
+            if i:
+                text.append(" › ", style="dim")
+            if i == at:
+                text.append(f" {i + 1} {title} ", style="bold reverse")
+            elif i < at:
+                text.append(f"✓ {title}", style="bold")
+            else:
+                text.append(f"{i + 1} {title}", style="dim")
+        return text

@@ -1,0 +1,31 @@
+"""The volumes as an editable table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from khz_tui.ui.dialogs.volume_editor import VolumeDialog
+from khz_tui.ui.widgets.rows_table import RowsTable
+
+
+class VolumeTable(RowsTable):
+    """One row per volume: name, size, pool, filesystem."""
+
+    COLUMNS = ("Volume", "Size", "Pool", "Format")
+
+    def __init__(self, volumes: list[dict[str, Any]], pools: list[str], **kwargs: Any) -> None:
+        super().__init__(volumes, **kwargs)
+        self.pools = pools
+
+    def cells(self, row: dict[str, Any]) -> tuple[str, ...]:
+        return (str(row.get("name", "")), f"{row.get('size_gb', '')} GB", str(row.get("pool", "")),
+                str(row.get("format", "ext4")))
+
+    def new_row(self) -> dict[str, Any]:
+        taken = {r.get("name") for r in self.rows_data}
+        n = next(i for i in range(1, 1000) if f"data-{i}" not in taken)
+        return {"name": f"data-{n}", "size_gb": 10, "pool": self.pools[0] if self.pools else "default",
+                "format": "ext4"}
+
+    def dialog(self, row: dict[str, Any], title: str) -> VolumeDialog:
+        return VolumeDialog(row, title, self.pools)
