@@ -44,7 +44,9 @@ def _config_path_note(node: NodeFacts) -> str:
     return f"{CONFIG_PATH} on {node.name}"
 
 
-async def detect_private_iface(session: NodeSession, private_ip: str, *, timeout: float = 60.0) -> str:
+async def detect_private_iface(
+    session: NodeSession, private_ip: str, *, timeout: float = 60.0, interval: float = 2.0
+) -> str:
     """The interface holding `private_ip` (enp7s0 on current Hetzner images, eth1 on some), from
     `ip -o -4 addr show`. Waits up to `timeout` for the private network's DHCP to finish."""
     loop = asyncio.get_running_loop()
@@ -64,7 +66,7 @@ async def detect_private_iface(session: NodeSession, private_ip: str, *, timeout
                 command="ip -o -4 addr show",
                 result=result,
             )
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(interval)
 
 
 async def is_installed(session: NodeSession, role: str) -> bool:
