@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import asyncssh
 from hcloud import Client
 from hcloud.firewalls.domain import FirewallResource, FirewallResourceLabelSelector, FirewallRule
@@ -21,21 +24,6 @@ from hcloud.server_types.domain import ServerType
 from khz_tui.sim.simulator import Simulator
 
 
-def make_network(client: Client, name: str = "net") -> object:
-    subnet = NetworkSubnet(type="cloud", ip_range="10.0.1.0/24", network_zone="eu-central")
-    return client.networks.create(name=name, ip_range="10.0.0.0/16", subnets=[subnet])
-
-
-def make_server(client: Client, name: str, **kwargs: object) -> object:
-    response = client.servers.create(
-        name=name, server_type=ServerType(name="cx23"), image=Image(name="ubuntu-24.04"), location=Location(name="nbg1"), **kwargs
-    )
-    response.action.wait_until_finished()
-    for action in response.next_actions:
-        action.wait_until_finished()
-    return client.servers.get_by_id(response.server.id)
-
-
 def test_catalog_is_served(api_client: Client) -> None:
     types = api_client.server_types.get_all()
     assert {"cx23", "cax11", "ccx13"} <= {t.name for t in types}
@@ -50,7 +38,7 @@ def test_catalog_is_served(api_client: Client) -> None:
     assert pricing["currency"] == "EUR" and pricing["server_types"]
 
 
-def test_server_lifecycle_with_network_keys_and_labels(api_client: Client, api_sim_thread: Simulator) -> None:
+def test_server_lifecycle_with_network_keys_and_labels(api_client: Client, api_sim_thread: Simulator, make_network: Callable[..., Any], make_server: Callable[..., Any]) -> None:
     public_key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
     key = api_client.ssh_keys.create(name="admin", public_key=public_key)
     assert len(key.fingerprint.split(":")) == 16
@@ -83,7 +71,7 @@ def test_server_lifecycle_with_network_keys_and_labels(api_client: Client, api_s
     assert api_sim_thread.nodes.calls[-1] == ("remove", server.id)
 
 
-def test_network_attach_detach_and_subnets(api_client: Client, api_sim_thread: Simulator) -> None:
+def test_network_attach_detach_and_subnets(api_client: Client, api_sim_thread: Simulator, make_network: Callable[..., Any], make_server: Callable[..., Any]) -> None:
     net = make_network(api_client)
     server = make_server(api_client, "w-1")
     server.attach_to_network(net).wait_until_finished()
@@ -95,7 +83,7 @@ def test_network_attach_detach_and_subnets(api_client: Client, api_sim_thread: S
     assert ("networks_changed", (server.id, {})) in api_sim_thread.nodes.calls
 
 
-def test_load_balancer_with_label_selector_and_private_ips(api_client: Client, api_sim_thread: Simulator) -> None:
+def test_load_balancer_with_label_selector_and_private_ips(api_client: Client, api_sim_thread: Simulator, make_network: Callable[..., Any], make_server: Callable[..., Any]) -> None:
     net = make_network(api_client)
     servers = [make_server(api_client, f"cp-{i}", networks=[net], labels={"role": "cp"}) for i in range(2)]
     service = LoadBalancerService(
@@ -123,7 +111,7 @@ def test_load_balancer_with_label_selector_and_private_ips(api_client: Client, a
     assert api_client.load_balancers.get_all() == []
 
 
-def test_volume_and_firewall(api_client: Client) -> None:
+def test_volume_and_firewall(api_client: Client, make_server: Callable[..., Any]) -> None:
     server = make_server(api_client, "w-1", labels={"role": "worker"})
     created = api_client.volumes.create(size=10, name="data", server=server, automount=True, format="ext4")
     created.action.wait_until_finished()
