@@ -326,7 +326,7 @@ class Apply:
                 self.phase(node, "installing")
                 await self._retrying(
                     node, bootstrap.join_server, self.plan, facts, token=self.token, join_url=self.join_url(),
-                    tls_sans=self.tls_sans(), bus=self.bus,
+                    tls_sans=self.tls_sans(), bus=self.bus, retry_delay=self.ctx.scaled(5.0),
                 )
         else:
             self.phase(node, "installing")
