@@ -36,6 +36,8 @@ class ServerType:
     deprecated: bool
     prices: dict[str, Price]  # location name -> price; a location is offered iff it has a price
     category: str = ""
+    unavailable_after: str | None = None
+    """ISO date after which a deprecated type can no longer be ordered."""
 
     def offered_in(self, location: str) -> bool:
         return location in self.prices
@@ -135,6 +137,7 @@ class Catalog:
                 deprecated=bool(st.get("deprecation")) or bool(st.get("deprecated")),
                 prices=all_prices,
                 category=st.get("category") or "",
+                unavailable_after=((st.get("deprecation") or {}).get("unavailable_after") or "")[:10] or None,
             )
         locations = {
             loc["name"]: Location(loc["name"], loc["city"], loc["country"], loc["network_zone"])

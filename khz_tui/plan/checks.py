@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 import types
 import typing
 from dataclasses import dataclass
@@ -284,7 +285,13 @@ def _check_server_type(path: str, name: str, locations: list[str], catalog: Cata
     if st.deprecated:
         successor = _successor(name, catalog)
         hint = f"; use {successor} instead" if successor else ""
-        problems.append(_warning(path, f"server type {name} is deprecated and may stop being sold{hint}"))
+        ends = st.unavailable_after
+        if ends and ends <= date.today().isoformat():
+            # Past its end of sale Hetzner refuses to create it: apply would fail half-way.
+            problems.append(_error(path, f"server type {name} is no longer sold (since {ends}){hint}"))
+        else:
+            until = f" after {ends}" if ends else ""
+            problems.append(_warning(path, f"server type {name} is deprecated and stops being sold{until}{hint}"))
     return problems
 
 

@@ -64,6 +64,8 @@ CASES = [
      "unknown server type"),
     ("server-type-not-offered", HEAD + '[hcloud]\nlocation = "ash"\n[network]\nzone = "us-east"\n'
      '[[worker_pools]]\nname = "arm"\nserver_type = "cax21"\n', "worker_pools[0].server_type", "not offered in ash"),
+    ("server-type-no-longer-sold", HEAD + '[control_plane]\nserver_type = "cx22"\n', "control_plane.server_type",
+     "no longer sold"),
     ("lb-type-unknown", HEAD + '[load_balancer]\ntype = "lb99"\n', "load_balancer.type", "unknown load balancer"),
     ("image-unknown", HEAD + '[control_plane]\nimage = "windows-11"\n', "control_plane.image", "unknown image"),
     ("pool-image-unknown", HEAD + '[[worker_pools]]\nname = "a"\nimage = "centos-6"\n', "worker_pools[0].image",

@@ -147,7 +147,6 @@ def test_validate_json_summary(capsys):
 WARNINGS = [
     ("ssh-world", HEAD + '[ssh]\nallowed_cidrs = ["0.0.0.0/0"]\n', "ssh.allowed_cidrs[0]", "whole internet"),
     ("api-world-v6", HEAD + '[ssh]\napi_allowed_cidrs = ["::/0"]\n', "ssh.api_allowed_cidrs[0]", "whole internet"),
-    ("deprecated-type", HEAD + '[control_plane]\nserver_type = "cx22"\n', "control_plane.server_type", "use cx23"),
     ("lb-single-cp", HEAD + "worker_pools = []\n[control_plane]\ncount = 1\n", "load_balancer.enabled",
      "without adding availability"),
     ("nothing-runs-workloads", HEAD + "worker_pools = []\n", "control_plane.allow_workloads", "nothing you deploy"),
@@ -247,6 +246,21 @@ def test_lb_type_not_offered_in_location():
                                    Catalog.from_wire(wire))
     assert plan is None and [p.path for p in problems] == ["load_balancer.type"]
     assert "not offered in hel1" in problems[0].message
+
+
+def test_deprecated_type_still_sold_is_a_warning():
+    from khz_tui.plan.catalog import Catalog, snapshot_wire
+
+    wire = snapshot_wire()
+    for st in wire["server_types"]:
+        if st["name"] == "cx22":
+            st["deprecation"]["unavailable_after"] = "2999-01-01T00:00:00Z"
+    plan, problems = validate_data({"schema_version": 1, "name": "x", "control_plane": {"server_type": "cx22"}},
+                                   Catalog.from_wire(wire))
+    assert plan is not None
+    (problem,) = problems
+    assert problem.severity == "warning" and problem.path == "control_plane.server_type"
+    assert "stops being sold after 2999-01-01" in problem.message and "use cx23" in problem.message
 
 
 # -- JSON Schema and reference ---------------------------------------------------------------------
