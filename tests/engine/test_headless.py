@@ -1,0 +1,90 @@
+"""Headless runs through `run_headless`: exit codes, text and JSON output, secrets kept out."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from khz_tui.engine.headless import run_headless
+from khz_tui.engine.options import RunOptions
+from khz_tui.sim.simulator import SimulatorThread, recording_node_host
+
+
+def write_plan(tmp_path: Path, ssh_keys, name: str = "hl", body: str = "") -> Path:
+    private, public = ssh_keys
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'schema_version = 1\nname = "{name}"\n\n[ssh]\npublic_key = "{public}"\nprivate_key = "{private}"\n'
+        '\n[control_plane]\ncount = 1\n\n[load_balancer]\nenabled = false\n\n[[worker_pools]]\nname = "default"\ncount = 1\n'
+        + body
+    )
+    return path
+
+
+@pytest.fixture
+def api_sim_thread():
+    with SimulatorThread(time_scale=0.02, seed=2, node_host_factory=recording_node_host) as sim:
+        yield sim
+
+
+def test_a_broken_plan_exits_2_without_a_traceback(tmp_path, capsys) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('schema_version = 1\nname = "Bad Name"\n')
+    assert run_headless("apply", bad, RunOptions()) == 2
+    err = capsys.readouterr().err
+    assert "name" in err and "Traceback" not in err
+
+
+def test_no_token_exits_2(tmp_path, ssh_keys, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("HCLOUD_TOKEN", raising=False)
+    assert run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint="http://127.0.0.1:9/v1")) == 2
+    assert "token" in capsys.readouterr().err
+
+
+def test_a_refused_token_exits_2(tmp_path, ssh_keys, monkeypatch, api_sim_thread) -> None:
+    monkeypatch.setenv("HCLOUD_TOKEN", "not-the-right-token")
+    out = io.StringIO()
+    code = run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint=api_sim_thread.endpoint), out=out)
+    assert code == 2
+    assert "unauthorized" in out.getvalue() or "refused" in out.getvalue()
+
+
+def test_dry_run_json_lines_and_no_token_anywhere(tmp_path, ssh_keys, monkeypatch, api_sim_thread) -> None:
+    monkeypatch.setenv("HCLOUD_TOKEN", api_sim_thread.token)
+    out = io.StringIO()
+    before = api_sim_thread.mutating_request_count
+    code = run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint=api_sim_thread.endpoint,
+                                                                                 output="json"), out=out)
+    assert code == 0
+    assert api_sim_thread.mutating_request_count == before
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert events[0]["kind"] == "RunStarted" and events[-1]["kind"] == "RunFinished" and events[-1]["ok"]
+    assert any(e["kind"] == "PlanDiffed" for e in events)
+    assert api_sim_thread.token not in out.getvalue()
+    logs = list(Path.home().rglob("*.jsonl"))
+    assert logs, "every run writes a JSON-lines log in the cluster's state dir"
+    for log in logs:
+        assert api_sim_thread.token not in log.read_text()
+        assert oct(log.stat().st_mode)[-3:] == "600"
+
+
+def test_destroy_needs_yes_headless(tmp_path, ssh_keys, monkeypatch, api_sim_thread, capsys) -> None:
+    monkeypatch.setenv("HCLOUD_TOKEN", api_sim_thread.token)
+    plan = write_plan(tmp_path, ssh_keys, name="bye")
+    from hcloud import Client
+
+    hc = Client(token=api_sim_thread.token, api_endpoint=api_sim_thread.endpoint)
+    hc.placement_groups.create(name="bye-cp", type="spread",
+                               labels={"khz-tui.io/cluster": "bye", "khz-tui.io/managed-by": "khz-tui"})
+    opts = RunOptions(endpoint=api_sim_thread.endpoint)
+    assert run_headless("destroy", plan, opts, out=io.StringIO()) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert hc.placement_groups.get_by_name("bye-cp") is not None
+    text = io.StringIO()
+    assert run_headless("destroy", plan, RunOptions(endpoint=api_sim_thread.endpoint, yes=True), out=text) == 0
+    assert hc.placement_groups.get_by_name("bye-cp") is None
+    assert "deleted placement group bye-cp" in text.getvalue()
+    assert "API requests" in text.getvalue()
