@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -73,10 +72,8 @@ class RunConsole(Screen):
         if self.app.options.sim:
             yield SimBanner()
         yield Static(f"{TITLES[self.mode]} cluster [b]{self.plan.name}[/]", id="run-title")
-        with Horizontal(id="run-top"):
-            yield NodeTable(id="nodes")
-            with Vertical(id="run-side"):
-                yield ProgressPanel(id="progress")
+        yield ProgressPanel(id="progress")
+        yield NodeTable(id="nodes")
         yield OutcomePanel(id="outcome")
         yield LogPane(id="log-pane")
         yield Footer()

@@ -74,7 +74,9 @@ class NodeTable(DataTable):
         style = _PHASE_STYLE.get(row.phase, "")
         phase = f"[{style}]{row.phase}[/]" if style else row.phase
         ready = "[bold green]✓[/]" if row.phase == "ready" else ("[red]✗[/]" if row.phase == "failed" else "·")
-        return (row.name, row.role, row.pool, row.server_type, row.location, row.public_ip or "-",
+        role = {"control-plane": "control", "worker": "worker"}.get(row.role, row.role)
+        pool = "-" if row.role == "control-plane" else row.pool
+        return (row.name, role, pool, row.server_type, row.location, row.public_ip or "-",
                 row.private_ip or "-", phase, ready, row.elapsed(self.now))
 
     def progress(self) -> float:

@@ -45,11 +45,12 @@ class ProgressPanel(Vertical):
     def show(self, fraction: float) -> None:
         self.query_one(ProgressBar).update(progress=round(fraction * 100, 1))
         text = Text()
-        text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done}\n")
-        text.append(f"API requests {self.api_requests} · rate limit left ")
+        text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done} · API requests {self.api_requests}")
+        text.append(" · rate limit left ")
         text.append("?" if self.rate_limit is None else str(self.rate_limit), style="bold")
-        for title in list(self.steps.values())[-4:]:
-            text.append(f"\n▸ {title}", style="bold")
-        if not self.steps:
-            text.append("\n(no step running)", style="dim")
+        text.append("\nnow: ")
+        if self.steps:
+            text.append(" · ".join(list(self.steps.values())[-3:]), style="bold")
+        else:
+            text.append("no step running", style="dim")
         self.query_one("#progress-facts", Static).update(text)

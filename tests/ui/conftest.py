@@ -1,0 +1,41 @@
+"""Fixtures for the TUI tests: an isolated HOME with one SSH key, and apps driven by a scripted engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from khz_tui.engine.options import RunOptions
+from khz_tui.ui.app import KhzApp
+from khz_tui.ui.demo_run import demo_runner_factory
+
+SIZE = (100, 32)
+#: A fixed public key (not a real one anybody uses), so screens listing ~/.ssh look the same every run.
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForTheTuiTestsOnlyxxxxxxxxxxxxxxxx test@khz\n"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME and XDG dirs under tmp_path; no token or hcloud context leaks in from the machine."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY)
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data"),
+                     ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_ENDPOINT", "HCLOUD_CONFIG", "KUBECONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture
+def make_app():
+    """An app whose runs play the deterministic demo script instead of the engine."""
+
+    def make(plan_path: Path | None = None, *, sim: bool = True, fail_node: int | None = None) -> KhzApp:
+        return KhzApp(plan_path, RunOptions(sim=sim), runner_factory=demo_runner_factory(fail_node=fail_node))
+
+    return make
