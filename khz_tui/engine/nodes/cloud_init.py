@@ -51,10 +51,13 @@ def render_user_data(plan: ClusterPlan, node_name: str, host_key: HostKey) -> st
         config["write_files"] = [
             {"path": SSHD_PORT_FILE, "permissions": "0644", "owner": "root:root", "content": _LiteralStr(f"Port {port}\n")}
         ]
-        # Ubuntu 24.04 starts sshd through ssh.socket, whose listening port a systemd generator derives
-        # from sshd_config: reload units so it sees the new port; older images restart ssh.service.
+        # Images where sshd starts after cloud-init's init stage read the new port themselves. Ubuntu
+        # 24.04 starts sshd through ssh.socket, whose port a systemd generator derived from sshd_config
+        # before cloud-init wrote it: reload units and restart the socket there. If that fails, the
+        # node never answers on the new port and the engine reports it unreachable, naming the port.
         config["runcmd"] = [
-            "systemctl daemon-reload && systemctl restart ssh.socket 2>/dev/null || systemctl restart ssh"
+            "systemctl is-enabled ssh.socket >/dev/null 2>&1 && systemctl daemon-reload"
+            " && systemctl restart ssh.socket || true"
         ]
     text = "#cloud-config\n" + yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
     size = len(text.encode())

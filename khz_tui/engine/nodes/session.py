@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,10 @@ from khz_tui.engine.state import HostKey
 
 #: How often a "still waiting for SSH" line is emitted while a node boots.
 PROGRESS_EVERY = 15.0
+#: Asked before every connection attempt for where the node listens now (the simulator's loopback
+#: port can change while a server boots; on Hetzner the address is fixed and this stays None).
+EndpointResolver = Callable[[], Awaitable["SshEndpoint | None"]]
+
 #: A refused login is retried this many times (authorized_keys may land a moment after sshd starts).
 AUTH_ATTEMPTS = 3
 _TAIL_LINES = 8
@@ -110,6 +115,7 @@ class NodeSession:
         username: str = "root",
         retry_interval: float = 1.0,
         max_interval: float = 10.0,
+        resolve_endpoint: EndpointResolver | None = None,
     ) -> None:
         self.node = node
         self.endpoint = endpoint
@@ -120,6 +126,7 @@ class NodeSession:
         self._client_key: asyncssh.SSHKey | None = None
         self._retry_interval = retry_interval
         self._max_interval = max_interval
+        self._resolve_endpoint = resolve_endpoint
         self._conn: asyncssh.SSHClientConnection | None = None
 
     # -- connecting ---------------------------------------------------------------------------------
@@ -138,12 +145,14 @@ class NodeSession:
         wait_cloud_init: bool = True,
         retry_interval: float = 1.0,
         max_interval: float = 10.0,
+        resolve_endpoint: EndpointResolver | None = None,
     ) -> "NodeSession":
         """Connect as soon as the node's sshd answers with the pinned key, retrying with backoff for
         up to `deadline` seconds; then wait for cloud-init to finish (unless `wait_cloud_init` is off).
 
         Raises HostKeyMismatch at once on a wrong key, NodeUnreachable when the deadline passes,
-        CommandFailed when cloud-init reports a failure."""
+        CommandFailed when cloud-init reports a failure. `resolve_endpoint`, when given, is asked for
+        the current endpoint before each attempt."""
         session = cls(
             node=node,
             endpoint=endpoint,
@@ -153,6 +162,7 @@ class NodeSession:
             username=username,
             retry_interval=retry_interval,
             max_interval=max_interval,
+            resolve_endpoint=resolve_endpoint,
         )
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline
@@ -191,10 +201,14 @@ class NodeSession:
         attempts = auth_refusals = 0
         last_error = "no attempt made"
         next_report = loop.time()
-        address = str(self.endpoint)
         while True:
             attempts += 1
             remaining = end - loop.time()
+            if self._resolve_endpoint is not None:
+                current = await self._resolve_endpoint()
+                if current is not None:
+                    self.endpoint = current
+            address = str(self.endpoint)
             try:
                 self._conn = await asyncssh.connect(
                     self.endpoint.host,
