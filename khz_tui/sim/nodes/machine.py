@@ -55,6 +55,12 @@ class Machine:
         self.commands_run = 0
         self.installs_started = 0
         self.sshd_port_setting = 22
+        self.k3s_request: Any = None
+        """The installer request k3s runs with (None when k3s is not installed)."""
+        self.k3s_journal = ""
+        """The last line k3s logged when its unit failed."""
+        self.k3s_flannel_iface: str | None = None
+        self.k3s_node_ips: list[str] = []
         self.host: Any = None
         """The `SimNodes` that runs this machine (for reboots a command triggers)."""
 
