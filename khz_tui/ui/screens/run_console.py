@@ -152,14 +152,8 @@ class RunConsole(Screen):
         done = self.finished is not None and self.finished.ok
         progress.show(1.0 if done else table.progress())
         if self.finished is not None:
-            self.query_one(OutcomePanel).show(self._with_failure(self.finished), self.kubeconfig)
+            self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step)
             self.refresh_bindings()
-
-    def _with_failure(self, finished: RunFinished) -> RunFinished:
-        step = self.failed_step
-        if finished.ok or step is None or finished.failed_step:
-            return finished
-        return finished.model_copy(update={"failed_step": step.title, "hint": finished.hint or step.hint})
 
     # -- actions ----------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from khz_tui.engine.events import KubeconfigWritten, RunFinished
+from khz_tui.engine.events import KubeconfigWritten, RunFinished, StepFailed
 
 
 class OutcomePanel(Static):
@@ -15,7 +15,7 @@ class OutcomePanel(Static):
     OutcomePanel.-failed { border: heavy $error; }
     """
 
-    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None) -> None:
+    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None, failed: StepFailed | None) -> None:
         text = Text()
         if finished.ok:
             text.append(f"✓ {finished.message}", style="bold")
@@ -27,11 +27,15 @@ class OutcomePanel(Static):
                 text.append(kubeconfig.command, style="bold")
                 text.append("   (c copies it)", style="dim")
         else:
-            step = f" at step {finished.failed_step}" if finished.failed_step else ""
+            step_name = finished.failed_step or (failed.step if failed else None)
+            step = f" at step {step_name}" if step_name else ""
             text.append(f"✗ {finished.mode} failed{step}: ", style="bold")
             text.append(finished.message)
-            if finished.hint:
-                text.append(f"\nHint: {finished.hint}")
+            if failed is not None and failed.message not in finished.message:
+                text.append(f"\n{failed.title}: {failed.message}")
+            hint = finished.hint or (failed.hint if failed else "")
+            if hint:
+                text.append(f"\nHint: {hint}")
             text.append("\nr retries (converges from where it stopped) · D destroys the cluster", style="bold")
         self.update(text)
         self.set_class(True, "-shown")
