@@ -11,12 +11,19 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import asyncssh
 import pytest
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.events import EngineEvent
+from khz_tui.engine.nodes.cloud_init import render_user_data
+from khz_tui.engine.nodes.session import SshEndpoint
 from khz_tui.engine.state import HostKey
+from khz_tui.sim.faults import FaultProfile
+from khz_tui.sim.simulator import Simulator
+
+TIME_SCALE = 0.01
 
 
 @dataclass
@@ -152,3 +159,71 @@ async def start_node(tmp_path: Path, client_key: tuple[Path, str]):
         if node.server is not None:
             node.server.close()
             await node.server.wait_closed()
+
+
+class Api:
+    """Just enough of the Hetzner API, over HTTP, to create networks and servers."""
+
+    def __init__(self, sim: Simulator, http: aiohttp.ClientSession) -> None:
+        self.sim, self.http = sim, http
+
+    async def post(self, path: str, body: dict) -> dict:
+        async with self.http.post(
+            f"{self.sim.endpoint}{path}", json=body, headers={"Authorization": f"Bearer {self.sim.token}"}
+        ) as response:
+            data = await response.json()
+            assert response.status < 300, data
+            return data
+
+    async def network(self, name: str = "demo") -> int:
+        body = {"name": name, "ip_range": "10.0.0.0/16",
+                "subnets": [{"type": "cloud", "ip_range": "10.0.1.0/24", "network_zone": "eu-central"}]}
+        return (await self.post("/networks", body))["network"]["id"]
+
+    async def server(self, name: str, user_data: str, ssh_key: str, network: int | None) -> dict:
+        body = {"name": name, "server_type": "cpx22", "image": "ubuntu-24.04", "location": "fsn1",
+                "ssh_keys": [ssh_key], "user_data": user_data}
+        if network is not None:
+            body["networks"] = [network]
+        return (await self.post("/servers", body))["server"]
+
+
+@pytest.fixture
+async def sim_world(tmp_path, client_key):
+    """Factory: a running Simulator (time scale 0.01) and an HTTP helper, with our SSH key uploaded."""
+    async def make(faults: FaultProfile | None = None):
+        sim = Simulator(time_scale=TIME_SCALE, seed=3, faults=faults or FaultProfile())
+        await sim.start()
+        http = aiohttp.ClientSession()
+        made.append((sim, http))
+        api = Api(sim, http)
+        await api.post("/ssh_keys", {"name": "me", "public_key": client_key[1].strip()})
+        return sim, api
+
+    made: list = []
+    yield make
+    for sim, http in made:
+        await http.close()
+        await sim.stop()
+
+
+async def _boot(sim, api, state, plan, name, network=None):
+    """Create a server with the engine's user data; return it, its host key and its SSH endpoint."""
+    key = state.host_key(name)
+    server = await api.server(name, render_user_data(plan, name, key), "me", network)
+    target = None
+    for _ in range(200):
+        target = sim.nodes.ssh_target(server["id"])
+        if target:
+            break
+        await asyncio.sleep(0.01)
+    assert target is not None
+    return server, key, SshEndpoint(*target)
+
+
+
+
+@pytest.fixture
+def boot():
+    """`await boot(sim, api, state, plan, name, network)` -> (server, host key, SshEndpoint)."""
+    return _boot

@@ -1,0 +1,102 @@
+"""k3s bootstrap on the simulator's machines with the installer's real semantics: the first server,
+joining servers and agents, Ready nodes, a wrong token refused, add-ons, kubeconfig, drain/delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes.k3s_config import CONFIG_PATH, NodeFacts
+from khz_tui.engine.nodes.kubeconfig import rewrite_kubeconfig, write_kubeconfig
+from khz_tui.engine.nodes.session import CommandFailed, NodeSession
+from khz_tui.engine.state import ClusterState
+from khz_tui.plan.model import ClusterPlan
+
+
+
+async def start(boot, sim, api, state, plan, name, network, client_key, bus):
+    server, key, endpoint = await boot(sim, api, state, plan, name, network)
+    session = await NodeSession.connect(
+        node=name, endpoint=endpoint, host_key=key, client_key=client_key[0], bus=bus, deadline=30,
+        retry_interval=0.05,
+    )
+    role = "control-plane" if "-cp-" in name else "worker"
+    facts = NodeFacts(name, role, "control-plane" if role == "control-plane" else "default", server["id"],
+                      server["public_net"]["ipv4"]["ip"], server["private_net"][0]["ip"], "fsn1", "cpx22")
+    return session, facts
+
+
+async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_path, client_key, bus, events):
+    sim, api = await sim_world()
+    plan = ClusterPlan(name="demo", worker_pools=[{"name": "default", "count": 2}])
+    state = ClusterState("demo", base=tmp_path / "state")
+    network = await api.network()
+    names = ["demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-default-1", "demo-default-2"]
+    started = await asyncio.gather(*(start(boot, sim, api, state, plan, n, network, client_key, bus) for n in names))
+    sessions = {f.name: (s, f) for s, f in started}
+    token = secrets.token_hex(32)
+    cp1, cp1_facts = sessions["demo-cp-1"]
+    try:
+        sans = [f.private_ip for _, f in started if f.role == "control-plane"]
+        await bootstrap.install_first_server(cp1, plan, cp1_facts, token=token, tls_sans=sans, bus=bus)
+        assert await bootstrap.is_installed(cp1, "control-plane")
+        # The config on the node carries the token, owner-only; no event ever showed it.
+        assert sim.nodes.machine(cp1_facts.server_id).fs.mode(CONFIG_PATH) & 0o777 == 0o600
+        read_back = await bootstrap.read_cluster_token(cp1)
+        assert read_back and token in read_back
+        join_url = f"https://{cp1_facts.private_ip}:6443"
+
+        # A joiner with the wrong token is refused by the cluster.
+        cp2, cp2_facts = sessions["demo-cp-2"]
+        with pytest.raises(CommandFailed, match="demo-cp-2"):
+            await bootstrap.join_server(cp2, plan, cp2_facts, token="K10bad::server:" + "0" * 32, join_url=join_url,
+                                        tls_sans=sans, bus=bus, retry_delay=0.01)
+        await cp2.run("rm -f " + CONFIG_PATH, check=False)
+
+        for name in ("demo-cp-2", "demo-cp-3"):
+            session, facts = sessions[name]
+            await bootstrap.join_server(session, plan, facts, token=read_back, join_url=join_url, tls_sans=sans,
+                                        bus=bus, retry_delay=0.01)
+        await asyncio.gather(*(
+            bootstrap.join_agent(sessions[n][0], plan, sessions[n][1], token=read_back, join_url=join_url, bus=bus)
+            for n in ("demo-default-1", "demo-default-2")
+        ))
+        seen: list[str] = []
+        installed = await bootstrap.install_addons(cp1, plan, hcloud_token=sim.token, network="demo", bus=bus)
+        assert installed[0] == "hcloud-secret" and "hcloud-cloud-controller-manager" in installed
+        await bootstrap.wait_nodes_ready(cp1, names, timeout=30, bus=bus, on_ready=seen.append, interval=0.05)
+        assert sorted(seen) == sorted(names)
+        readiness = await bootstrap.node_readiness(cp1)
+        assert all(readiness[n] for n in names)
+
+        # Rerun: every step sees k3s running and leaves it alone.
+        await bootstrap.join_agent(sessions["demo-default-1"][0], plan, sessions["demo-default-1"][1],
+                                   token=read_back, join_url=join_url, bus=bus)
+
+        raw = await bootstrap.fetch_kubeconfig(cp1)
+        kubeconfig = rewrite_kubeconfig(raw, "demo", f"https://{cp1_facts.public_ipv4}:6443")
+        write_kubeconfig(kubeconfig, state.kubeconfig_path)
+        if shutil.which("kubectl"):
+            out = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name", "--kubeconfig",
+                                  str(state.kubeconfig_path)], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and out.stdout.split() == ["demo"], out.stderr
+
+        await bootstrap.remove_node(cp1, "demo-default-2", bus)
+        assert "demo-default-2" not in await bootstrap.node_readiness(cp1)
+        await bootstrap.remove_node(cp1, "demo-default-2", bus)  # already gone: no error
+    finally:
+        for session, _ in started:
+            await session.close()
+    dumped = "\n".join(e.model_dump_json() for e in events)
+    assert token not in dumped and sim.token not in dumped
+    user_key = yaml.safe_load(raw)["users"][0]["user"].get("client-key-data")
+    if user_key:
+        assert user_key not in dumped
+    assert json.loads(events[-1].model_dump_json())["kind"]
