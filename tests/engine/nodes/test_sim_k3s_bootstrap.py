@@ -75,6 +75,12 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
         assert sorted(seen) == sorted(names)
         readiness = await bootstrap.node_readiness(cp1)
         assert all(readiness[n] for n in names)
+        # What the simulated k3s saw, not only what the engine says.
+        (cluster,) = sim.nodes.clusters
+        assert sorted(cluster.nodes) == sorted(names)
+        assert [cluster.nodes[n].role for n in names] == ["server"] * 3 + ["agent"] * 2
+        assert cluster.secret_value("kube-system", "hcloud", "token") == sim.token
+        assert "hcloud-ccm" in cluster.addons and "hcloud-csi" in cluster.addons
 
         # Rerun: every step sees k3s running and leaves it alone.
         await bootstrap.join_agent(sessions["demo-default-1"][0], plan, sessions["demo-default-1"][1],
@@ -100,3 +106,29 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
     if user_key:
         assert user_key not in dumped
     assert json.loads(events[-1].model_dump_json())["kind"]
+
+
+async def test_servers_joining_together_retry_past_the_learner_limit(sim_world, boot, tmp_path, client_key, bus, events):
+    sim, api = await sim_world()
+    plan = ClusterPlan(name="demo", worker_pools=[])
+    state = ClusterState("demo", base=tmp_path / "state")
+    network = await api.network()
+    names = ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
+    started = await asyncio.gather(*(start(boot, sim, api, state, plan, n, network, client_key, bus) for n in names))
+    try:
+        (cp1, f1), (cp2, f2), (cp3, f3) = started
+        token = secrets.token_hex(32)
+        await bootstrap.install_first_server(cp1, plan, f1, token=token, tls_sans=[f1.private_ip], bus=bus)
+        join_url = f"https://{f1.private_ip}:6443"
+        # Joined at the same moment, one of them meets etcd's one-learner rule and retries.
+        await asyncio.gather(*(
+            bootstrap.join_server(s, plan, f, token=token, join_url=join_url, tls_sans=[], bus=bus, retry_delay=0.05)
+            for s, f in ((cp2, f2), (cp3, f3))
+        ))
+        await bootstrap.wait_nodes_ready(cp1, names, timeout=30, bus=bus, interval=0.05)
+    finally:
+        for session, _ in started:
+            await session.close()
+    assert any("etcd is still promoting another server" in getattr(e, "text", "") for e in events)
+    (cluster,) = sim.nodes.clusters
+    assert sorted(cluster.nodes) == names
