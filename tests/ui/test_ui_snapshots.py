@@ -1,0 +1,94 @@
+"""SVG snapshots of every screen at a fixed size, with fixed data and a scripted engine (no clocks)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from khz_tui.engine.events import RunFinished
+from khz_tui.engine.options import RunOptions
+from khz_tui.plan.model import ClusterPlan
+from khz_tui.plan.toml_io import save_plan
+from khz_tui.ui.app import KhzApp
+from khz_tui.ui.demo_run import demo_apply, demo_runner_factory, scripted_runner
+
+SIZE = (100, 32)
+
+
+def _app(plan_path: Path | None = None) -> KhzApp:
+    return KhzApp(plan_path, RunOptions(sim=True), runner_factory=demo_runner_factory())
+
+
+def _plan(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.toml"
+    save_plan(ClusterPlan(name="demo"), path)
+    return path
+
+
+async def _settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("presses", [0, 1, 2, 3], ids=["credentials", "topology", "networking", "storage"])
+def test_wizard_step(snap_compare, presses: int) -> None:
+    async def walk(pilot) -> None:
+        for _ in range(presses):
+            await pilot.press("ctrl+n")
+        await _settle(pilot)
+
+    assert snap_compare(_app(), run_before=walk, terminal_size=SIZE)
+
+
+def test_review(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(_app(_plan(tmp_path)), run_before=_settle, terminal_size=SIZE)
+
+
+def test_run_console_mid_run(snap_compare, tmp_path: Path) -> None:
+    plan = ClusterPlan(name="demo")
+    events = [e for e in demo_apply(plan) if not isinstance(e, RunFinished)][:40]
+    script = scripted_runner(events)
+
+    async def never_ends(sink, confirm):
+        await script(sink, confirm)
+        await asyncio.Event().wait()
+
+    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), runner_factory=lambda mode, p: (
+        never_ends if mode == "apply" else demo_runner_factory()(mode, p)))
+
+    async def apply(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        pilot.app.screen.flush()
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=apply, terminal_size=SIZE)
+
+
+def test_run_console_success(snap_compare, tmp_path: Path) -> None:
+    async def apply(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("a")
+        await _settle(pilot)
+        pilot.app.screen.flush()
+        await pilot.pause()
+
+    assert snap_compare(_app(_plan(tmp_path)), run_before=apply, terminal_size=SIZE)
+
+
+def test_plan_error(snap_compare, tmp_path: Path) -> None:
+    path = Path("bad.toml")  # relative: the title shows it, and the test runs in tmp_path
+    path.write_text('schema_version = 1\nname = "Bad_Name"\n\n[control_plane]\ncount = 2\n\n'
+                    '[[worker_pools]]\nname = "web"\ntaints = ["oops"]\n')
+    assert snap_compare(_app(path), run_before=_settle, terminal_size=SIZE)
+
+
+def test_light_theme_topology(snap_compare) -> None:
+    async def walk(pilot) -> None:
+        await pilot.press("ctrl+t", "ctrl+n")
+        await _settle(pilot)
+
+    assert snap_compare(_app(), run_before=walk, terminal_size=(80, 24))
