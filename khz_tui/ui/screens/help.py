@@ -37,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
         seen = set()
         for key, active in self.about.active_bindings.items():
             binding = active.binding
-            if binding.description and (binding.action, binding.description) not in seen:
+            if binding.show and binding.description and (binding.action, binding.description) not in seen:
                 seen.add((binding.action, binding.description))
                 table.add_row(self.app.get_key_display(binding), binding.description)
         return table

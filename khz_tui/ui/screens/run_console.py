@@ -114,7 +114,7 @@ class RunConsole(Screen):
 
     def flush(self) -> None:
         """Draw every queued event: one table refresh and one log write per batch."""
-        if not self.pending:
+        if not self.pending or not self.is_attached:  # a run cancelled as the app closes has no screen
             return
         batch = list(self.pending)
         self.pending.clear()

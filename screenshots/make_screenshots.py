@@ -1,0 +1,118 @@
+"""Regenerate one SVG per screen of khz-tui into this folder.
+
+    python screenshots/make_screenshots.py [--size 120x36]
+
+Runs the app headless against the scripted demo engine (fixed data, no clock), with HOME in a
+temporary folder so nothing of this machine shows up in the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForScreenshotsOnlyxxxxxxxxxxxxxxxxxx you@laptop\n"
+
+
+def _isolate(home: Path) -> None:
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY)
+    os.environ["HOME"] = str(home)
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data")):
+        os.environ[var] = str(home / sub)
+    for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_ENDPOINT"):
+        os.environ.pop(var, None)
+    os.chdir(home)
+
+
+async def shoot(name: str, size: tuple[int, int], steps: Callable[[object], Awaitable[None]], **app_args) -> Path:
+    from khz_tui.engine.options import RunOptions
+    from khz_tui.ui.app import KhzApp
+    from khz_tui.ui.demo_run import demo_runner_factory
+
+    running = app_args.pop("running", False)
+    factory = app_args.pop("runner_factory", None) or demo_runner_factory(fail_node=app_args.pop("fail_node", None))
+    app = KhzApp(app_args.pop("plan_path", None), RunOptions(sim=True), runner_factory=factory)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await steps(pilot)
+        if not running:
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        if hasattr(app.screen, "flush"):
+            app.screen.flush()
+            await pilot.pause()
+        app.save_screenshot(f"{name}.svg", path=str(HERE))
+    return HERE / f"{name}.svg"
+
+
+def _presses(*keys: str) -> Callable[[object], Awaitable[None]]:
+    async def press(pilot) -> None:
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+
+    return press
+
+
+async def main(size: tuple[int, int]) -> None:
+    import asyncio as _asyncio
+
+    from khz_tui.engine.events import RunFinished
+    from khz_tui.plan.model import ClusterPlan
+    from khz_tui.plan.toml_io import save_plan
+    from khz_tui.ui.demo_run import demo_apply, demo_runner_factory, scripted_runner
+
+    plan = ClusterPlan(name="demo")
+    save_plan(plan, Path("demo.toml"))
+    bad = Path("bad.toml")
+    bad.write_text('schema_version = 1\nname = "Demo_Cluster"\n\n[control_plane]\ncount = 2\n\n'
+                   '[[worker_pools]]\nname = "web"\ntaints = ["dedicated"]\n')
+    partial = scripted_runner([e for e in demo_apply(plan) if not isinstance(e, RunFinished)][:40])
+
+    async def mid_run(sink, confirm):
+        await partial(sink, confirm)
+        await _asyncio.Event().wait()
+
+    def mid_factory(mode, p):
+        return mid_run if mode == "apply" else demo_runner_factory()(mode, p)
+
+    async def apply_mid(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("a")
+        await pilot.pause()
+
+    shots = [
+        ("01-credentials", _presses(), {}),
+        ("02-topology", _presses("ctrl+n"), {}),
+        ("03-networking", _presses("ctrl+n", "ctrl+n"), {}),
+        ("04-storage", _presses("ctrl+n", "ctrl+n", "ctrl+n"), {}),
+        ("05-review", _presses(), {"plan_path": Path("demo.toml")}),
+        ("06-run-console-mid-run", apply_mid, {"plan_path": Path("demo.toml"), "runner_factory": mid_factory,
+                                               "running": True}),
+        ("07-run-console-success", _presses("a"), {"plan_path": Path("demo.toml")}),
+        ("08-run-console-failure", _presses("a"), {"plan_path": Path("demo.toml"), "fail_node": 3}),
+        ("09-plan-error", _presses(), {"plan_path": bad}),
+        ("10-destroy-confirm", _presses("D", "d", "e", "m", "o"), {"plan_path": Path("demo.toml")}),
+        ("11-help", _presses("ctrl+n", "f1"), {}),
+        ("12-topology-light", _presses("ctrl+t", "ctrl+n"), {}),
+    ]
+    for name, steps, app_args in shots:
+        path = await shoot(name, size, steps, **app_args)
+        print(f"wrote {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="110x34", help="terminal size as COLUMNSxROWS (default 110x34)")
+    args = parser.parse_args()
+    cols, rows = (int(n) for n in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="khz-screens-") as tmp:
+        _isolate(Path(tmp) / "home")
+        asyncio.run(main((cols, rows)))
