@@ -96,8 +96,7 @@ def _service(raw: Any) -> dict[str, Any]:
             "interval": check.get("interval", 15),
             "timeout": check.get("timeout", 10),
             "retries": check.get("retries", 3),
-            "http": None,
-        },
+        },  # no "http" key: the spec's health check has no null form of it (TCP checks omit it)
         "http": None,
     }
 

@@ -10,7 +10,8 @@ from aiohttp import web
 
 from khz_tui.plan.catalog import snapshot_wire
 from khz_tui.sim.api.errors import ApiError, invalid_input, not_found
-from khz_tui.sim.api.listing import list_response
+from khz_tui.sim.api.listing import filter_records, list_response
+from khz_tui.sim.api.pagination import paginate
 
 
 class Offerings:
@@ -106,12 +107,23 @@ def routes(offer: Offerings) -> list[web.RouteDef]:
         return [web.get(f"/v1/{key}", list_all), web.get(f"/v1/{key}/{{id}}", get_one)]
 
     async def pricing(request: web.Request) -> web.Response:
-        return web.json_response({"pricing": copy.deepcopy(offer.wire["pricing"])})
+        prices = copy.deepcopy(offer.wire["pricing"])
+        if "floating_ip" not in prices:  # deprecated but still required by the spec: the IPv4 Floating IP price
+            ipv4 = next((f for f in prices.get("floating_ips", []) if f["type"] == "ipv4" and f["prices"]), None)
+            monthly = ipv4["prices"][0]["price_monthly"] if ipv4 else {"net": "0.0000", "gross": "0.0000"}
+            prices["floating_ip"] = {"price_monthly": dict(monthly)}
+        return web.json_response({"pricing": prices})
+
+    async def list_datacenters(request: web.Request) -> web.Response:
+        page, meta = paginate(request, filter_records(request, offer.datacenters.values()))
+        # `recommendation` is deprecated but still required by the spec: a datacenter id for new servers.
+        return web.json_response({"datacenters": [copy.deepcopy(dc) for dc in page], "recommendation": min(offer.datacenters), "meta": meta})
 
     return [
         *collection("server_types", offer.server_types, "server_type", "server type"),
         *collection("locations", offer.locations, "location", "location"),
-        *collection("datacenters", offer.datacenters, "datacenter", "datacenter"),
+        web.get("/v1/datacenters", list_datacenters),
+        collection("datacenters", offer.datacenters, "datacenter", "datacenter")[1],
         *collection("images", offer.images, "image", "image"),
         *collection("load_balancer_types", offer.lb_types, "load_balancer_type", "load balancer type"),
         web.get("/v1/pricing", pricing),
