@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 
 def ssh_dir() -> Path:
     return Path.home() / ".ssh"
@@ -31,6 +28,10 @@ def display_path(path: Path) -> str:
 
 def generate_ed25519(name: str, comment: str) -> Path:
     """Write `~/.ssh/<name>` (0600, OpenSSH format) and `<name>.pub`; return the public key's path."""
+    # Imported here: cryptography costs start-up time and most people pick an existing key.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     folder = ssh_dir()
     folder.mkdir(mode=0o700, exist_ok=True)
     private_path, public_path = folder / name, folder / f"{name}.pub"

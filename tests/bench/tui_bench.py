@@ -1,0 +1,127 @@
+"""TUI benchmarks (a script, never a test): prints two figures.
+
+    python tests/bench/tui_bench.py [--runs 5]
+
+1. Start-up: seconds from process start to the first interactive wizard frame, as a ratio to a
+   minimal Textual app started the same way on the same machine (target <= 1.3).
+2. Log throughput: log lines per second the run console absorbs while a keypress is still handled
+   within 100 ms (target >= 20,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Each child prints the seconds from its own start (process start time from the OS) to the first frame.
+_CHILD = r"""
+import os, sys, time
+started = float(sys.argv[2])
+which = sys.argv[1]
+if which == "minimal":
+    from textual.app import App
+    from textual.widgets import Footer, Input
+    class Minimal(App):
+        def compose(self):
+            yield Input()
+            yield Footer()
+    app = Minimal()
+else:
+    from khz_tui.engine.options import RunOptions
+    from khz_tui.ui.app import KhzApp
+    app = KhzApp(None, RunOptions(sim=True))
+async def first_frame():
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause()
+        assert app.screen.focused is not None or which == "minimal"
+        print(time.time() - started)
+import asyncio
+asyncio.run(first_frame())
+"""
+
+
+def startup_seconds(which: str, home: Path) -> float:
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config")}
+    started = time.time()
+    out = subprocess.run([sys.executable, "-c", _CHILD, which, repr(started)], capture_output=True, text=True,
+                         env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+async def log_throughput(lines_per_burst: int, bursts: int) -> tuple[float, float]:
+    """Feed bursts of LogLines through the run console's sink; return (lines/s, worst keypress latency)."""
+    from khz_tui.engine.events import LogLine
+    from khz_tui.engine.options import RunOptions
+    from khz_tui.plan.model import ClusterPlan
+    from khz_tui.ui.app import KhzApp
+    from khz_tui.ui.demo_run import demo_runner_factory
+    from khz_tui.ui.screens.run_console import RunConsole
+
+    plan = ClusterPlan(name="bench")
+    stop = asyncio.Event()
+    fed = 0
+
+    async def flood(sink, confirm):
+        nonlocal fed
+        for burst in range(bursts):
+            for i in range(lines_per_burst):
+                sink(LogLine(text=f"burst {burst} line {i}: apt-get install -y k3s dependencies", node="bench-cp-1"))
+            fed += lines_per_burst
+            await asyncio.sleep(0)  # the engine yields between reads, as real streams do
+        await stop.wait()
+
+    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    latencies: list[float] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        console = RunConsole("apply", plan, flood)
+        await app.push_screen(console)
+        await pilot.pause()
+        handled: list[float] = []
+        opened = console.action_search
+
+        def timed_search() -> None:  # the binding's own handler notes when the key got through
+            handled.append(time.perf_counter())
+            opened()
+
+        console.action_search = timed_search
+        started = time.perf_counter()
+        while fed < lines_per_burst * bursts:
+            t0 = time.perf_counter()
+            await pilot.press("slash")  # a real binding: opens the log search
+            if handled:
+                latencies.append(handled.pop() - t0)
+            console.query_one("#log-pane").close_search()
+            console.query_one("#nodes").focus()
+        while console.pending:
+            await asyncio.sleep(0)
+        elapsed = time.perf_counter() - started
+        stop.set()
+    return fed / elapsed, max(latencies) if latencies else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        minimal = statistics.median(startup_seconds("minimal", home) for _ in range(args.runs))
+        wizard = statistics.median(startup_seconds("wizard", home) for _ in range(args.runs))
+    print(f"start-up to first frame: minimal Textual app {minimal:.3f}s, khz-tui wizard {wizard:.3f}s, "
+          f"ratio {wizard / minimal:.2f} (target <= 1.3)")
+    rate, worst = asyncio.run(log_throughput(lines_per_burst=500, bursts=400))
+    print(f"run console: {rate:,.0f} log lines/s absorbed, worst keypress latency {worst * 1000:.0f} ms "
+          f"(targets >= 20,000 lines/s while keypresses stay under 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
