@@ -86,6 +86,17 @@ def demo_dry_run(plan: ClusterPlan) -> list[EngineEvent]:
                         rate_limit_remaining=3594)]
 
 
+def demo_destroy(plan: ClusterPlan) -> list[EngineEvent]:
+    nodes = demo_nodes(plan)
+    out: list[EngineEvent] = [RunStarted(cluster=plan.name, mode="destroy", endpoint="http://127.0.0.1:8080/v1",
+                                         simulated=True, node_count=len(nodes))]
+    for n, node in enumerate(nodes):
+        out.append(NodePhaseChanged(node=node.node, phase="deleting", elapsed=n * 0.5, api_requests=n))
+        out.append(NodePhaseChanged(node=node.node, phase="deleted", elapsed=n * 0.5 + 0.4, api_requests=n + 1))
+    out.append(RunFinished(mode="destroy", ok=True, message=f"cluster {plan.name} is gone", elapsed=len(nodes) * 0.5))
+    return out
+
+
 def scripted_runner(events: Iterable[EngineEvent], *, pause_every: int = 0, pause: float = 0.0) -> Runner:
     """A runner that sends `events` in order; with `pause_every`, it yields to the UI now and then."""
     script = list(events)
@@ -107,6 +118,8 @@ def demo_runner_factory(*, fail_node: int | None = None) -> RunnerFactory:
     def factory(mode: RunMode, plan: ClusterPlan) -> Runner:
         if mode == "dry-run":
             return scripted_runner(demo_dry_run(plan))
+        if mode == "destroy":
+            return scripted_runner(demo_destroy(plan))
         return scripted_runner(demo_apply(plan, fail_node=fail_node))
 
     return factory
