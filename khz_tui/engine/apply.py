@@ -268,7 +268,7 @@ class Apply:
                 bus=self.bus,
                 deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
                 retry_interval=self.ctx.scaled(1.0),
-                max_interval=self.ctx.scaled(10.0, floor=0.1),
+                max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap; poll often
             )
         finally:
             if action_wait is not None and not action_wait.done():

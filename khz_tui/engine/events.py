@@ -169,6 +169,8 @@ class RunFinished(EngineEvent):
     hint: str = ""
     bad_input: bool = False
     """The run stopped on input the person must fix (a refused token, a missing confirmation)."""
+    api_throttled: int = 0
+    """HTTP 429 answers the run met (each was waited out, never hammered)."""
 
 
 Event = Annotated[

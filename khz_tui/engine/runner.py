@@ -61,7 +61,8 @@ async def execute(
     total = len(planned_nodes(plan))
 
     def finished(ok: bool, message: str, **extra) -> RunFinished:
-        return bus.emit(RunFinished, mode=mode, ok=ok, message=message, nodes_total=total, **extra)
+        return bus.emit(RunFinished, mode=mode, ok=ok, message=message, nodes_total=total,
+                        api_throttled=bus.usage.throttled, **extra)
 
     try:
         bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,

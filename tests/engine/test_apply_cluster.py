@@ -148,7 +148,6 @@ async def test_destroy_after_apply_leaves_nothing(sim, make_plan, engine_run, la
         assert labeled(sim, kind, "tidy") == [], kind
 
 
-@pytest.mark.slow
 async def test_three_plus_twenty_with_cilium(sim, make_plan, engine_run, labeled) -> None:
     plan = make_plan("wide", cp=3, workers=20, network={"cni": "cilium"})
     out = await engine_run("apply", plan, sim)
