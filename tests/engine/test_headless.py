@@ -88,3 +88,46 @@ def test_destroy_needs_yes_headless(tmp_path, ssh_keys, monkeypatch, api_sim_thr
     assert hc.placement_groups.get_by_name("bye-cp") is None
     assert "deleted placement group bye-cp" in text.getvalue()
     assert "API requests" in text.getvalue()
+
+
+def test_apply_with_sim_then_rerun_and_destroy(tmp_path, ssh_keys, monkeypatch) -> None:
+    from khz_tui.engine import api
+
+    monkeypatch.setattr(api, "SIM_TIME_SCALE", 0.02)  # the demo's 0.1 is for people watching
+    plan = write_plan(tmp_path, ssh_keys, name="demo")
+    out = io.StringIO()
+    kubeconfig = tmp_path / "kc"
+    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=kubeconfig), out=out) == 0
+    text = out.getvalue()
+    assert "demo-cp-1" in text and "ready" in text and "API requests" in text
+    assert "HCLOUD_ENDPOINT" in text and "kubectl --kubeconfig" in text
+    assert kubeconfig.exists()
+
+
+def test_apply_log_holds_no_secret(tmp_path, ssh_keys, monkeypatch) -> None:
+    """Run a full apply through the facade and scan every event and the run log for the API token
+    and the cluster's join token."""
+    import asyncio
+
+    from khz_tui.engine.api import Target, run
+    from khz_tui.plan.toml_io import load_plan
+    from khz_tui.sim.simulator import Simulator
+
+    plan = load_plan(write_plan(tmp_path, ssh_keys, name="quiet"))
+
+    async def go():
+        events = []
+        async with Simulator(time_scale=0.02, seed=4) as sim:
+            finished = await run("apply", plan, Target(sim.endpoint, True, sim.token, time_scale=0.02),
+                                 sink=events.append)
+            cluster = sim.nodes.clusters[0]
+            return finished, events, sim.token, [cluster.token, cluster.secret]
+
+    finished, events, token, k3s_secrets = asyncio.run(go())
+    assert finished.ok, finished.message
+    secrets = [token, *k3s_secrets]
+    dumped = "\n".join(e.model_dump_json() for e in events)
+    logs = "\n".join(p.read_text() for p in Path.home().rglob("*.jsonl"))
+    assert len(logs) > 1000
+    for secret in secrets:
+        assert secret not in dumped and secret not in logs
