@@ -47,7 +47,7 @@ SSH_DEADLINE = 600.0
 #: How long the cluster may take to report every node Ready, at time scale 1.
 READY_DEADLINE = 900.0
 #: Times a node step is retried after its SSH connection dropped (a reboot mid-install).
-SESSION_RETRIES = 3
+SESSION_RETRIES = 5
 API_PORT = 6443
 
 
@@ -260,16 +260,23 @@ class Apply:
                 fresh = await self.client.call(self.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
                 node.facts = server_facts(fresh, self.network.id)
             endpoint = await self.ctx.seam.endpoint(self.client, node.facts.id, node.facts.public_ipv4)
-            node.session = await NodeSession.connect(
-                node=slot.name,
-                endpoint=SshEndpoint(endpoint.host, endpoint.port),
-                host_key=host_key,
-                client_key=Path(self.plan.ssh.private_key).expanduser(),
-                bus=self.bus,
-                deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
-                retry_interval=self.ctx.scaled(1.0),
-                max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap; poll often
-            )
+            for attempt in range(SESSION_RETRIES + 1):
+                try:
+                    node.session = await NodeSession.connect(
+                        node=slot.name,
+                        endpoint=SshEndpoint(endpoint.host, endpoint.port),
+                        host_key=host_key,
+                        client_key=Path(self.plan.ssh.private_key).expanduser(),
+                        bus=self.bus,
+                        deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
+                        retry_interval=self.ctx.scaled(1.0),
+                        max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
+                    )
+                    break
+                except SessionLost as exc:  # dropped while waiting for cloud-init: connect again
+                    if attempt == SESSION_RETRIES:
+                        raise
+                    self.bus.log(str(exc), node=slot.name, level="warning")
         finally:
             if action_wait is not None and not action_wait.done():
                 action_wait.cancel()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from khz_tui.engine.state import ClusterState
 from khz_tui.sim.contracts import NodeFaults
 from khz_tui.sim.faults import EndpointFaults, FaultProfile
@@ -50,3 +52,17 @@ async def test_api_faults_are_survived(make_plan, engine_run, labeled) -> None:
         destroyed = await engine_run("destroy", plan, sim, yes=True)
         assert destroyed.finished.ok, destroyed.finished.message
         assert labeled(sim, "servers", "bumpy") == [] and labeled(sim, "networks", "bumpy") == []
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+async def test_ssh_drops_and_a_reboot_mid_install_are_survived(make_plan, engine_run, labeled, seed) -> None:
+    faults = FaultProfile(node=NodeFaults(ssh_drop_probability=0.05, reboot_during_install_probability=0.3))
+    async with Simulator(time_scale=0.02, seed=seed, faults=faults) as sim:
+        plan = make_plan("shaky", cp=3, workers=2, lb=False)
+        out = await engine_run("apply", plan, sim)
+        assert out.finished.ok, (out.finished.failed_step, out.finished.message)
+        servers = labeled(sim, "servers", "shaky")
+        cluster = next(c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & {s["id"] for s in servers})
+        assert {n.name for n in cluster.nodes.values() if cluster.is_ready(n)} == {s["name"] for s in servers}
+        dropped = [e for e in out.of("LogLine") if "dropped" in e.text]
+        assert dropped, "the fault profile should have dropped at least one session"
