@@ -63,7 +63,7 @@ def describe(event: EngineEvent) -> str | None:
             why = f" ({event.reason})" if event.reason else ""
             return f"{t}   {event.node}: {event.phase}{why}"
         case LogLine():
-            if event.level == "debug":
+            if event.level == "debug" or not event.text.strip():
                 return None
             who = f"{event.node}: " if event.node else ""
             return f"{t}   {who}{event.text}"

@@ -66,3 +66,20 @@ async def test_ssh_drops_and_a_reboot_mid_install_are_survived(make_plan, engine
         assert {n.name for n in cluster.nodes.values() if cluster.is_ready(n)} == {s["name"] for s in servers}
         dropped = [e for e in out.of("LogLine") if "dropped" in e.text]
         assert dropped, "the fault profile should have dropped at least one session"
+
+
+async def test_project_limit_fails_clearly_with_a_hint(make_plan, engine_run) -> None:
+    async with Simulator(time_scale=0.02, seed=1, server_limit=2) as sim:
+        out = await engine_run("apply", make_plan("cap", cp=1, workers=2, lb=False), sim)
+    assert not out.finished.ok
+    assert "resource_limit_exceeded" in out.finished.message
+    assert "raise the project limit" in out.finished.hint
+
+
+async def test_a_failed_create_action_names_the_server(make_plan, engine_run) -> None:
+    async with Simulator(time_scale=0.02, seed=1, faults=FaultProfile(failed_create_names=["oops-default-1"])) as sim:
+        out = await engine_run("apply", make_plan("oops", cp=1, workers=1, lb=False), sim)
+    assert not out.finished.ok
+    assert "oops-default-1" in out.finished.message
+    failed = {e.node for e in out.of("NodePhaseChanged") if e.phase == "failed"}
+    assert "oops-default-1" in failed
