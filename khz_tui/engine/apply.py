@@ -153,16 +153,40 @@ class Apply:
 
         async with step(self.bus, "infrastructure", "Network, firewall, SSH key, placement groups"):
             shared = await self._infrastructure()
-        async with asyncio.TaskGroup() as tg:
-            if self.plan.load_balancer.enabled:
-                tg.create_task(self._load_balancer())
-            else:
-                self.lb_ready.set()
-            tg.create_task(self._servers_and_cluster(shared))
+        if not self.plan.load_balancer.enabled:
+            self.lb_ready.set()
+        await self._together(
+            [self._servers_and_cluster(shared)] + ([self._load_balancer()] if self.plan.load_balancer.enabled else [])
+        )
         async with step(self.bus, "kubeconfig", "Writing the kubeconfig"):
             await self._kubeconfig()
         ready = sum(1 for n in self.nodes.values() if n.phase == "ready")
         return ready, len(self.nodes)
+
+    async def _together(self, coros: list) -> None:
+        """Run `coros` concurrently; the first failure (or a cancellation of this run) stops the rest.
+
+        Not a TaskGroup: on the way out the SSH connections are aborted first, because a task
+        cancelled in the middle of an SFTP transfer can otherwise wait forever for a graceful close."""
+        tasks = [asyncio.create_task(c) for c in coros]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()
+        except BaseException:
+            self._abort_sessions()
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=10)
+            raise
+
+    def _abort_sessions(self) -> None:
+        for node in self.nodes.values():
+            # NodeSession offers only a graceful close; abort the transport under it so nothing waits.
+            conn = getattr(node.session, "_conn", None) if node.session else None
+            if conn is not None:
+                conn.abort()
 
     async def close(self) -> None:
         for node in self.nodes.values():
@@ -205,12 +229,10 @@ class Apply:
 
     async def _servers_and_cluster(self, shared: dict[str, Any]) -> None:
         async with step(self.bus, "cluster", "Servers and k3s bootstrap"):
-            async with asyncio.TaskGroup() as tg:
-                for node in self.nodes.values():
-                    tg.create_task(self._node(node, shared), name=f"node {node.slot.name}")
-                tg.create_task(self._watch_readiness(), name="readiness")
-                tg.create_task(self._volumes(), name="volumes")
-                tg.create_task(self._addons(), name="add-ons")
+            await self._together(
+                [self._node(node, shared) for node in self.nodes.values()]
+                + [self._watch_readiness(), self._volumes(), self._addons()]
+            )
         extra = sorted(name for name in self.inv.servers if name not in self.nodes)
         if extra:
             async with step(self.bus, "scale-down", f"Removing {len(extra)} node(s)"):
