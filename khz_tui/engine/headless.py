@@ -149,7 +149,8 @@ def _sim_instructions(printer: Printer, target, out: TextIO) -> None:
         "  khz-tui sim serve                       # prints export HCLOUD_ENDPOINT=... HCLOUD_TOKEN=...\n"
         "  khz-tui --apply PLAN --endpoint \"$HCLOUD_ENDPOINT\"\n"
         "  hcloud server list                      # the hcloud CLI reads HCLOUD_ENDPOINT and HCLOUD_TOKEN\n"
-        f"  kubectl --kubeconfig {path} get nodes   # against the simulated cluster's API address",
+        f"  kubectl --kubeconfig {path} config view   # the kubeconfig is real; the simulated k3s\n"
+        "                                          # answers kubectl on its nodes over SSH, not on port 6443",
         file=out,
     )
 

@@ -33,6 +33,14 @@ def ssh_key_problem(plan: ClusterPlan) -> str | None:
     return None
 
 
+def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: EventBus) -> ClusterPlan:
+    """The plan with a generated login key pair, for simulated targets whose plan names a missing key."""
+    private, public = state.simulated_client_key()
+    bus.log(f"{ssh_key_problem(plan)}; this is a simulated cloud, so a key generated for it is used: {private}")
+    ssh = plan.ssh.model_copy(update={"public_key": str(public), "private_key": str(private)})
+    return plan.model_copy(update={"ssh": ssh})
+
+
 async def execute(
     mode: RunMode,
     plan: ClusterPlan,
@@ -67,6 +75,8 @@ async def execute(
     try:
         bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,
                  simulated=bool(target.simulated), node_count=total)
+        if target.simulated and ssh_key_problem(plan):
+            plan = with_simulated_client_key(plan, state, bus)
         if mode == "apply":
             problem = ssh_key_problem(plan)
             if problem:

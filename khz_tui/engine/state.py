@@ -5,6 +5,7 @@ Layout, under platformdirs' `user_data_dir("khz-tui")` (or `base` in tests):
     clusters/<cluster>/            0700
         host-keys/<node>           0600  ed25519 private key (OpenSSH), the node's SSH host key
         host-keys/<node>.pub       0600  its public half, pinned when connecting
+        sim-client-key[.pub]       0600  login key for simulated clusters when the plan's key pair is missing
         kubeconfig                 0600
         runs/<UTC time>-<mode>.jsonl  0600  one JSON event per line; events are scrubbed of secrets
 
@@ -150,6 +151,19 @@ class ClusterState:
         write_private_file(path.with_name(path.name + ".pub"), host_key.public_openssh + "\n")
         write_private_file(path, host_key.private_openssh)
         return host_key
+
+    def simulated_client_key(self) -> tuple[Path, Path]:
+        """(private, public) paths of a login key pair kept for simulated runs, created on first use.
+
+        A new user tries `--sim` before owning an SSH key; against the simulator a generated key is
+        as good as theirs. Real clouds never get this fallback: there the person's own key is used."""
+        private = self.dir / "sim-client-key"
+        public = self.dir / "sim-client-key.pub"
+        if not (private.exists() and public.exists()):
+            key = HostKey.generate()
+            write_private_file(public, key.public_openssh + " khz-tui-sim\n")
+            write_private_file(private, key.private_openssh)
+        return private, public
 
     def has_host_key(self, node_name: str) -> bool:
         """Whether a key was already generated for this node."""

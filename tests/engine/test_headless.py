@@ -131,3 +131,37 @@ def test_apply_log_holds_no_secret(tmp_path, ssh_keys, monkeypatch) -> None:
     assert len(logs) > 1000
     for secret in secrets:
         assert secret not in dumped and secret not in logs
+
+
+def test_sim_without_an_ssh_key_uses_a_generated_one(tmp_path, monkeypatch) -> None:
+    # A first-time user tries --sim before owning a key pair: the run must not stop at the missing key.
+    from khz_tui.engine import api
+
+    monkeypatch.setattr(api, "SIM_TIME_SCALE", 0.02)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    plan = tmp_path / "first.toml"
+    plan.write_text('schema_version = 1\nname = "first"\n[control_plane]\ncount = 1\n'
+                    '[load_balancer]\nenabled = false\n[[worker_pools]]\nname = "default"\ncount = 0\n')
+    out = io.StringIO()
+    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=tmp_path / "kc"), out=out) == 0
+    text = out.getvalue()
+    assert "does not exist; this is a simulated cloud" in text
+    key = tmp_path / "data" / "khz-tui" / "clusters" / "first" / "sim-client-key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    assert not (tmp_path / "home" / ".ssh").exists()  # nothing written into the person's own SSH dir
+
+
+def test_an_endpoint_never_gets_a_generated_key(tmp_path, monkeypatch, api_sim_thread, capsys) -> None:
+    # Through --endpoint the engine treats the API as a real cloud: a missing key is bad input (exit 2).
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HCLOUD_TOKEN", api_sim_thread.token)
+    plan = tmp_path / "real.toml"
+    plan.write_text('schema_version = 1\nname = "real"\n')
+    out = io.StringIO()
+    code = run_headless("apply", plan, RunOptions(endpoint=api_sim_thread.endpoint), out=out)
+    assert code == 2
+    assert "id_ed25519.pub does not exist" in out.getvalue()
+    assert not list((tmp_path / "data").rglob("sim-client-key"))
+    assert api_sim_thread.mutating_request_count == 0
