@@ -24,6 +24,8 @@ from khz_tui.plan.model import SCHEMA_VERSION, ClusterPlan
 MAX_SERVERS_PER_NETWORK = 100
 #: Addresses of a subnet nobody can use: the network address, the gateway (.1) and the broadcast.
 RESERVED_SUBNET_ADDRESSES = 3
+#: The name part of control-plane nodes (`<cluster>-cp-<n>`): no worker pool may use it.
+CONTROL_PLANE_POOL = "cp"
 #: Packaged k3s components that `k3s.disable` may name.
 K3S_COMPONENTS = ("traefik", "servicelb", "metrics-server", "local-storage", "coredns")
 
@@ -376,6 +378,15 @@ def _check_pools(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
                 )
             )
         seen.setdefault(pool.name, i)
+        if pool.name == CONTROL_PLANE_POOL:
+            problems.append(
+                _error(
+                    f"worker_pools[{i}].name",
+                    f"pool name {CONTROL_PLANE_POOL!r} is taken by the control plane: its nodes are named "
+                    f"{plan.name}-{CONTROL_PLANE_POOL}-1, {plan.name}-{CONTROL_PLANE_POOL}-2, ..., so this pool's "
+                    "nodes would get the same names; choose another pool name, e.g. 'workers'",
+                )
+            )
         auto = pool.autoscaling
         if auto is not None and not auto.min <= pool.count <= auto.max:
             problems.append(

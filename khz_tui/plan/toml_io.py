@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 import tomllib
 from pathlib import Path
@@ -50,11 +51,39 @@ class PlanError(Exception):
 # -- reading --------------------------------------------------------------------------------------
 
 
+#: A plan is a few kilobytes (the 43-node example is under 2 KB); anything far larger is not a plan, and
+#: reading it whole (say `/dev/zero`) would exhaust memory instead of saying so.
+MAX_PLAN_BYTES = 1024 * 1024
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most MAX_PLAN_BYTES + 1 bytes of `path`, without blocking on a FIFO nobody writes to."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblock)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(path)
+        if nonblock:
+            os.set_blocking(fd, True)  # opened without waiting for a writer; now read normally
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_PLAN_BYTES:
+            chunk = os.read(fd, MAX_PLAN_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_plan_text(path: Path) -> str:
-    """The text of a plan file, or PlanError for a missing file, a directory, no permission or bad UTF-8."""
+    """The text of a plan file, or PlanError for a missing file, a directory, no permission, a file far
+    too large to be a plan (or an endless one such as /dev/zero) or bad UTF-8."""
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_bounded(Path(path))
     except FileNotFoundError:
         raise PlanError([Problem("", "there is no such file; check the path, or run khz-tui to make a plan")],
                         source) from None
@@ -64,6 +93,9 @@ def read_plan_text(path: Path) -> str:
         raise PlanError([Problem("", "this file cannot be read (permission denied)")], source) from None
     except OSError as exc:
         raise PlanError([Problem("", f"this file cannot be read: {exc.strerror or exc}")], source) from None
+    if len(raw) > MAX_PLAN_BYTES:
+        raise PlanError([Problem("", f"this file is larger than {MAX_PLAN_BYTES // 1024} KB, far too large for a "
+                                 "plan (a plan is a few KB of TOML); check the path")], source)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -28,6 +28,8 @@ CASES = [
     ("pool-count-negative", HEAD + '[[worker_pools]]\nname = "a"\ncount = -1\n', "worker_pools[0].count", "0 or more"),
     ("pool-name-duplicate", HEAD + '[[worker_pools]]\nname = "a"\n[[worker_pools]]\nname = "a"\n',
      "worker_pools[1].name", "already used"),
+    ("pool-name-cp", HEAD + '[[worker_pools]]\nname = "cp"\ncount = 1\n', "worker_pools[0].name",
+     "taken by the control plane: its nodes are named demo-cp-1"),
     ("pool-name-missing", HEAD + "[[worker_pools]]\ncount = 1\n", "worker_pools[0].name", "required"),
     ("taint-form", HEAD + '[[worker_pools]]\nname = "a"\ntaints = ["dedicated:web"]\n',
      "worker_pools[0].taints", "key=value:Effect"),
