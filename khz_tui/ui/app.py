@@ -2,46 +2,52 @@
 
 The app holds the plan being edited (`PlanDraft`), the token typed in this session (memory only)
 and the way runs are started (`runner_factory`: the engine, or a script in tests and screenshots).
+
+Start-up is kept to what the first screen needs: other screens' modules load when first shown, and
+the plan package (pydantic models, catalog, checks) loads in a background thread after the first
+frame, so the person can start typing while it does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
-from khz_tui.engine.events import RunMode
 from khz_tui.engine.options import RunOptions
-from khz_tui.plan.checks import Problem
-from khz_tui.plan.model import ClusterPlan
-from khz_tui.plan.toml_io import PlanError, load_plan, save_plan
 from khz_tui.ui.commands import PlanCommands
-from khz_tui.ui.dialogs.destroy_confirm import DestroyDialog
-from khz_tui.ui.dialogs.save_plan import SavePlanDialog
-from khz_tui.ui.draft import PlanDraft
+from khz_tui.ui.draft import PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
-from khz_tui.ui.saved_token import load_token
-from khz_tui.ui.screens.credentials import CredentialsStep
-from khz_tui.ui.screens.help import HelpScreen
-from khz_tui.ui.screens.networking import NetworkingStep
-from khz_tui.ui.screens.plan_error import PlanErrorScreen
-from khz_tui.ui.screens.review import ReviewScreen
-from khz_tui.ui.screens.run_console import RunConsole
-from khz_tui.ui.screens.storage import StorageStep
-from khz_tui.ui.screens.topology import TopologyStep
+from khz_tui.ui.screens.step import WizardStep
 
-STEP_SCREENS: dict[str, type[Screen]] = {
-    "credentials": CredentialsStep,
-    "topology": TopologyStep,
-    "networking": NetworkingStep,
-    "storage": StorageStep,
-    "review": ReviewScreen,
+if TYPE_CHECKING:
+    from khz_tui.engine.events import RunMode
+    from khz_tui.plan.checks import Problem
+    from khz_tui.plan.model import ClusterPlan
+
+#: The wizard's screens in order, as (module, class): a module is imported when its screen is first shown.
+STEP_SCREENS: dict[str, tuple[str, str]] = {
+    "credentials": ("khz_tui.ui.screens.credentials", "CredentialsStep"),
+    "topology": ("khz_tui.ui.screens.topology", "TopologyStep"),
+    "networking": ("khz_tui.ui.screens.networking", "NetworkingStep"),
+    "storage": ("khz_tui.ui.screens.storage", "StorageStep"),
+    "review": ("khz_tui.ui.screens.review", "ReviewScreen"),
 }
 STEP_ORDER = list(STEP_SCREENS)
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+
+
+def step_screen(step: str) -> type[Screen]:
+    """The screen class of a wizard step, importing its module on first use."""
+    module, name = STEP_SCREENS[step]
+    return getattr(importlib.import_module(module), name)
 
 
 class KhzApp(App[int]):
@@ -69,13 +75,18 @@ class KhzApp(App[int]):
         self.options = options
         self.token: str | None = None
         self.draft = PlanDraft.new()
-        self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token or load_token())
+        # Only a token typed in this session is handed over; otherwise the engine resolves one in its
+        # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
+        self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
         self.theme = DARK_THEME
 
     def on_mount(self) -> None:
         if self.plan_path is None:
             self.show_step("credentials")
+            self.call_after_refresh(self._load_plan_package)
             return
+        from khz_tui.plan.toml_io import PlanError, load_plan
+
         try:
             plan = load_plan(self.plan_path)
         except PlanError as err:
@@ -84,7 +95,19 @@ class KhzApp(App[int]):
         self.draft = PlanDraft.from_plan(plan)
         self.show_step("review")
 
+    @work(exclusive=True, group="plan-package")
+    async def _load_plan_package(self) -> None:
+        """After the first frame: load the plan package off the event loop, then give the draft its
+        defaults and the wizard step its field help and problems."""
+        await asyncio.to_thread(load_plan_package)
+        self.draft.complete()
+        for screen in self.screen_stack:
+            if isinstance(screen, WizardStep):
+                screen.plan_ready()
+
     def show_plan_error(self, source: str, problems: list[Problem]) -> None:
+        from khz_tui.ui.screens.plan_error import PlanErrorScreen
+
         raw = _raw_plan(self.plan_path) if self.plan_path else None
         if raw is not None:
             self.draft = PlanDraft(raw)
@@ -99,7 +122,7 @@ class KhzApp(App[int]):
             self.switch_screen(screen)
 
     def show_step(self, step: str) -> None:
-        self._show(STEP_SCREENS[step]())
+        self._show(step_screen(step)())
 
     def show_step_after(self, step: str) -> None:
         self.show_step(STEP_ORDER[min(STEP_ORDER.index(step) + 1, len(STEP_ORDER) - 1)])
@@ -132,6 +155,9 @@ class KhzApp(App[int]):
         plan = self._valid_plan("save")
         if plan is None:
             return
+        from khz_tui.plan.toml_io import save_plan
+        from khz_tui.ui.dialogs.save_plan import SavePlanDialog
+
         default = self.plan_path or Path(f"./{plan.name}.toml")
 
         def chosen(path: Path | None) -> None:
@@ -158,6 +184,9 @@ class KhzApp(App[int]):
             self.start_run("dry-run", plan)
 
     def action_destroy(self) -> None:
+        from khz_tui.ui.dialogs.destroy_confirm import DestroyDialog
+        from khz_tui.ui.screens.run_console import RunConsole
+
         plan = self._valid_plan("destroy")
         if plan is None:
             return
@@ -169,6 +198,8 @@ class KhzApp(App[int]):
         self.push_screen(DestroyDialog(plan.name, self.options.sim), confirmed)
 
     def start_run(self, mode: RunMode, plan: ClusterPlan, *, replace: bool = False) -> None:
+        from khz_tui.ui.screens.run_console import RunConsole
+
         console = RunConsole(mode, plan, self.runner_factory(mode, plan))
         if replace and isinstance(self.screen, RunConsole):
             self.switch_screen(console)
@@ -179,6 +210,8 @@ class KhzApp(App[int]):
         self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
 
     def action_help(self) -> None:
+        from khz_tui.ui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

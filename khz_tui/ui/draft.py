@@ -3,18 +3,22 @@
 The wizard keeps the plan as plain data rather than a `ClusterPlan` so that a half-typed or invalid
 value (or a whole invalid plan file) can sit in a field with its problem beside it. Every check is
 `validate_data`'s; this module only stores, reads and routes.
+
+The plan package (pydantic models, catalog, checks) costs more start-up time than the rest of the
+wizard together, so this module imports it only when a draft is checked, and a new plan's draft can
+wait for it: the first screen paints while the app loads the package in the background.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from khz_tui.plan.catalog import bundled_catalog
-from khz_tui.plan.checks import Problem, validate_data
-from khz_tui.plan.model import ClusterPlan
+    from khz_tui.plan.checks import Problem
+    from khz_tui.plan.model import ClusterPlan
 
 DEFAULT_NAME = "my-cluster"
 
@@ -24,22 +28,53 @@ def owns(prefixes: tuple[str, ...], path: str) -> bool:
     return any(path == p or path.startswith((p + ".", p + "[")) for p in prefixes)
 
 
+def load_plan_package() -> None:
+    """Import the plan model, checks and catalog (and read the catalog), so the first check is quick.
+
+    Safe to call from a thread: the wizard does so in the background right after its first frame."""
+    from khz_tui.plan.catalog import bundled_catalog
+    from khz_tui.plan.checks import validate_data  # noqa: F401  (imports the plan model too)
+
+    bundled_catalog()
+
+
 class PlanDraft:
     """A plan as data, plus the latest verdict on it."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, defaults_pending: bool = False) -> None:
         self.data = data
         self.plan: ClusterPlan | None = None
         self.problems: list[Problem] = []
-        self.check()
+        self._defaults_pending = defaults_pending
+        if not defaults_pending:
+            self.check()
 
     @classmethod
     def new(cls, name: str = DEFAULT_NAME) -> "PlanDraft":
-        return cls.from_plan(ClusterPlan(name=name))
+        """A new plan: only its name until `complete()` adds the plan's defaults (without building the
+        plan model here, so the wizard's first screen does not wait for it). Until then `get` answers
+        with the caller's default, `plan` is None and there are no problems."""
+        return cls({"name": name}, defaults_pending=True)
 
     @classmethod
     def from_plan(cls, plan: ClusterPlan) -> "PlanDraft":
         return cls(plan.model_dump(mode="json", exclude_none=True))
+
+    @property
+    def ready(self) -> bool:
+        """True once the draft holds the plan's defaults and a verdict from the plan's checks."""
+        return not self._defaults_pending
+
+    def complete(self) -> None:
+        """Add the plan's defaults under what was typed so far, and check; does nothing when ready."""
+        if not self._defaults_pending:
+            return
+        from khz_tui.plan.model import ClusterPlan
+
+        defaults = ClusterPlan(name=DEFAULT_NAME).model_dump(mode="json", exclude_none=True)
+        self.data = _overlay(defaults, self.data)
+        self._defaults_pending = False
+        self.check()
 
     def get(self, path: str, default: Any = None) -> Any:
         """Value at a dotted path such as `control_plane.count`, or `default`."""
@@ -64,13 +99,20 @@ class PlanDraft:
             node[leaf] = value
 
     def update(self, values: dict[str, Any]) -> None:
-        """Store several dotted paths at once, then check the plan again."""
+        """Store several dotted paths at once, then check the plan again (once it is `ready`)."""
         for path, value in values.items():
             self.set(path, value)
-        self.check()
+        if self.ready:
+            self.check()
 
     def check(self) -> list[Problem]:
         """Run the plan package's checks; keeps the plan (None while any error remains) and the problems."""
+        if self._defaults_pending:
+            self.complete()  # checks too
+            return self.problems
+        from khz_tui.plan.catalog import bundled_catalog
+        from khz_tui.plan.checks import validate_data
+
         self.plan, self.problems = validate_data(copy.deepcopy(self.data), bundled_catalog())
         return self.problems
 
@@ -85,6 +127,8 @@ class PlanDraft:
 
 def field_help(path: str) -> str:
     """The plan field's own description (its docstring), for tooltips and F1 help."""
+    from khz_tui.plan.model import ClusterPlan
+
     model: type[BaseModel] | None = ClusterPlan
     description = ""
     for part in path.split("."):
@@ -98,6 +142,8 @@ def field_help(path: str) -> str:
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):
@@ -105,3 +151,11 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `top`'s values laid over it, tables merged key by key (`top` wins)."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

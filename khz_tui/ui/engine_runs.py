@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from khz_tui.engine.api import Confirm, EventSink
-from khz_tui.engine.events import RunFinished, RunMode
-from khz_tui.engine.options import RunOptions
-from khz_tui.plan.model import ClusterPlan
+if TYPE_CHECKING:  # the engine and the plan model load on the first run, not with the wizard's first frame
+    from khz_tui.engine.api import Confirm, EventSink
+    from khz_tui.engine.events import RunFinished, RunMode
+    from khz_tui.engine.options import RunOptions
+    from khz_tui.plan.model import ClusterPlan
 
 #: Runs to completion, sending every event to the sink; asks `confirm` before destructive steps.
-Runner = Callable[[EventSink, Confirm], Awaitable[RunFinished]]
+Runner = Callable[["EventSink", "Confirm"], Awaitable["RunFinished"]]
 #: Makes the runner for (mode, plan); the app holds one (the engine's, or a scripted one in tests).
-RunnerFactory = Callable[[RunMode, ClusterPlan], Runner]
+RunnerFactory = Callable[["RunMode", "ClusterPlan"], Runner]
 
 
 def engine_runner_factory(options: RunOptions, token: Callable[[], str | None]) -> RunnerFactory:
-    """Runners that connect (or start the simulator) and run the real engine."""
+    """Runners that connect (or start the simulator) and run the real engine. `token` gives the token
+    typed into the wizard in this session, or None to let the engine resolve one (see credentials.py)."""
 
     def factory(mode: RunMode, plan: ClusterPlan) -> Runner:
         async def run_engine(sink: EventSink, confirm: Confirm) -> RunFinished:
-            from khz_tui.engine import api  # the engine is heavy; the wizard starts without it
+            from khz_tui.engine import api
 
             async with api.connect(plan, options, token=token()) as target:
                 return await api.run(mode, plan, target, sink=sink, confirm=confirm, options=options)

@@ -1,5 +1,5 @@
-"""Where the token comes from: environment, the hcloud CLI's contexts file, or a clear refusal.
-Every test uses its own HOME and environment; the real ones are never read."""
+"""Where the token comes from: environment, the hcloud CLI's contexts file, the token the wizard saved,
+or a clear refusal. Every test uses its own HOME and environment; the real ones are never read."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from khz_tui.engine.credentials import (
     CredentialsError,
     cli_config_path,
     list_cli_contexts,
+    load_saved_token,
     resolve_endpoint,
     resolve_token,
+    save_token,
+    saved_token_path,
 )
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
@@ -127,11 +130,12 @@ def test_broken_config_does_not_leak_its_text(home):
     assert list_cli_contexts({}, home) == []
 
 
-def test_nothing_anywhere_lists_three_ways(home):
+def test_nothing_anywhere_lists_the_ways(home):
     with pytest.raises(CredentialsError) as info:
         resolve_token(PLAN, RunOptions(token_env="MY_TOKEN"), environ={}, home=home)
     msg = str(info.value)
     assert "export MY_TOKEN=" in msg and "hcloud context create" in msg and "wizard asks" in msg
+    assert "Save it on this machine" in msg and str(home / ".config" / "khz-tui" / "token") in msg
     assert "1." in msg and "2." in msg and "3." in msg
 
 
@@ -162,3 +166,119 @@ def test_cli_reports_credentials_error_as_bad_input(monkeypatch, capsys, tmp_pat
     monkeypatch.setattr(cli_module, "_dispatch", refuse)
     assert cli.main(["--apply", str(tmp_path / "p.toml")]) == 2
     assert "no Hetzner Cloud API token found" in capsys.readouterr().err
+
+
+# -- the token saved by the wizard ----------------------------------------------------------------
+
+SAVED = "s" * 64
+
+
+def test_saved_token_file_is_0600_in_a_0700_folder(home):
+    path = save_token(f"  {SAVED}\n", environ={}, home=home)
+    assert path == home / ".config" / "khz-tui" / "token" == saved_token_path({}, home)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert load_saved_token({}, home) == SAVED
+
+
+def test_saving_over_a_loose_file_tightens_it_first(home):
+    path = home / ".config" / "khz-tui" / "token"
+    path.parent.mkdir(parents=True)
+    path.write_text("old\n")
+    path.chmod(0o644)
+    save_token(SAVED, environ={}, home=home)
+    assert path.stat().st_mode & 0o777 == 0o600 and path.read_text() == SAVED + "\n"
+
+
+def test_saved_token_follows_xdg_config_home(tmp_path, home):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    assert save_token(SAVED, environ=env, home=home) == tmp_path / "xdg" / "khz-tui" / "token"
+    assert resolve_token(PLAN, RunOptions(), environ=env, home=home)[0] == SAVED
+
+
+def test_saved_token_comes_after_variable_and_cli_context(home):
+    path = save_token(SAVED, environ={}, home=home)
+    assert resolve_token(PLAN, RunOptions(), environ={}, home=home) == (
+        SAVED, f"the token saved by the wizard ({path})")
+    assert resolve_token(PLAN, RunOptions(), environ={"HCLOUD_TOKEN": "env-token"}, home=home)[0] == "env-token"
+    _write_cli(home)
+    assert resolve_token(PLAN, RunOptions(), environ={}, home=home)[0] == "dev-token"
+
+
+def test_a_cli_config_without_a_selected_context_falls_through_to_the_saved_token(home):
+    _write_cli(home, '[[contexts]]\nname = "dev"\ntoken = "t"\n')
+    save_token(SAVED, environ={}, home=home)
+    assert resolve_token(PLAN, RunOptions(), environ={}, home=home)[0] == SAVED
+
+
+def test_a_named_context_that_is_missing_is_not_papered_over_by_the_saved_token(home):
+    _write_cli(home)
+    save_token(SAVED, environ={}, home=home)
+    plan = ClusterPlan(name="x", hcloud={"context": "staging"})
+    with pytest.raises(CredentialsError, match="'staging'"):
+        resolve_token(plan, RunOptions(), environ={}, home=home)
+
+
+def test_a_saved_token_others_can_read_is_refused_without_showing_it(home):
+    path = save_token(SAVED, environ={}, home=home)
+    path.chmod(0o640)
+    with pytest.raises(CredentialsError) as info:
+        resolve_token(PLAN, RunOptions(), environ={}, home=home)
+    assert "chmod 600" in str(info.value) and SAVED not in str(info.value)
+
+
+def test_an_empty_saved_token_counts_as_none(home):
+    save_token("", environ={}, home=home)
+    with pytest.raises(CredentialsError, match="none saved"):
+        resolve_token(PLAN, RunOptions(), environ={}, home=home)
+
+
+def test_headless_dry_run_uses_the_saved_token_and_never_prints_it(tmp_path, home, monkeypatch, capsys):
+    # The whole headless path: the CLI, the engine's token resolution, a simulated Hetzner API that
+    # accepts only its own token. The token is saved the way the wizard saves it.
+    from khz_tui.sim.simulator import SimulatorThread
+
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                     ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_CONFIG", "HCLOUD_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519.pub").write_bytes(public + b" test@khz\n")
+    plan = tmp_path / "saved.toml"
+    plan.write_text('schema_version = 1\nname = "saved"\n')
+    with SimulatorThread(time_scale=0.02, seed=3) as sim:
+        saved = save_token(sim.token)
+        assert saved == home / "config" / "khz-tui" / "token" and saved.stat().st_mode & 0o777 == 0o600
+        code = cli.main(["--dry-run", str(plan), "--endpoint", sim.endpoint, "--output", "json"])
+        out, err = capsys.readouterr()
+        # The simulator accepts only its own token, and only the saved file holds it: success proves its use.
+        assert code == 0, out + err
+        assert sim.token not in out + err
+        assert sim.mutating_request_count == 0
+        # The variable comes first: a wrong one is used (and refused) although the saved token is right.
+        monkeypatch.setenv("HCLOUD_TOKEN", "not-the-simulators-token")
+        assert cli.main(["--dry-run", str(plan), "--endpoint", sim.endpoint]) == 2
+        out, err = capsys.readouterr()
+        assert sim.token not in out + err
+        for log in home.rglob("*"):
+            if log.is_file() and log != saved:
+                assert sim.token not in log.read_text(errors="replace"), log
+
+
+def test_headless_without_any_token_refuses_and_says_how_to_save_one(tmp_path, home, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    plan = tmp_path / "none.toml"
+    plan.write_text('schema_version = 1\nname = "none"\n')
+    assert cli.main(["--dry-run", str(plan), "--endpoint", "http://127.0.0.1:9/v1"]) == 2
+    err = capsys.readouterr().err
+    assert "Save it on this machine" in err and str(home / "config" / "khz-tui" / "token") in err

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.widgets import Input, Select
+
+from khz_tui.engine.credentials import save_token
 
 from khz_tui.plan.model import ClusterPlan, WorkerPool
 from khz_tui.plan.toml_io import dumps_plan, load_plan
 from khz_tui.ui.dialogs.pool_editor import PoolDialog
 from khz_tui.ui.dialogs.save_plan import SavePlanDialog
-from khz_tui.ui.screens.credentials import CredentialsStep
+from khz_tui.ui.draft import PlanDraft, field_help
+from khz_tui.ui.screens.credentials import DEFAULT_PUBLIC_KEY, DEFAULT_TOKEN_ENV, CredentialsStep
 from khz_tui.ui.screens.networking import NetworkingStep
 from khz_tui.ui.screens.review import ReviewScreen
 from khz_tui.ui.screens.storage import StorageStep
@@ -139,3 +144,58 @@ async def test_typed_token_is_masked_saved_0600_and_never_in_the_plan(make_app, 
     saved = home / "config" / "khz-tui" / "token"
     assert saved.read_text().strip() == token
     assert oct(saved.stat().st_mode)[-3:] == "600"
+
+
+async def test_saved_token_is_offered_unless_the_variable_is_set(make_app, monkeypatch) -> None:
+    # The wizard offers sources in the engine's order: the variable first, then the saved token.
+    token = "S" * 64
+    save_token(token)
+    app = make_app(sim=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#paste").value
+        assert app.screen.query_one("#token", Input).value == token
+        assert token not in app.export_screenshot()
+    monkeypatch.setenv("HCLOUD_TOKEN", "from-the-shell")
+    app = make_app(sim=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one("#env").value
+        assert app.token is None
+
+
+def test_first_screen_loads_without_the_plan_model() -> None:
+    # Start-up speed depends on it: the plan package, the engine's events and the review's syntax
+    # highlighter load after the first frame (see app.py), so none may be imported on the way to it.
+    heavy = ("pydantic", "khz_tui.plan.model", "khz_tui.plan.checks", "khz_tui.engine.events", "rich.syntax")
+    code = ("import sys, khz_tui.ui.app, khz_tui.ui.screens.credentials; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_first_screen_shows_the_plans_own_defaults() -> None:
+    plan = ClusterPlan(name="x")
+    assert (DEFAULT_TOKEN_ENV, DEFAULT_PUBLIC_KEY) == (plan.hcloud.token_env, plan.ssh.public_key)
+
+
+def test_a_new_draft_gets_the_defaults_under_what_was_typed_first() -> None:
+    draft = PlanDraft.new()
+    assert not draft.ready and draft.plan is None and draft.get("control_plane.count", "?") == "?"
+    draft.update({"hcloud.token_env": "MY_TOKEN", "name": "early"})
+    assert not draft.ready
+    draft.complete()
+    assert draft.ready and draft.plan is not None
+    assert draft.plan.hcloud.token_env == "MY_TOKEN" and draft.plan.name == "early"
+    assert draft.get("control_plane.count") == ClusterPlan(name="x").control_plane.count
+
+
+async def test_field_help_and_checks_arrive_after_the_first_frame(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.draft.ready and app.draft.plan is not None
+        field = app.screen.query_one("#token-env").parent
+        assert isinstance(field, PlanField) and field.control.tooltip == field_help("hcloud.token_env") != ""
+        assert app.draft.get("hcloud.token_env") == "HCLOUD_TOKEN"

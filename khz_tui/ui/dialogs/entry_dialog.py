@@ -11,6 +11,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label
 
+from khz_tui.ui.widgets.plan_field import PlanField
+
 
 class EntryDialog(ModalScreen[dict[str, Any] | None]):
     """Compose fields in `compose_fields`, return the entry from `values`; escape cancels."""
@@ -35,6 +37,10 @@ class EntryDialog(ModalScreen[dict[str, Any] | None]):
 
     def compose_fields(self) -> ComposeResult:
         yield Label("")
+
+    def on_mount(self) -> None:
+        for field in self.query(PlanField):
+            field.describe()
 
     def values(self) -> dict[str, Any]:
         return {}

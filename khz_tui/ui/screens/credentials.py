@@ -1,4 +1,8 @@
-"""Step 1: where the API token comes from, a check that it works, and the SSH key for the nodes."""
+"""Step 1: where the API token comes from, a check that it works, and the SSH key for the nodes.
+
+This is the wizard's first frame, so it imports nothing heavy: the engine's events only when Verify
+runs, and the plan's defaults it shows are repeated below (a test keeps them equal to the model's).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Select, Static
 
-from khz_tui.engine.credentials import list_cli_contexts
-from khz_tui.engine.events import EngineEvent, PlanDiffed, RunFinished
-from khz_tui.ui.saved_token import load_token, save_token, token_path
+from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
 from khz_tui.ui.screens.step import WizardStep, select_value
 from khz_tui.ui.ssh_keys import display_path, generate_ed25519, public_keys
 from khz_tui.ui.widgets.plan_field import PlanField
 
 SOURCES = ("env", "context", "paste")
+#: The plan's defaults for `hcloud.token_env` and `ssh.public_key`, shown before the plan model has loaded.
+DEFAULT_TOKEN_ENV = "HCLOUD_TOKEN"
+DEFAULT_PUBLIC_KEY = "~/.ssh/id_ed25519.pub"
 
 
 class CredentialsStep(WizardStep):
@@ -28,10 +33,13 @@ class CredentialsStep(WizardStep):
     HELP = (
         "Tell khz-tui how to reach your Hetzner Cloud project. The token is read from an environment variable, "
         "from an hcloud CLI context, or typed here (hidden as you type). A typed token stays in memory unless you "
-        f"tick 'save', which keeps it in {token_path().name} under your config folder, readable by you only. "
+        "tick 'save', which keeps it in the file 'token' in khz-tui's config folder, readable by you only; "
+        "later runs, headless ones too, use it when neither the variable nor a CLI context gives a token. "
         "It is never written into the plan. Verify (ctrl+r) asks the API (or the simulator) what exists. "
         "Pick the SSH public key khz-tui uploads, or generate a new ed25519 pair (ctrl+g)."
     )
+    # No side panel here, so no width classes: saves restyling the whole first frame when it is sized.
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] = []
     BINDINGS = [
         Binding("ctrl+r", "verify", "Verify"),
         Binding("ctrl+g", "generate_key", "New SSH key"),
@@ -39,7 +47,7 @@ class CredentialsStep(WizardStep):
 
     def compose_form(self) -> ComposeResult:
         d = self.draft
-        var = d.get("hcloud.token_env", "HCLOUD_TOKEN")
+        var = d.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
         contexts = list_cli_contexts()
         with RadioSet(id="token-source"):
             yield RadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env")
@@ -61,7 +69,7 @@ class CredentialsStep(WizardStep):
             yield Button("Verify (ctrl+r)", id="verify")
             yield Static("not verified yet", id="verify-result")
         keys = [(display_path(p), display_path(p)) for p in public_keys()]
-        current = d.get("ssh.public_key", "~/.ssh/id_ed25519.pub")
+        current = d.get("ssh.public_key", DEFAULT_PUBLIC_KEY)
         if current not in {v for _l, v in keys}:
             keys.append((f"{current} (not found)", current))
         with Horizontal(id="ssh-row"):
@@ -70,17 +78,25 @@ class CredentialsStep(WizardStep):
             yield Button("New key (ctrl+g)", id="generate")
 
     def load(self) -> None:
-        var = self.draft.get("hcloud.token_env", "HCLOUD_TOKEN")
+        # The source shown first follows the engine's order (credentials.py): the variable beats a saved token.
+        var = self.draft.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
         if self.draft.get("hcloud.context"):
             source = "context"
-        elif self.app.token or load_token() or not os.environ.get(var):
-            source = "paste"
-        else:
+        elif os.environ.get(var) and not self.app.token:
             source = "env"
+        else:
+            source = "paste"
         if source == "paste" and not self.app.token:
-            self.query_one("#token", Input).value = load_token() or ""
+            self.query_one("#token", Input).value = self._saved_token() or ""
         self.query_one(f"#{source}", RadioButton).value = True
         self._show_source(source)
+
+    def _saved_token(self) -> str | None:
+        try:
+            return load_saved_token()
+        except CredentialsError as exc:  # unreadable, or readable by others: say so, do not use it
+            self.notify(str(exc), severity="warning", timeout=10)
+            return None
 
     def _source(self) -> str:
         pressed = self.query_one("#token-source", RadioSet).pressed_button
@@ -113,8 +129,12 @@ class CredentialsStep(WizardStep):
             self.query_one("#token", Input).focus()
             return
         if self.app.token and self.query_one("#save-token", Checkbox).value:
-            path = save_token(self.app.token)
-            self.notify(f"Token saved for next time ({display_path(path)}, mode 0600)")
+            try:
+                path = save_token(self.app.token)
+            except OSError as exc:  # the token still works for this session; only keeping it failed
+                self.notify(f"Could not save the token: {exc.strerror or exc}", severity="error")
+            else:
+                self.notify(f"Token saved for next time ({display_path(path)}, mode 0600)")
         super().action_next()
 
     # -- verify -----------------------------------------------------------------------------------
@@ -131,6 +151,8 @@ class CredentialsStep(WizardStep):
 
     @work(exclusive=True, group="verify")
     async def _verify(self) -> None:
+        from khz_tui.engine.events import EngineEvent, PlanDiffed, RunFinished
+
         seen: list[EngineEvent] = []
         runner = self.app.runner_factory("dry-run", self.draft.plan)
         result = self.query_one("#verify-result", Static)

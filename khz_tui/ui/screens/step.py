@@ -3,6 +3,9 @@
 A step reads its fields from the app's `PlanDraft`, writes them back on every change, and shows the
 plan package's problems under its key-path prefixes beside the fields that cause them. Next is
 refused while any of those problems is an error.
+
+The first screen can paint before the plan package has loaded (see `PlanDraft.new`): fields get
+their help and problems in `plan_ready`, which the app calls once the package is there.
 """
 
 from __future__ import annotations
@@ -16,13 +19,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, RadioSet, Select, SelectionList, Switch
 
-from khz_tui.plan.checks import Problem
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
 from khz_tui.ui.widgets.sim_banner import SimBanner
 from khz_tui.ui.widgets.step_indicator import StepIndicator
 
 if TYPE_CHECKING:
+    from khz_tui.plan.checks import Problem
     from khz_tui.ui.app import KhzApp
     from khz_tui.ui.draft import PlanDraft
 
@@ -90,6 +93,15 @@ class WizardStep(Screen):
 
     def _loaded(self) -> None:
         self._loading = False
+        if self.draft.ready:
+            self.plan_ready()
+
+    def plan_ready(self) -> None:
+        """The draft has its defaults and a verdict: describe each field from the plan's docs, check."""
+        if self._loading:
+            return  # `_loaded` calls this again once the fields hold the draft's values
+        for field in self.query(PlanField):
+            field.describe()
         self.changed()
 
     def changed(self) -> None:
@@ -111,6 +123,7 @@ class WizardStep(Screen):
         return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error"]
 
     def action_next(self) -> None:
+        self.draft.complete()  # Next pressed before the background load finished: never skip the checks
         self.changed()
         errors = self.blocking()
         if errors:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from khz_tui.plan.checks import Problem
 from khz_tui.ui.draft import field_help, owns
+
+if TYPE_CHECKING:
+    from khz_tui.plan.checks import Problem
 
 
 class PlanField(Vertical):
@@ -27,7 +31,13 @@ class PlanField(Vertical):
         self.label = label
         self.control = control
         self.path = path
-        control.tooltip = field_help(path) or None
+
+    def describe(self) -> None:
+        """Use the plan field's own description as the control's tooltip (and in F1 help).
+
+        Not done in `__init__`: the descriptions live in the plan model, which the wizard's first
+        screen does not wait for; the screen calls this once the model has loaded."""
+        self.control.tooltip = field_help(self.path) or None
 
     def compose(self) -> ComposeResult:
         yield Label(self.label, classes="field-label")

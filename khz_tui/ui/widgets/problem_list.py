@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
 
-from khz_tui.plan.checks import Problem
+if TYPE_CHECKING:
+    from khz_tui.plan.checks import Problem
 
 
 class ProblemList(Static):
