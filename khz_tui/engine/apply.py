@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hcloud.servers.domain import Server
+
 from khz_tui.engine.cloud import resources
+from khz_tui.engine.cloud.client import ActionFailed, CloudError
 from khz_tui.engine.cloud.inventory import Inventory, discover
 from khz_tui.engine.cloud.names import (
     NodeSlot,
@@ -48,6 +51,8 @@ SSH_DEADLINE = 600.0
 READY_DEADLINE = 900.0
 #: Times a node step is retried after its SSH connection dropped (a reboot mid-install).
 SESSION_RETRIES = 5
+#: Times a server is created when its create action fails (the broken one is deleted in between).
+CREATE_ATTEMPTS = 5
 API_PORT = 6443
 
 
@@ -60,6 +65,8 @@ class Node:
     session: NodeSession | None = None
     phase: str = "planned"
     existed: bool = False
+    server_ok: bool = False
+    """The server exists and its create action (if any) succeeded."""
     reachable: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -183,10 +190,8 @@ class Apply:
 
     def _abort_sessions(self) -> None:
         for node in self.nodes.values():
-            # NodeSession offers only a graceful close; abort the transport under it so nothing waits.
-            conn = getattr(node.session, "_conn", None) if node.session else None
-            if conn is not None:
-                conn.abort()
+            if node.session is not None:
+                node.session.abort()
 
     async def close(self) -> None:
         for node in self.nodes.values():
@@ -249,64 +254,114 @@ class Apply:
             raise
 
     async def _provision(self, node: Node, shared: dict[str, Any]) -> None:
-        slot, state = node.slot, self.ctx.state
+        slot = node.slot
+        host_key = self.ctx.state.host_key(slot.name)
+        await self._ensure_server(node, shared, host_key)
+        self._maybe_servers_known()
+        if node.facts.private_ip is None:
+            fresh = await self.client.call(self.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
+            node.facts = server_facts(fresh, self.network.id)
+        endpoint = await self.ctx.seam.endpoint(self.client, node.facts.id, node.facts.public_ipv4)
+        for attempt in range(SESSION_RETRIES + 1):
+            try:
+                node.session = await NodeSession.connect(
+                    node=slot.name,
+                    endpoint=SshEndpoint(endpoint.host, endpoint.port),
+                    host_key=host_key,
+                    client_key=Path(self.plan.ssh.private_key).expanduser(),
+                    bus=self.bus,
+                    deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
+                    retry_interval=self.ctx.scaled(1.0),
+                    max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
+                )
+                break
+            except SessionLost as exc:  # dropped while waiting for cloud-init: connect again
+                if attempt == SESSION_RETRIES:
+                    raise
+                self.bus.log(str(exc), node=slot.name, level="warning")
+        self.phase(node, "ssh-ready")
+        node.reachable.set()
+
+    async def _ensure_server(self, node: Node, shared: dict[str, Any], host_key) -> None:
+        """Find or create the node's server and wait until its create action has succeeded.
+
+        A server whose create action failed (found so, or failing in this run) is deleted and
+        created again, up to CREATE_ATTEMPTS times: on Hetzner such a server stays `off` and can
+        only be deleted, and a rerun must not wait for SSH from it."""
+        slot = node.slot
         existing = self.inv.servers.get(slot.name)
-        host_key = state.host_key(slot.name)
         if existing is not None:
             node.existed = True
             node.facts = server_facts(existing, self.network.id)
             server_drift(self.bus, slot, node.facts, self.network.id)
             self.bus.emit(ResourceFound, resource_type="server", name=slot.name, id=node.facts.id)
             self.phase(node, "booting")
-        else:
-            self.phase(node, "creating")
-            user_data = render_user_data(self.plan, slot.name, host_key)
-            async with self.create_gate:
-                node.facts = await create_server(
-                    self.client, self.bus, self.plan, slot,
-                    network=shared["network"], firewall=shared["firewall"],
-                    placement_group=shared["placement_groups"][slot.placement_group], ssh_key=shared["ssh_key"],
-                    user_data=user_data,
-                )
-        self._maybe_servers_known()
-        # The create action and the boot are waited on side by side: SSH answers when the OS is up,
-        # the action tells us early when the API gave up on the server.
-        action_wait = None
-        if node.facts.action_id is not None:
-            action_wait = asyncio.create_task(self.client.wait_action(node.facts.action_id, what=f"creating server {slot.name}"))
-        try:
-            if action_wait is not None:
-                await action_wait
-                self.phase(node, "booting")
-            if node.facts.private_ip is None:
-                fresh = await self.client.call(self.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
-                node.facts = server_facts(fresh, self.network.id)
-            endpoint = await self.ctx.seam.endpoint(self.client, node.facts.id, node.facts.public_ipv4)
-            for attempt in range(SESSION_RETRIES + 1):
-                try:
-                    node.session = await NodeSession.connect(
-                        node=slot.name,
-                        endpoint=SshEndpoint(endpoint.host, endpoint.port),
-                        host_key=host_key,
-                        client_key=Path(self.plan.ssh.private_key).expanduser(),
-                        bus=self.bus,
-                        deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
-                        retry_interval=self.ctx.scaled(1.0),
-                        max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            if node.facts is None:
+                self.phase(node, "creating")
+                user_data = render_user_data(self.plan, slot.name, host_key)
+                async with self.create_gate:
+                    node.facts = await create_server(
+                        self.client, self.bus, self.plan, slot,
+                        network=shared["network"], firewall=shared["firewall"],
+                        placement_group=shared["placement_groups"][slot.placement_group], ssh_key=shared["ssh_key"],
+                        user_data=user_data,
                     )
-                    break
-                except SessionLost as exc:  # dropped while waiting for cloud-init: connect again
-                    if attempt == SESSION_RETRIES:
-                        raise
-                    self.bus.log(str(exc), node=slot.name, level="warning")
-        finally:
-            if action_wait is not None and not action_wait.done():
-                action_wait.cancel()
-        self.phase(node, "ssh-ready")
-        node.reachable.set()
+            try:
+                await self._wait_created(node)
+            except ActionFailed as exc:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+                self.bus.log(
+                    f"{exc.message}; deleting server {slot.name} and creating it again "
+                    f"(attempt {attempt + 1} of {CREATE_ATTEMPTS})", node=slot.name, level="warning",
+                )
+                await self._delete_broken(node)
+                node.facts, node.existed = None, False
+                self.inv.servers.pop(slot.name, None)
+                continue
+            node.server_ok = True
+            self.phase(node, "booting")
+            return
+
+    async def _wait_created(self, node: Node) -> None:
+        """Wait for the server's create action: the one this run started, or (for a server found not
+        running: an earlier run stopped, or a create whose answer was lost) the one in its history."""
+        f = node.facts
+        assert f is not None
+        what = f"creating server {node.slot.name}"
+        action_id = f.action_id
+        if action_id is None and f.status != "running":
+            page = await self.client.call(
+                self.client.hcloud.servers.get_actions_list, Server(id=f.id), what=f"reading the actions of server {f.name}"
+            )
+            for action in page.actions:
+                if action.command != "create_server":
+                    continue
+                if action.status == "error":
+                    err = action.error or {}
+                    raise ActionFailed(f"{what} failed: {err.get('message', 'unknown error')}", code=err.get("code"), what=what)
+                if action.status == "running":
+                    action_id = action.id
+        if action_id is not None:
+            await self.client.wait_action(action_id, what=what)
+
+    async def _delete_broken(self, node: Node) -> None:
+        f = node.facts
+        assert f is not None
+        what = f"deleting the broken server {f.name}"
+        try:
+            action = await self.client.call(self.client.hcloud.servers.delete, Server(id=f.id), what=what)
+        except CloudError as exc:
+            if exc.code not in ("not_found", 404):
+                raise
+            action = None
+        if action is not None and getattr(action, "id", None) is not None:
+            await self.client.wait_action(action.id, what=what)
+        self.bus.emit(ResourceDeleted, resource_type="server", name=f.name, id=f.id)
 
     def _maybe_servers_known(self) -> None:
-        if all(n.facts is not None for n in self.nodes.values() if n.slot.role == "control-plane"):
+        if all(n.server_ok for n in self.nodes.values() if n.slot.role == "control-plane"):
             self.servers_known.set()
 
     async def _retrying(self, node: Node, what, *args, **kwargs):
@@ -330,23 +385,37 @@ class Apply:
             if existing:
                 self.token = existing
                 self.bus.add_secret(existing)
-                self.bus.log(f"k3s already runs on {slot.name}; reusing its cluster token", node=slot.name)
+                self.bus.log(f"k3s was installed on {slot.name} before; reusing its cluster token", node=slot.name)
             else:
                 self.token = secrets.token_hex(32)
                 self.bus.add_secret(self.token)
+            if not existing or not await self._retrying(node, bootstrap.is_installed, "control-plane"):
                 self.phase(node, "installing")
                 await self._retrying(
                     node, bootstrap.install_first_server, self.plan, facts, token=self.token,
                     tls_sans=self.tls_sans(), bus=self.bus,
                 )
+                # An installer an earlier run started (and lost the session to) may have finished
+                # first with that run's token: the token on the node is the one joiners need.
+                actual = await self._retrying(node, bootstrap.read_cluster_token)
+                if actual and not actual.endswith(f"::server:{self.token}") and actual != self.token:
+                    self.bus.log(f"k3s on {slot.name} was started by an earlier run; using its cluster token", node=slot.name)
+                    self.token = actual
             self.k8s_nodes = await self._retrying(node, bootstrap.node_readiness)
             self.phase(node, "joined")
             self.api_up.set()
             return
         await self.api_up.wait()
         if slot.name in self.k8s_nodes:
-            self.phase(node, "joined")
-            return
+            if node.existed and (
+                self.k8s_nodes[slot.name] or await self._retrying(node, bootstrap.is_installed, slot.role)
+            ):
+                self.phase(node, "joined")
+                return
+            # Kubernetes knows the name, but this server is new (or runs no k3s): the old server was
+            # deleted behind our back. Its Node object goes first, or k3s refuses the new machine.
+            await self._retrying(self.first_cp(), bootstrap.delete_stale_node, slot.name, self.bus)
+            self.k8s_nodes.pop(slot.name, None)
         if slot.role == "control-plane":
             # etcd admits one learner at a time: control planes join one after another, once the
             # first one is Ready.

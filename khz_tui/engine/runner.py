@@ -88,7 +88,9 @@ async def execute(
         except CloudError as exc:
             return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
         if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
+            # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
             scale = seam.time_scale
+            client.poll = PollInterval(minimum=max(0.01, 0.5 * scale), maximum=max(0.05, 3.0 * scale))
         ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
                          hcloud_token=target.token, confirm=confirm, time_scale=scale)
         try:

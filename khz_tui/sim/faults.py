@@ -87,6 +87,7 @@ class FaultDice:
         self.profile = profile
         self.seed = seed
         self._calls: Counter[str] = Counter()
+        self._creates: Counter[tuple[str, str]] = Counter()
 
     def request(self, method: str, path: str) -> Outcome:
         """The fate of one API request (`path` without the `/v1` prefix)."""
@@ -117,11 +118,19 @@ class FaultDice:
         return Outcome(latency=latency)
 
     def create_fails(self, kind: str, name: str) -> bool:
-        """Whether the create action of this resource ends in `error`."""
+        """Whether the create action of this resource ends in `error`.
+
+        Names matching `failed_create_names` fail every time. The seeded chance is rolled per attempt
+        (the n-th create of a name meets the same fate in every run), so a client that deletes the
+        broken server and creates it again can succeed, as on Hetzner."""
         if kind == "server" and any(fnmatch.fnmatchcase(name, p) for p in self.profile.failed_create_names):
             return True
         chance = self.profile.failed_create_probability
-        return chance > 0 and _uniform(self.seed, "create", kind, name) < chance
+        if chance <= 0:
+            return False
+        attempt = self._creates[(kind, name)]
+        self._creates[(kind, name)] += 1
+        return _uniform(self.seed, "create", kind, name, attempt) < chance
 
 
 _FLAKY = EndpointFaults(

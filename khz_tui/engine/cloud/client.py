@@ -135,16 +135,14 @@ class CloudClient:
         return await self.call(self.hcloud.request, method, path, what=what or f"{method} {path}", **kwargs)
 
     async def probe(self, path: str) -> dict[str, Any] | None:
-        """GET `path` once without retries; None when the API answers 404 (e.g. not a simulator)."""
-        loop = asyncio.get_running_loop()
+        """GET `path`; None when the API answers 404 (e.g. not a simulator). Retried like any call:
+        the first request of a run meets 429s, 5xx and dropped connections like every other."""
         try:
-            return await loop.run_in_executor(self._executor, lambda: self.hcloud.request("GET", path))
-        except APIException as exc:
+            return await self.call(self.hcloud.request, "GET", path, what=f"GET {path}")
+        except CloudError as exc:
             if exc.code in ("not_found", 404):
                 return None
-            raise CloudError(_describe(exc, f"GET {path}"), code=exc.code) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise CloudError(f"cannot reach the API at {self.endpoint}: {exc}", code="unreachable") from None
+            raise
 
     # -- actions -----------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from khz_tui.engine.cloud.names import (
     network_name,
     ssh_key_name,
 )
-from khz_tui.engine.events import ResourceCreated, ResourceFound
+from khz_tui.engine.events import DriftDetected, ResourceCreated, ResourceFound
 from khz_tui.plan.model import ClusterPlan
 
 API_PORT = 6443
@@ -136,6 +136,38 @@ def firewall_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallR
     ]
 
 
+def _rule_key(rule: Any) -> tuple[str, str, str]:
+    return (rule.direction or "in", rule.protocol or "", rule.port or "")
+
+
+def _rule_sources(rule: Any) -> str:
+    return ", ".join(sorted(rule.source_ips or [])) or "nowhere"
+
+
+def firewall_drift(bus: EventBus, name: str, expected: list[Any], actual: list[Any]) -> bool:
+    """Report every rule of an existing firewall that differs from the plan's; True when any did.
+
+    Rules are reported, never re-applied: they decide who reaches SSH and the Kubernetes API, a
+    person may have changed them on purpose, and with empty `allowed_cidrs` the plan's own rules
+    depend on the address khz-tui runs from, so re-applying from another machine would lock the
+    first one out."""
+    want = {_rule_key(r): _rule_sources(r) for r in expected}
+    have = {_rule_key(r): _rule_sources(r) for r in actual}
+    drifted = False
+    for key in sorted(set(want) | set(have)):
+        direction, protocol, port = key
+        if want.get(key) == have.get(key):
+            continue
+        drifted = True
+        label = f"rule {direction} {protocol}" + (f" port {port}" if port else "")
+        bus.emit(
+            DriftDetected, resource_type="firewall", name=name, field=label,
+            expected=f"from {want[key]}" if key in want else "no such rule",
+            actual=f"from {have[key]}" if key in have else "no such rule",
+        )
+    return drifted
+
+
 async def ensure_firewall(
     client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, caller_cidr: str | None
 ) -> Any:
@@ -143,6 +175,10 @@ async def ensure_firewall(
     if name in inv.firewalls:
         fw = inv.firewalls[name]
         bus.emit(ResourceFound, resource_type="firewall", name=name, id=fw.id)
+        try:
+            firewall_drift(bus, name, firewall_rules(plan, caller_cidr), fw.rules or [])
+        except CloudError:  # the plan's rules cannot be computed here (no caller address): nothing to compare
+            pass
         return fw
     rules = firewall_rules(plan, caller_cidr)
     result, created = await create_or_adopt(

@@ -77,10 +77,22 @@ async def is_installed(session: NodeSession, role: str) -> bool:
 
 
 async def read_cluster_token(session: NodeSession) -> str | None:
-    """The cluster's join token from a live server (None when k3s never started there). A resumed
-    run must use this one: a freshly minted token would not let new nodes join."""
+    """The cluster's join token from the first server (None when no run ever installed k3s there).
+    A resumed run must use this one: a freshly minted token would not let new nodes join.
+
+    The node-token file exists once k3s has started. Before that, a config.yaml with a `token`
+    means an earlier run already started the installer with it (and may have been killed while
+    k3s was still starting): k3s will come up with that token, so it is the one to keep."""
     text = await session.read_file(NODE_TOKEN_PATH)
     token = text.strip() if text else ""
+    if not token:
+        config = await session.read_file(CONFIG_PATH)
+        try:
+            data = yaml.safe_load(config) if config else None
+        except yaml.YAMLError:
+            data = None
+        value = data.get("token") if isinstance(data, dict) else None
+        token = value.strip() if isinstance(value, str) else ""
     if not token:
         return None
     _register_token(session.bus, token)
@@ -298,6 +310,23 @@ async def wait_nodes_ready(
                 pending=pending,
             )
         await asyncio.sleep(min(interval, max(0.0, end - loop.time())))
+
+
+async def delete_stale_node(session: NodeSession, node_name: str, bus: EventBus) -> None:
+    """Delete the Node object a deleted server left behind (no drain: its pods are gone with it), so a
+    new server under the same name can join: k3s refuses a second machine with a known node name."""
+    bus.log(f"Kubernetes still lists {node_name} from a server that no longer exists; deleting that Node "
+            "object so the new server can join under the same name", node=node_name)
+    deleted = await session.run(f"{KUBECTL} delete node {node_name}", check=False, timeout=120)
+    if deleted.exit_status != 0 and "not found" not in (deleted.stderr + deleted.stdout).lower():
+        raise CommandFailed(
+            f"could not delete the stale node {node_name} (via {session.node}): "
+            f"{bus.scrub((deleted.stderr or deleted.stdout).strip()[-500:])}",
+            node=session.node,
+            address=str(session.endpoint),
+            command="kubectl delete node",
+            result=deleted,
+        )
 
 
 async def remove_node(session: NodeSession, node_name: str, bus: EventBus) -> None:

@@ -450,6 +450,15 @@ class NodeSession:
     def connected(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
 
+    def abort(self) -> None:
+        """Drop the connection at once, without the graceful close (idempotent).
+
+        For a run being cancelled: a task stopped in the middle of an SFTP transfer can otherwise wait
+        forever for a close handshake. A later `reconnect()` opens a new connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+
     async def close(self) -> None:
         """Close the connection (idempotent)."""
         conn, self._conn = self._conn, None

@@ -1,7 +1,7 @@
 """Simulator-only endpoints (same bearer auth): how the engine tells the simulator from Hetzner and
 where each simulated server's sshd listens.
 
-- `GET /v1/x-sim/info` -> `{"simulator": true, "version": "...", "caller_cidr": "127.0.0.1/32"}`
+- `GET /v1/x-sim/info` -> `{"simulator": true, "version": "...", "caller_cidr": "127.0.0.1/32", "time_scale": 0.02}`
 - `GET /v1/x-sim/ssh-targets?id=1&id=2` -> `{"targets": [{"server_id": 1, "host": "127.0.0.1", "port": 40123}]}`
   (servers whose sshd has no endpoint yet are left out).
 """
@@ -17,8 +17,12 @@ from khz_tui.sim.api.store import STATE
 
 
 async def info(request: web.Request) -> web.Response:
-    """Identify the simulator and the address its SSH endpoints see callers come from."""
-    return web.json_response({"simulator": True, "version": __version__, "caller_cidr": "127.0.0.1/32"})
+    """Identify the simulator, the address its SSH endpoints see callers come from, and its clock's time scale."""
+    state = request.app[STATE]
+    return web.json_response({
+        "simulator": True, "version": __version__, "caller_cidr": "127.0.0.1/32",
+        "time_scale": state.config.time_scale,
+    })
 
 
 async def ssh_targets(request: web.Request) -> web.Response:

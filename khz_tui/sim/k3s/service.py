@@ -51,6 +51,7 @@ class K3sService:
         self.seed = seed
         self.clusters: list[Cluster] = []
         self._next_id = 1
+        self._start_locks: dict[int, asyncio.Lock] = {}
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -136,7 +137,16 @@ class K3sService:
         return 0
 
     async def start_unit(self, machine: Any, request: InstallRequest) -> None:
-        """What `systemctl start k3s` does: start or join a cluster (raises K3sFailed)."""
+        """What `systemctl start k3s` does: start or join a cluster (raises K3sFailed).
+
+        Like systemd, one start job per machine at a time: a second start while one is running (an
+        installer run again after the first one's SSH session was lost) waits for the first to end,
+        then runs (finding the machine already a member, it restarts with the new settings)."""
+        lock = self._start_locks.setdefault(machine.server_id, asyncio.Lock())
+        async with lock:
+            await self._start_unit(machine, request)
+
+    async def _start_unit(self, machine: Any, request: InstallRequest) -> None:
         unit = "k3s" if request.role == "server" else "k3s-agent"
         machine.services[unit] = "activating"
         existing = self.cluster_of(machine.server_id)
@@ -163,6 +173,15 @@ class K3sService:
             await self._sleep(REJECT_SECONDS)
             raise K3sFailed(f"starting kubernetes: preparing server: failed to validate token: "
                             f"{url}/v1-k3s/server-bootstrap: 401 Unauthorized")
+        name = str(request.value("node-name") or machine.name)
+        holder = cluster.nodes.get(name)
+        if holder is not None and holder.server_id != machine.server_id:
+            # k3s keeps a node password per node name; another machine under the same name is
+            # refused until the old Node object (and with it the password secret) is deleted.
+            await self._sleep(REJECT_SECONDS)
+            raise K3sFailed(f"Node password rejected, duplicate hostname or contents of "
+                            f"'/etc/rancher/node/password' may not match server node-passwd entry, "
+                            f"try enabling a unique node name with the --with-node-id flag (node {name})")
         if request.role == "server":
             if cluster.learner is not None and cluster.learner != machine.server_id:
                 await self._sleep(REJECT_SECONDS)
