@@ -1,0 +1,174 @@
+"""Crash-resume: the real headless CLI, SIGKILLed at points spread over the run, then run again.
+
+The simulator runs in this test process (on 127.0.0.1, in a background thread); the engine runs as
+`python -m khz_tui --apply PLAN --endpoint URL --output json` in a child process with HCLOUD_TOKEN in
+its environment and HOME/XDG dirs in tmp_path, so the host keys it generated survive into the rerun.
+The kill point is read from the JSON event stream. After the rerun: exit 0, no duplicate resource,
+every planned server Ready in the simulator's k3s, all of them in one cluster, the same k3s token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from khz_tui.sim.simulator import Simulator, SimulatorThread
+from reliability_helpers import clusters_holding, duplicates, labeled, plan_data, ready_servers
+
+TIME_SCALE = 0.02
+RUN_TIMEOUT = 120.0
+
+Event = dict[str, Any]
+
+
+def _phase(node_suffix: str, phase: str) -> Callable[[Event], bool]:
+    return lambda e: e["kind"] == "NodePhaseChanged" and e["node"].endswith(node_suffix) and e["phase"] == phase
+
+
+def _created(kind: str, count: int = 1) -> Callable[[Event], bool]:
+    seen = {"n": 0}
+
+    def hit(e: Event) -> bool:
+        if e["kind"] == "ResourceCreated" and e["resource_type"] == kind:
+            seen["n"] += 1
+        return seen["n"] >= count
+
+    return hit
+
+
+# Where to kill, in run order. Each predicate sees every event of the stream.
+KILL_POINTS: dict[str, Callable[[], Callable[[Event], bool]]] = {
+    "after-network": lambda: _created("network"),
+    "mid-server-creation": lambda: _created("server", 2),
+    "server-booting": lambda: _phase("-cp-1", "booting"),
+    "mid-first-install": lambda: _phase("-cp-1", "installing"),
+    "mid-join-worker": lambda: _phase("-default-1", "installing"),
+    "mid-join-server": lambda: _phase("-cp-2", "installing"),
+    "mid-add-ons": lambda: (lambda e: e["kind"] == "StepStarted" and e["step"] == "addons"),
+    "writing-kubeconfig": lambda: (lambda e: e["kind"] == "StepStarted" and e["step"] == "kubeconfig"),
+}
+
+
+@pytest.fixture
+def sim_loop() -> Iterator[SimulatorThread]:
+    """The simulator on its own loop; its state is read on that loop (`sim_loop.run(...)`)."""
+    loop = SimulatorThread(time_scale=TIME_SCALE, seed=5)
+    with loop:
+        yield loop
+
+
+def write_plan(tmp_path: Path, ssh_keys, name: str, **kwargs: Any) -> Path:
+    path = tmp_path / f"{name}.toml"
+    data = {"schema_version": 1, **plan_data(name, ssh_keys, **kwargs)}
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path
+
+
+def start_apply(plan: Path, sim: Simulator) -> subprocess.Popen:
+    env = dict(os.environ, HCLOUD_TOKEN=sim.token, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "khz_tui", "--apply", str(plan), "--endpoint", sim.endpoint, "--output", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, text=True,
+    )
+
+
+def events_until(proc: subprocess.Popen, stop: Callable[[Event], bool] | None, timeout: float) -> tuple[list[Event], bool]:
+    """Read JSON events until `stop` matches (returns True) or the process ends (False); bounded in time."""
+    events: list[Event] = []
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                return events, False
+            event = json.loads(line)
+            events.append(event)
+            if stop is not None and stop(event):
+                return events, True
+        raise AssertionError(f"no kill point within {timeout:.0f}s; last events: {[e['kind'] for e in events[-5:]]}")
+    finally:
+        sel.close()
+
+
+def k3s_token(sim: Simulator, cluster: str) -> str | None:
+    found = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", cluster)})
+    return found[0].token if found else None
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) -> None:
+    sim_thread = sim_loop.sim
+    assert sim_thread is not None
+
+    def on_sim(fn, *args):
+        async def call():
+            return fn(*args)
+        return sim_loop.run(call())
+
+    name = "crash"
+    plan = write_plan(tmp_path, ssh_keys, name, cp=3, workers=2)
+    proc = start_apply(plan, sim_thread)
+    try:
+        events, hit = events_until(proc, KILL_POINTS[point](), RUN_TIMEOUT)
+        assert hit, f"the run ended before reaching {point}: {events[-1] if events else proc.stderr.read()}"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert not events or events[-1]["kind"] != "RunFinished", "SIGKILL must leave no chance to say goodbye"
+    token_before = on_sim(k3s_token, sim_thread, name)
+    host_keys = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub"))
+
+    rerun = start_apply(plan, sim_thread)
+    try:
+        events, _ = events_until(rerun, None, RUN_TIMEOUT)
+        code = rerun.wait(30)
+        err = rerun.stderr.read()
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+            rerun.wait(10)
+        rerun.stdout.close()
+        rerun.stderr.close()
+    last = events[-1] if events else {}
+    assert code == 0, (point, last.get("failed_step"), last.get("message"), err[-2000:])
+    assert last["kind"] == "RunFinished" and last["ok"]
+
+    wanted = {f"{name}-cp-{i}" for i in (1, 2, 3)} | {f"{name}-default-{i}" for i in (1, 2)}
+    assert on_sim(duplicates, sim_thread, name) == []
+    servers, ready = on_sim(ready_servers, sim_thread, name)
+    assert servers == wanted and ready == wanted, (servers, ready)
+    holding = on_sim(lambda: clusters_holding(sim_thread, {s["id"] for s in labeled(sim_thread, "servers", name)}))
+    assert len(holding) == 1, "every node must be in one k3s cluster"
+    assert {n.name for n in holding[0].nodes.values()} == wanted
+    if token_before is not None:
+        assert holding[0].token == token_before, "a resumed run must keep the cluster's token"
+    for kind in ("networks", "firewalls", "load_balancers"):
+        assert len(on_sim(labeled, sim_thread, kind, name)) == 1, kind
+    # The host keys of the first run were reused, not replaced (the pins match the servers' keys).
+    after = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub"))
+    assert set(host_keys) <= set(after)
+    for key_name in host_keys:
+        server = next(s for s in on_sim(labeled, sim_thread, "servers", name) if s["name"] == key_name)
+        pinned = next(Path.home().rglob(f"host-keys/{key_name}.pub")).read_text().split()[1]
+        presented = on_sim(sim_thread.nodes.host_public_key, server["id"])
+        assert presented is not None and presented.export_public_key("openssh").decode().split()[1] == pinned
