@@ -161,24 +161,28 @@ def _dispatch(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run khz-tui with `argv` (default: the process arguments) and return its exit code."""
-    from khz_tui.engine.credentials import CredentialsError
-    from khz_tui.plan.toml_io import PlanError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
     except UsageError as exc:
         print(f"khz-tui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except PlanError as exc:
-        print(exc.report(), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except CredentialsError as exc:
-        print(f"khz-tui: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("\nkhz-tui: interrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        # Imported only once something was raised: the plan package pulls in pydantic, which the
+        # wizard's first frame does without.
+        from khz_tui.engine.credentials import CredentialsError
+        from khz_tui.plan.toml_io import PlanError
+
+        if isinstance(exc, PlanError):
+            print(exc.report(), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(exc, CredentialsError):
+            print(f"khz-tui: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,8 @@ _TOKEN_VALUE = re.compile(r"^[A-Za-z0-9]{64}$")
 TOKEN_HELP = (
     "tokens never belong in a plan file (it gets saved, shared and diffed). "
     "Put the token in an environment variable (hcloud.token_env names it, default HCLOUD_TOKEN), "
-    "or in an hcloud CLI context (hcloud.context names it), or type it into the wizard when asked"
+    "or in an hcloud CLI context (hcloud.context names it), or type it into the wizard "
+    "(which can save it on this machine, readable by you only)"
 )
 
 
