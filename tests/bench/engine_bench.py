@@ -9,13 +9,17 @@ durations, time-scaled, and prints:
 - API requests in total and per node beyond the single-node run's fixed overhead (target <= 4),
 - 429 answers seen (target 0).
 
-    .venv/bin/python tests/bench/engine_bench.py [--time-scale 0.05] [--only 3+2]
+    .venv/bin/python tests/bench/engine_bench.py [--time-scale 0.05] [--only 3+2] [--json]
+
+With --json it prints one JSON object whose rows also carry each node's phase timeline
+(node, phase, elapsed seconds) from the NodePhaseChanged events, for tests/bench/phase_plot.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -70,11 +74,13 @@ async def one(label: str, scale: float, keys: tuple[Path, Path], state: Path) ->
     plan = make_plan(f"bench-{label.replace('+', '-')}", cp, workers, keys)
     all_ready = None
     phases: dict[str, str] = {}
+    timeline: list[tuple[str, str, float]] = []
 
     def sink(event) -> None:
         nonlocal all_ready
         if isinstance(event, NodePhaseChanged):
             phases[event.node] = event.phase
+            timeline.append((event.node, event.phase, event.elapsed))
             if len(phases) == cp + workers and all(p == "ready" for p in phases.values()) and all_ready is None:
                 all_ready = event.elapsed
 
@@ -90,14 +96,24 @@ async def one(label: str, scale: float, keys: tuple[Path, Path], state: Path) ->
         return {
             "label": label, "nodes": cp + workers, "ready": all_ready or wall, "wall": wall, "bound": bound,
             "requests": sim.request_count, "mutating": sim.mutating_request_count,
-            "throttled": finished.api_throttled,
+            "throttled": finished.api_throttled, "sim_ready": sim_ready(sim, plan.name), "phases": timeline,
         }
+
+
+def sim_ready(sim: Simulator, cluster: str) -> int:
+    """Nodes of `cluster` that the simulator's own k3s reports Ready (a check, not the engine's word)."""
+    ids = {s["id"] for s in sim.state.servers.values() if s["name"].startswith(f"{cluster}-")}
+    for c in sim.nodes.clusters:
+        if {n.server_id for n in c.nodes.values()} & ids:
+            return sum(1 for n in c.nodes.values() if c.is_ready(n))
+    return 0
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--time-scale", type=float, default=0.05)
     parser.add_argument("--only", choices=list(TOPOLOGIES), action="append")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (rows with phase timelines)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -110,6 +126,9 @@ async def main() -> None:
         # Warm-up: the first apply in a process pays for imports and first-use crypto; not measured.
         await one("1", args.time_scale, keys, base / "warm-up")
         rows = [await one(label, args.time_scale, keys, base / "state") for label in (args.only or TOPOLOGIES)]
+    if args.json:
+        print(json.dumps({"time_scale": args.time_scale, "rows": rows}))
+        return
     single = next((r for r in rows if r["nodes"] == 1), None)
     print(f"time scale {args.time_scale} (1 s simulated = {args.time_scale * 1000:.0f} ms)\n")
     print(f"{'topology':>9} {'nodes':>5} {'all Ready':>10} {'bound':>8} {'ratio':>6} {'requests':>9} "
