@@ -2,15 +2,17 @@
 
 The critical path decides the wall time, so nothing waits for what it does not need:
 
-    discover (7 list requests) ─┬─ network ─┬─ servers (POSTs, 10 at a time) ─ SSH ─ cp-1 install ─┬─ add-ons
+    discover (7 list requests) ─┬─ network ─┬─ servers (POSTs, 10 at a time) ─ SSH ─ seed install ─┬─ add-ons
                                 ├─ firewall ┤                                                     ├─ workers join (parallel)
-                                ├─ ssh key ─┤                                    cp-1 Ready ──────┴─ cp-2, cp-3 join (one at a time)
-                                └─ groups ──┘─ load balancer (needed only by cp-1's tls-san)
+                                ├─ ssh key ─┤                                    seed Ready ──────┴─ other control planes join (one at a time)
+                                └─ groups ──┘─ load balancer (needed only by the seed's tls-san)
                                                                      all Ready ─ scale-down ─ kubeconfig
 
 Each node runs its own task through the phases planned → creating → booting → ssh-ready →
 installing → joined → ready. Everything found by label is kept (and checked for drift), so a rerun
-makes no mutating API call, and a run stopped anywhere continues where it stopped.
+makes no mutating API call, and a run stopped anywhere continues where it stopped. The seed is cp-1
+for a new cluster, or a control plane already running it (`_find_seed`): a live cluster never gets a
+new token.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from khz_tui.engine.events import DriftDetected, KubeconfigWritten, NodePhaseCha
 from khz_tui.engine.nodes import bootstrap, kubeconfig
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.k3s_config import NodeFacts
-from khz_tui.engine.nodes.session import NodeSession, SessionLost, SshEndpoint
+from khz_tui.engine.nodes.session import CommandFailed, NodeSession, SessionLost, SshEndpoint
 from khz_tui.engine.steps import step
 
 #: Servers created at once (Hetzner's own tools use 10; more only queues in the API).
@@ -84,6 +86,12 @@ class Apply:
         self.lb_public: str | None = None
         self.lb_private: str | None = None
         self.token: str | None = None
+        self.seed: Node | None = None
+        """The control plane the cluster grows from: cp-1 for a new cluster, otherwise a control plane
+        that already runs it (see `_find_seed`). Joins, add-ons, readiness and the kubeconfig go through it."""
+        self.seed_running = False
+        """The seed already runs k3s (nothing to install there)."""
+        self.seed_known = asyncio.Event()
         self.api_up = asyncio.Event()
         self.first_ready = asyncio.Event()
         self.cp_join = asyncio.Lock()
@@ -112,6 +120,10 @@ class Apply:
     def first_cp(self) -> Node:
         return next(iter(self.nodes.values()))
 
+    def seed_node(self) -> Node:
+        assert self.seed is not None, "the seed is chosen before anything is installed"
+        return self.seed
+
     def node_facts(self, node: Node) -> NodeFacts:
         f = node.facts
         assert f is not None
@@ -134,9 +146,9 @@ class Apply:
         return list(dict.fromkeys(sans))
 
     def join_url(self) -> str:
-        cp1 = self.first_cp().facts
-        assert cp1 is not None and cp1.private_ip
-        return f"https://{cp1.private_ip}:{API_PORT}"
+        seed = self.seed_node().facts
+        assert seed is not None and seed.private_ip
+        return f"https://{seed.private_ip}:{API_PORT}"
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -236,7 +248,7 @@ class Apply:
         async with step(self.bus, "cluster", "Servers and k3s bootstrap"):
             await self._together(
                 [self._node(node, shared) for node in self.nodes.values()]
-                + [self._watch_readiness(), self._volumes(), self._addons()]
+                + [self._find_seed(), self._watch_readiness(), self._volumes(), self._addons()]
             )
         extra = sorted(name for name in self.inv.servers if name not in self.nodes)
         if extra:
@@ -320,6 +332,8 @@ class Apply:
                 node.facts, node.existed = None, False
                 self.inv.servers.pop(slot.name, None)
                 continue
+            if node.existed and node.facts.status == "off":
+                await self._power_on(node)
             node.server_ok = True
             self.phase(node, "booting")
             return
@@ -345,6 +359,24 @@ class Apply:
                     action_id = action.id
         if action_id is not None:
             await self.client.wait_action(action_id, what=what)
+
+    async def _power_on(self, node: Node) -> None:
+        """Start a server someone powered off. The plan asks for this node in the cluster, and the
+        rerun would otherwise wait out the SSH deadline for a machine that cannot answer; powering
+        on loses nothing (its disk and k3s data are kept), so apply does it and says so. A node meant
+        to stay down is taken out of the plan (scale-down) instead."""
+        f = node.facts
+        assert f is not None
+        what = f"powering on server {f.name}"
+        self.bus.log(
+            f"server {f.name} is powered off (stopped outside khz-tui); powering it on, because the plan "
+            "has it in the cluster (lower the count in the plan to remove it instead)",
+            node=f.name, level="warning",
+        )
+        action = await self.client.call(self.client.hcloud.servers.power_on, Server(id=f.id), what=what)
+        if action is not None and getattr(action, "id", None) is not None:
+            await self.client.wait_action(action.id, what=what)
+        f.status = "running"
 
     async def _delete_broken(self, node: Node) -> None:
         f = node.facts
@@ -375,21 +407,70 @@ class Apply:
                 self.bus.log(f"{exc}", node=node.slot.name, level="warning")
                 await node.session.reconnect(deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale))
 
+    async def _find_seed(self) -> None:
+        """Choose the seed and the cluster token before anything is installed.
+
+        A live cluster is never given a new token: a server that has run k3s holds the cluster's data,
+        and a token minted beside it starts a second cluster (cp-1 deleted behind our back and created
+        again would otherwise `cluster-init` a new one while cp-2 and cp-3 keep the old). So the seed
+        is cp-1 when k3s has run there; otherwise the lowest-numbered control plane found existing
+        where k3s has run (one where it runs now first); otherwise cp-1 with the token an earlier
+        run's installer left in its config.yaml; otherwise cp-1 with a fresh token."""
+        await self.servers_known.wait()
+        await self.lb_ready.wait()  # the seed's tls-san names the load balancer
+        first = self.first_cp()
+        existing = [n for n in self.nodes.values() if n.slot.role == "control-plane" and n.existed]
+        states: dict[str, bootstrap.TokenState] = {}
+        running: dict[str, bool] = {}
+
+        async def probe(node: Node) -> None:
+            await node.reachable.wait()
+            states[node.slot.name] = await self._retrying(node, bootstrap.read_token_state)
+            running[node.slot.name] = await self._retrying(node, bootstrap.is_installed, "control-plane")
+
+        if first in existing:
+            await probe(first)
+        if not (first in existing and states[first.slot.name].started):
+            others = [n for n in existing if n is not first]
+            await asyncio.gather(*(probe(n) for n in others))
+            started = [n for n in others if states[n.slot.name].started]
+            if started:
+                seed = min(started, key=lambda n: (not running[n.slot.name], n.slot.index))
+                if not running[seed.slot.name]:
+                    raise CommandFailed(
+                        f"k3s does not run on {seed.slot.name}, the first control plane still holding the cluster's "
+                        f"data ({first.slot.name} no longer does); minting a new token would start a second cluster. "
+                        f"Start it there (`systemctl start k3s`) and rerun.",
+                        node=seed.slot.name, address=str(seed.session.endpoint) if seed.session else "",
+                        command="systemctl is-active k3s", result=None,
+                    )
+                self._choose_seed(seed, states[seed.slot.name].token, running=True)
+                self.bus.log(
+                    f"{first.slot.name} no longer runs the cluster; {seed.slot.name} does: it leads the bootstrap, "
+                    f"its cluster token is kept and {first.slot.name} joins like any other control plane",
+                    node=seed.slot.name, level="warning",
+                )
+                return
+        known = states.get(first.slot.name)
+        if known is not None and known.token:
+            self.bus.log(f"k3s was installed on {first.slot.name} before; reusing its cluster token", node=first.slot.name)
+            self._choose_seed(first, known.token, running=running[first.slot.name])
+        else:
+            self._choose_seed(first, secrets.token_hex(32), running=False)
+
+    def _choose_seed(self, node: Node, token: str | None, *, running: bool) -> None:
+        assert token
+        self.seed, self.token, self.seed_running = node, token, running
+        self.bus.add_secret(token)
+        self.seed_known.set()
+
     async def _bootstrap(self, node: Node) -> None:
         slot = node.slot
         facts = self.node_facts(node)
-        if node is self.first_cp():
-            await self.servers_known.wait()
-            await self.lb_ready.wait()
-            existing = await self._retrying(node, bootstrap.read_cluster_token)
-            if existing:
-                self.token = existing
-                self.bus.add_secret(existing)
-                self.bus.log(f"k3s was installed on {slot.name} before; reusing its cluster token", node=slot.name)
-            else:
-                self.token = secrets.token_hex(32)
-                self.bus.add_secret(self.token)
-            if not existing or not await self._retrying(node, bootstrap.is_installed, "control-plane"):
+        if slot.role == "control-plane":
+            await self.seed_known.wait()
+        if node is self.seed:
+            if not self.seed_running:
                 self.phase(node, "installing")
                 await self._retrying(
                     node, bootstrap.install_first_server, self.plan, facts, token=self.token,
@@ -413,12 +494,13 @@ class Apply:
                 self.phase(node, "joined")
                 return
             # Kubernetes knows the name, but this server is new (or runs no k3s): the old server was
-            # deleted behind our back. Its Node object goes first, or k3s refuses the new machine.
-            await self._retrying(self.first_cp(), bootstrap.delete_stale_node, slot.name, self.bus)
+            # deleted behind our back. Its Node object goes first, or k3s refuses the new machine (for
+            # a control plane, k3s removes its etcd member with it).
+            await self._retrying(self.seed_node(), bootstrap.delete_stale_node, slot.name, self.bus)
             self.k8s_nodes.pop(slot.name, None)
         if slot.role == "control-plane":
             # etcd admits one learner at a time: control planes join one after another, once the
-            # first one is Ready.
+            # seed is Ready.
             await self.first_ready.wait()
             async with self.cp_join:
                 self.phase(node, "installing")
@@ -435,28 +517,27 @@ class Apply:
 
     async def _addons(self) -> None:
         await self.api_up.wait()
-        cp1 = self.first_cp()
         async with step(self.bus, "addons", "Cluster add-ons"):
             await self._retrying(
-                cp1, bootstrap.install_addons, self.plan, hcloud_token=self.ctx.hcloud_token,
+                self.seed_node(), bootstrap.install_addons, self.plan, hcloud_token=self.ctx.hcloud_token,
                 network=network_name(self.plan.name), bus=self.bus,
             )
 
     async def _watch_readiness(self) -> None:
-        """Poll the first control plane for Ready nodes; mark phases; release the joins."""
+        """Poll the seed for Ready nodes; mark phases; release the control-plane joins once it is Ready."""
         await self.api_up.wait()
-        cp1 = self.first_cp()
+        seed = self.seed_node()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(10.0, READY_DEADLINE * self.ctx.time_scale)
         interval = self.ctx.scaled(1.0)
         while True:
-            ready = await self._retrying(cp1, bootstrap.node_readiness)
+            ready = await self._retrying(seed, bootstrap.node_readiness)
             self.k8s_nodes.update(ready)
             for name, is_ready in ready.items():
                 node = self.nodes.get(name)
                 if node is not None and is_ready and node.phase in ("joined", "installing", "ssh-ready"):
                     self.phase(node, "ready")
-            if ready.get(cp1.slot.name):
+            if ready.get(seed.slot.name):
                 self.first_ready.set()
             if all(n.phase == "ready" for n in self.nodes.values()):
                 return
@@ -482,11 +563,11 @@ class Apply:
     # -- scale down and kubeconfig -------------------------------------------------------------
 
     async def _scale_down(self, names: list[str]) -> None:
-        cp1 = self.first_cp()
+        seed = self.seed_node()
         for name in names:
             server = self.inv.servers[name]
             self.bus.emit(NodePhaseChanged, node=name, phase="deleting", server_id=server.id)
-            await self._retrying(cp1, bootstrap.remove_node, name, self.bus)
+            await self._retrying(seed, bootstrap.remove_node, name, self.bus)
             for vol_name, vol in list(self.inv.volumes.items()):
                 if (vol.labels or {}).get("khz-tui.io/node") == name:
                     await delete_volume(self.client, self.bus, vol)
@@ -500,10 +581,10 @@ class Apply:
             del self.inv.servers[name]
 
     async def _kubeconfig(self) -> None:
-        cp1 = self.first_cp()
-        raw = await self._retrying(cp1, bootstrap.fetch_kubeconfig)
-        assert cp1.facts is not None
-        host = self.lb_public or cp1.facts.public_ipv4
+        seed = self.seed_node()
+        raw = await self._retrying(seed, bootstrap.fetch_kubeconfig)
+        assert seed.facts is not None
+        host = self.lb_public or seed.facts.public_ipv4
         server_url = f"https://{host}:{API_PORT}"
         text = kubeconfig.rewrite_kubeconfig(raw, self.plan.name, server_url)
         path = self.ctx.options.kubeconfig or self.ctx.state.kubeconfig_path

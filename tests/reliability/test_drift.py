@@ -7,11 +7,16 @@
   the firewall as it found it (no mutating request at all).
 - A server whose create action failed: recovered in the same run (deleted and created again), or,
   when the failure outlived the run, on the next one.
+- Control planes deleted through the API (cp-1; cp-1 and cp-2): the rerun keeps the live cluster and
+  its token (seeded from a surviving control plane) and the new servers join it.
+- A server powered off through the API: the rerun powers it on instead of waiting for SSH.
 """
 
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 
 from hcloud import Client
 from hcloud.firewalls.domain import FirewallRule
@@ -141,3 +146,72 @@ async def test_a_failed_create_left_by_a_run_is_recovered_by_the_next(make_plan)
         assert duplicates(sim, "fl") == []
         names, ready = ready_servers(sim, "fl")
         assert names == ready == {"fl-cp-1", "fl-default-1"}
+
+
+async def _delete_servers(sim: Simulator, ids: list[int]) -> None:
+    hc = hclient(sim)
+    for server_id in ids:
+        server = await asyncio.to_thread(hc.servers.get_by_id, server_id)
+        action = await asyncio.to_thread(hc.servers.delete, server)
+        await asyncio.to_thread(action.wait_until_finished, 100)
+
+
+@pytest.mark.parametrize("deleted", [("cp-1",), ("cp-1", "cp-2")], ids=["cp-1", "cp-1-and-cp-2"])
+async def test_deleted_control_planes_rejoin_the_live_cluster_with_its_token(make_plan, deleted) -> None:
+    plan = make_plan("cpgone", cp=3, workers=1)
+    async with Simulator(time_scale=TIME_SCALE, seed=25) as sim:
+        first, _ = await apply(plan, sim)
+        assert first.ok, first.message
+        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "cpgone")})
+        token = cluster.token
+        gone = {f"cpgone-{n}" for n in deleted}
+        old_ids = {s["name"]: s["id"] for s in labeled(sim, "servers", "cpgone") if s["name"] in gone}
+        await _delete_servers(sim, list(old_ids.values()))
+
+        second, events = await apply(plan, sim)
+        assert second.ok, (second.failed_step, second.message)
+        created = {e.name for e in events if e.kind == "ResourceCreated"}
+        assert created == gone, "only the deleted control planes are created again"
+        stale = {e.node for e in events if e.kind == "LogLine" and "deleting that Node object" in e.text}
+        assert stale == gone, "the stale Node objects (and with them the etcd members) go before the joins"
+
+        servers = labeled(sim, "servers", "cpgone")
+        holding = clusters_holding(sim, {s["id"] for s in servers})
+        assert holding == [cluster], "the new control planes joined the live cluster; no second cluster"
+        assert len(sim.nodes.clusters) == 1 and cluster.token == token, "the live cluster's token was kept"
+        names, ready = ready_servers(sim, "cpgone")
+        assert ready == names and len(names) == 4
+        assert sorted(n.role for n in cluster.nodes.values()) == ["agent", "server", "server", "server"]
+        for name, old_id in old_ids.items():
+            assert cluster.nodes[name].server_id not in (old_id, None) and cluster.is_ready(cluster.nodes[name])
+        assert duplicates(sim, "cpgone") == []
+
+
+@pytest.mark.parametrize("who", ["pw-default-1", "pw-cp-1"])
+async def test_a_powered_off_server_is_powered_on_not_waited_for(make_plan, who) -> None:
+    plan = make_plan("pw", cp=1, workers=1, lb=False)
+    async with Simulator(time_scale=TIME_SCALE, seed=26) as sim:
+        first, _ = await apply(plan, sim)
+        assert first.ok, first.message
+        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "pw")})
+        token = cluster.token
+        (server,) = [s for s in labeled(sim, "servers", "pw") if s["name"] == who]
+        hc = hclient(sim)
+        action = await asyncio.to_thread(hc.servers.power_off, await asyncio.to_thread(hc.servers.get_by_id, server["id"]))
+        await asyncio.to_thread(action.wait_until_finished, 100)
+        assert server["status"] == "off"
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        second, events = await apply(plan, sim)
+        took = loop.time() - started
+        assert second.ok, (second.failed_step, second.message)
+        # The scaled SSH deadline is 600 s x 0.02 = 12 s: a run that waited for SSH would take that long.
+        assert took < 8, f"the rerun took {took:.1f}s: it waited for SSH instead of powering the server on"
+        said = [e for e in events if e.kind == "LogLine" and e.node == who and "powering it on" in e.text]
+        assert said and said[0].level == "warning", "the power-on is announced, naming the server"
+        assert server["status"] == "running" and [s["id"] for s in labeled(sim, "servers", "pw") if s["name"] == who] == [server["id"]]
+        assert not [e for e in events if e.kind in ("ResourceCreated", "ResourceDeleted")]
+        names, ready = ready_servers(sim, "pw")
+        assert ready == names == {"pw-cp-1", "pw-default-1"}
+        assert sim.nodes.clusters == [cluster] and cluster.token == token

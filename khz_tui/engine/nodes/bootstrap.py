@@ -13,6 +13,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
@@ -76,8 +77,18 @@ async def is_installed(session: NodeSession, role: str) -> bool:
     return result.exit_status == 0 and result.stdout.strip() == "active"
 
 
-async def read_cluster_token(session: NodeSession) -> str | None:
-    """The cluster's join token from the first server (None when no run ever installed k3s there).
+@dataclass(frozen=True)
+class TokenState:
+    """What a control plane says about the cluster token."""
+
+    token: str | None
+    started: bool
+    """k3s wrote its node-token: this server has been part of a running cluster (it holds cluster
+    data), unlike a node where only an installer was started with a token in config.yaml."""
+
+
+async def read_token_state(session: NodeSession) -> TokenState:
+    """The cluster's join token as this server knows it (None when no run ever installed k3s there).
     A resumed run must use this one: a freshly minted token would not let new nodes join.
 
     The node-token file exists once k3s has started. Before that, a config.yaml with a `token`
@@ -85,6 +96,7 @@ async def read_cluster_token(session: NodeSession) -> str | None:
     k3s was still starting): k3s will come up with that token, so it is the one to keep."""
     text = await session.read_file(NODE_TOKEN_PATH)
     token = text.strip() if text else ""
+    started = bool(token)
     if not token:
         config = await session.read_file(CONFIG_PATH)
         try:
@@ -94,9 +106,14 @@ async def read_cluster_token(session: NodeSession) -> str | None:
         value = data.get("token") if isinstance(data, dict) else None
         token = value.strip() if isinstance(value, str) else ""
     if not token:
-        return None
+        return TokenState(None, False)
     _register_token(session.bus, token)
-    return token
+    return TokenState(token, started)
+
+
+async def read_cluster_token(session: NodeSession) -> str | None:
+    """The join token from `read_token_state`, whether k3s has started or only its installer."""
+    return (await read_token_state(session)).token
 
 
 def _register_token(bus: EventBus, token: str) -> None:
