@@ -274,23 +274,17 @@ class Apply:
             fresh = await self.client.call(self.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
             node.facts = server_facts(fresh, self.network.id)
         endpoint = await self.ctx.seam.endpoint(self.client, node.facts.id, node.facts.public_ipv4)
-        for attempt in range(SESSION_RETRIES + 1):
-            try:
-                node.session = await NodeSession.connect(
-                    node=slot.name,
-                    endpoint=SshEndpoint(endpoint.host, endpoint.port),
-                    host_key=host_key,
-                    client_key=Path(self.plan.ssh.private_key).expanduser(),
-                    bus=self.bus,
-                    deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
-                    retry_interval=self.ctx.scaled(1.0),
-                    max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
-                )
-                break
-            except SessionLost as exc:  # dropped while waiting for cloud-init: connect again
-                if attempt == SESSION_RETRIES:
-                    raise
-                self.bus.log(str(exc), node=slot.name, level="warning")
+        # A connection dropped while waiting for cloud-init (a reboot) is simply opened again.
+        node.session = await self._until_not_lost(node, lambda: NodeSession.connect(
+            node=slot.name,
+            endpoint=SshEndpoint(endpoint.host, endpoint.port),
+            host_key=host_key,
+            client_key=Path(self.plan.ssh.private_key).expanduser(),
+            bus=self.bus,
+            deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale),
+            retry_interval=self.ctx.scaled(1.0),
+            max_interval=self.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
+        ))
         self.phase(node, "ssh-ready")
         node.reachable.set()
 
@@ -396,16 +390,26 @@ class Apply:
         if all(n.server_ok for n in self.nodes.values() if n.slot.role == "control-plane"):
             self.servers_known.set()
 
+    async def _until_not_lost(self, node: Node, attempt, recover=None):
+        """Await `attempt()` again (after `recover()`) each time the SSH connection drops, up to
+        SESSION_RETRIES times: a node rebooting mid-step comes back, a node that keeps dropping fails."""
+        for n in range(SESSION_RETRIES + 1):
+            try:
+                return await attempt()
+            except SessionLost as exc:
+                if n == SESSION_RETRIES:
+                    raise
+                self.bus.log(str(exc), node=node.slot.name, level="warning")
+                if recover is not None:
+                    await recover()
+
     async def _retrying(self, node: Node, what, *args, **kwargs):
         """Run a node step, reconnecting and rerunning it when the SSH connection drops."""
-        for attempt in range(SESSION_RETRIES + 1):
-            try:
-                return await what(node.session, *args, **kwargs)
-            except SessionLost as exc:
-                if attempt == SESSION_RETRIES:
-                    raise
-                self.bus.log(f"{exc}", node=node.slot.name, level="warning")
-                await node.session.reconnect(deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale))
+        return await self._until_not_lost(
+            node,
+            lambda: what(node.session, *args, **kwargs),
+            lambda: node.session.reconnect(deadline=max(5.0, SSH_DEADLINE * self.ctx.time_scale)),
+        )
 
     async def _find_seed(self) -> None:
         """Choose the seed and the cluster token before anything is installed.

@@ -79,6 +79,50 @@ async def create_or_adopt(
     return result, True
 
 
+async def find_or_create(
+    client: CloudClient, bus: EventBus, plan: ClusterPlan, known: dict[str, Any], *, resource_type: str, name: str,
+    **how: Any,
+) -> Any:
+    """The one find-or-create flow: the resource `known` (the inventory) has under `name`, or a new
+    one made by `create_new` with `how` (create, get_by_name, unwrap)."""
+    if name in known:
+        found = known[name]
+        bus.emit(ResourceFound, resource_type=resource_type, name=name, id=found.id)
+        return found
+    return await create_new(client, bus, plan, known, resource_type=resource_type, name=name, **how)
+
+
+async def create_new(
+    client: CloudClient,
+    bus: EventBus,
+    plan: ClusterPlan,
+    known: dict[str, Any],
+    *,
+    resource_type: str,
+    name: str,
+    create: Callable[[], Awaitable[Any]],
+    get_by_name: Callable[[str], Any],
+    unwrap: Callable[[Any], Awaitable[Any]] | None = None,
+) -> Any:
+    """Create the resource (or adopt ours on a name clash), report it and add it to `known`.
+    `unwrap` turns a create response into the resource (waiting for its actions where the
+    resource is not usable before); without it the response is the resource."""
+    result, created = await create_or_adopt(
+        client, bus, resource_type=resource_type, name=name, cluster=plan.name, create=create, get_by_name=get_by_name
+    )
+    item = result
+    if created:
+        if unwrap is not None:
+            item = await unwrap(result)
+        bus.emit(ResourceCreated, resource_type=resource_type, name=name, id=item.id)
+    known[name] = item
+    return item
+
+
+async def _field(result: Any, attr: str) -> Any:
+    return getattr(result, attr)
+
+
 def md5_fingerprint(public_key: str) -> str:
     """Hetzner's SSH key fingerprint: MD5 of the key blob, colon-separated hex."""
     blob = base64.b64decode(public_key.split()[1])
@@ -88,23 +132,15 @@ def md5_fingerprint(public_key: str) -> str:
 
 async def ensure_network(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory) -> Any:
     name = network_name(plan.name)
-    if name in inv.networks:
-        net = inv.networks[name]
-        bus.emit(ResourceFound, resource_type="network", name=name, id=net.id)
-        return net
     subnet = NetworkSubnet(type="cloud", ip_range=plan.network.subnet, network_zone=plan.network.zone)
-    net, created = await create_or_adopt(
-        client, bus, resource_type="network", name=name, cluster=plan.name,
+    return await find_or_create(
+        client, bus, plan, inv.networks, resource_type="network", name=name,
         create=lambda: client.call(
             client.hcloud.networks.create, name=name, ip_range=plan.network.ip_range, subnets=[subnet],
             labels=cluster_labels(plan.name), what=f"creating network {name}",
         ),
         get_by_name=client.hcloud.networks.get_by_name,
     )
-    if created:
-        bus.emit(ResourceCreated, resource_type="network", name=name, id=net.id)
-    inv.networks[name] = net
-    return net
 
 
 def firewall_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallRule]:
@@ -181,39 +217,27 @@ async def ensure_firewall(
             pass
         return fw
     rules = firewall_rules(plan, caller_cidr)
-    result, created = await create_or_adopt(
-        client, bus, resource_type="firewall", name=name, cluster=plan.name,
+    return await create_new(
+        client, bus, plan, inv.firewalls, resource_type="firewall", name=name,
         create=lambda: client.call(
             client.hcloud.firewalls.create, name=name, rules=rules, labels=cluster_labels(plan.name),
             what=f"creating firewall {name}",
         ),
         get_by_name=client.hcloud.firewalls.get_by_name,
+        unwrap=lambda r: _field(r, "firewall"),
     )
-    fw = result.firewall if created else result
-    if created:
-        bus.emit(ResourceCreated, resource_type="firewall", name=name, id=fw.id)
-    inv.firewalls[name] = fw
-    return fw
 
 
 async def ensure_placement_group(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, name: str) -> Any:
-    if name in inv.placement_groups:
-        pg = inv.placement_groups[name]
-        bus.emit(ResourceFound, resource_type="placement group", name=name, id=pg.id)
-        return pg
-    result, created = await create_or_adopt(
-        client, bus, resource_type="placement group", name=name, cluster=plan.name,
+    return await find_or_create(
+        client, bus, plan, inv.placement_groups, resource_type="placement group", name=name,
         create=lambda: client.call(
             client.hcloud.placement_groups.create, name=name, type="spread", labels=cluster_labels(plan.name),
             what=f"creating placement group {name}",
         ),
         get_by_name=client.hcloud.placement_groups.get_by_name,
+        unwrap=lambda r: _field(r, "placement_group"),
     )
-    pg = result.placement_group if created else result
-    if created:
-        bus.emit(ResourceCreated, resource_type="placement group", name=name, id=pg.id)
-    inv.placement_groups[name] = pg
-    return pg
 
 
 async def ensure_ssh_key(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, public_key: str) -> Any:
@@ -230,18 +254,15 @@ async def ensure_ssh_key(client: CloudClient, bus: EventBus, plan: ClusterPlan, 
     if existing is not None:
         bus.emit(ResourceFound, resource_type="ssh key", name=existing.name, id=existing.id)
         return existing
-    key, created = await create_or_adopt(
-        client, bus, resource_type="ssh key", name=name, cluster=plan.name,
+    # Not found by name: a key named like ours with another fingerprint is not the plan's key.
+    return await create_new(
+        client, bus, plan, inv.ssh_keys, resource_type="ssh key", name=name,
         create=lambda: client.call(
             client.hcloud.ssh_keys.create, name=name, public_key=public_key.strip(), labels=cluster_labels(plan.name),
             what=f"uploading SSH key {name}",
         ),
         get_by_name=client.hcloud.ssh_keys.get_by_name,
     )
-    if created:
-        bus.emit(ResourceCreated, resource_type="ssh key", name=name, id=key.id)
-    inv.ssh_keys[key.name] = key
-    return key
 
 
 async def ensure_load_balancer(
@@ -250,10 +271,6 @@ async def ensure_load_balancer(
     """The API load balancer: TCP 6443 to the control planes (label selector, private IPs).
     Returns the load balancer with its public and private addresses filled in."""
     name = load_balancer_name(plan.name)
-    if name in inv.load_balancers:
-        lb = inv.load_balancers[name]
-        bus.emit(ResourceFound, resource_type="load balancer", name=name, id=lb.id)
-        return lb
     service = LoadBalancerService(
         protocol="tcp", listen_port=API_PORT, destination_port=API_PORT, proxyprotocol=False,
         health_check=LoadBalancerHealthCheck(protocol="tcp", port=API_PORT, interval=15, timeout=10, retries=3),
@@ -264,8 +281,17 @@ async def ensure_load_balancer(
         use_private_ip=True,
     )
     location = plan.control_plane_locations()[0]
-    result, created = await create_or_adopt(
-        client, bus, resource_type="load balancer", name=name, cluster=plan.name,
+
+    async def ready(result: Any) -> Any:
+        lb = result.load_balancer
+        if result.action is not None:
+            await client.wait_action(result.action.id, what=f"creating load balancer {name}")
+        if not lb.private_net or not lb.public_net:
+            lb = await client.call(client.hcloud.load_balancers.get_by_id, lb.id, what=f"reading load balancer {name}")
+        return lb
+
+    return await find_or_create(
+        client, bus, plan, inv.load_balancers, resource_type="load balancer", name=name,
         create=lambda: client.call(
             client.hcloud.load_balancers.create, name=name,
             load_balancer_type=LoadBalancerType(name=plan.load_balancer.type),
@@ -274,18 +300,8 @@ async def ensure_load_balancer(
             what=f"creating load balancer {name}",
         ),
         get_by_name=client.hcloud.load_balancers.get_by_name,
+        unwrap=ready,
     )
-    if created:
-        lb = result.load_balancer
-        if result.action is not None:
-            await client.wait_action(result.action.id, what=f"creating load balancer {name}")
-        if not lb.private_net or not lb.public_net:
-            lb = await client.call(client.hcloud.load_balancers.get_by_id, lb.id, what=f"reading load balancer {name}")
-        bus.emit(ResourceCreated, resource_type="load balancer", name=name, id=lb.id)
-    else:
-        lb = result
-    inv.load_balancers[name] = lb
-    return lb
 
 
 def lb_addresses(lb: Any) -> tuple[str | None, str | None]:

@@ -14,8 +14,8 @@ from hcloud.servers.domain import ServerCreatePublicNetwork
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient
 from khz_tui.engine.cloud.names import NodeSlot, cluster_labels
-from khz_tui.engine.cloud.resources import create_or_adopt
-from khz_tui.engine.events import DriftDetected, ResourceCreated, ResourceDeleted, ResourceFound
+from khz_tui.engine.cloud.resources import create_or_adopt, find_or_create
+from khz_tui.engine.events import DriftDetected, ResourceCreated, ResourceDeleted
 from khz_tui.plan.model import ClusterPlan
 
 
@@ -123,25 +123,21 @@ async def ensure_volume(
     *, name: str, server: ServerFacts, size_gb: int, fmt: str,
 ) -> Any:
     """A volume attached with automount to its node (created with the server as its target)."""
-    if name in existing:
-        vol = existing[name]
-        bus.emit(ResourceFound, resource_type="volume", name=name, id=vol.id)
-        return vol
-    result, created = await create_or_adopt(
-        client, bus, resource_type="volume", name=name, cluster=plan.name,
+
+    async def attached(result: Any) -> Any:
+        actions = [a.id for a in [result.action, *(result.next_actions or [])] if a is not None]
+        await client.wait_actions(actions, what=f"creating and attaching volume {name}")
+        return result.volume
+
+    return await find_or_create(
+        client, bus, plan, existing, resource_type="volume", name=name,
         create=lambda: client.call(
             client.hcloud.volumes.create, size=size_gb, name=name, labels=cluster_labels(plan.name, node=server.name),
             server=_ServerRef(server.id), automount=True, format=fmt, what=f"creating volume {name}",
         ),
         get_by_name=client.hcloud.volumes.get_by_name,
+        unwrap=attached,
     )
-    if not created:
-        return result
-    actions = [a.id for a in [result.action, *(result.next_actions or [])] if a is not None]
-    await client.wait_actions(actions, what=f"creating and attaching volume {name}")
-    bus.emit(ResourceCreated, resource_type="volume", name=name, id=result.volume.id)
-    existing[name] = result.volume
-    return result.volume
 
 
 class _ServerRef:

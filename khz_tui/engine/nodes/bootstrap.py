@@ -59,13 +59,10 @@ async def detect_private_iface(
             if match and match.group("addr") == private_ip:
                 return match.group("iface")
         if loop.time() >= end:
-            raise CommandFailed(
+            raise session.failure(
                 f"{session.node} ({session.endpoint}) has no interface with its private address {private_ip}. "
                 "Check that the server is attached to the cluster's network (Hetzner console, Networks tab).",
-                node=session.node,
-                address=str(session.endpoint),
-                command="ip -o -4 addr show",
-                result=result,
+                command="ip -o -4 addr show", result=result,
             )
         await asyncio.sleep(interval)
 
@@ -148,6 +145,31 @@ def _install_failure(
     )
 
 
+async def _configure(
+    session: NodeSession,
+    plan: ClusterPlan,
+    node: NodeFacts,
+    *,
+    server: bool,
+    token: str,
+    join_url: str | None,
+    tls_sans: list[str],
+    bus: EventBus,
+) -> bool:
+    """Write the node's k3s config.yaml (the first server's when `join_url` is None); False, with
+    nothing written, when k3s already runs there (a rerun leaves an installed node as it is)."""
+    _register_token(bus, token)
+    if await is_installed(session, "control-plane" if server else "worker"):
+        bus.log(f"k3s{'' if server else ' agent'} already runs on {node.name}; leaving it as it is", node=node.name)
+        return False
+    iface = await detect_private_iface(session, node.private_ip)
+    config = render_k3s_config(
+        plan, node, first=join_url is None, join_url=join_url, tls_sans=tls_sans, private_iface=iface, token=token
+    )
+    await _write_config(session, config)
+    return True
+
+
 async def install_first_server(
     session: NodeSession,
     plan: ClusterPlan,
@@ -159,13 +181,8 @@ async def install_first_server(
 ) -> None:
     """Start the cluster on its first control plane (`cluster-init`), with `token` as the join token.
     Does nothing when k3s already runs there (resume: read its token with `read_cluster_token`)."""
-    _register_token(bus, token)
-    if await is_installed(session, "control-plane"):
-        bus.log(f"k3s already runs on {node.name}; leaving it as it is", node=node.name)
+    if not await _configure(session, plan, node, server=True, token=token, join_url=None, tls_sans=tls_sans, bus=bus):
         return
-    iface = await detect_private_iface(session, node.private_ip)
-    config = render_k3s_config(plan, node, first=True, join_url=None, tls_sans=tls_sans, private_iface=iface, token=token)
-    await _write_config(session, config)
     bus.log(f"installing k3s server on {node.name} (cluster-init)", node=node.name)
     result = await _install(session, plan, "control-plane")
     if result.exit_status != 0:
@@ -197,15 +214,8 @@ async def join_server(
     """Join a further control plane to the cluster at `join_url`. Call for one server at a time:
     etcd admits one learner at once; if another is still being promoted ("too many learner
     members") the install is retried with backoff, a bounded number of times."""
-    _register_token(bus, token)
-    if await is_installed(session, "control-plane"):
-        bus.log(f"k3s already runs on {node.name}; leaving it as it is", node=node.name)
+    if not await _configure(session, plan, node, server=True, token=token, join_url=join_url, tls_sans=tls_sans, bus=bus):
         return
-    iface = await detect_private_iface(session, node.private_ip)
-    config = render_k3s_config(
-        plan, node, first=False, join_url=join_url, tls_sans=tls_sans, private_iface=iface, token=token
-    )
-    await _write_config(session, config)
     delay = retry_delay
     for attempt in range(1, LEARNER_ATTEMPTS + 1):
         bus.log(f"joining {node.name} as a server via {join_url} (attempt {attempt})", node=node.name)
@@ -223,8 +233,8 @@ async def join_server(
             continue
         raise _install_failure(
             session, plan, node, result,
-            "Check that the join token matches the cluster's (it is read back from the first server on a "
-            f"rerun) and that {join_url} is reachable over the private network.",
+            "Check that the join token matches the cluster's (on a rerun it is read back from a control "
+            f"plane that runs the cluster) and that {join_url} is reachable over the private network.",
         )
 
 
@@ -238,13 +248,8 @@ async def join_agent(
     bus: EventBus,
 ) -> None:
     """Join a worker to the cluster at `join_url` (agents may join in parallel)."""
-    _register_token(bus, token)
-    if await is_installed(session, "worker"):
-        bus.log(f"k3s agent already runs on {node.name}; leaving it as it is", node=node.name)
+    if not await _configure(session, plan, node, server=False, token=token, join_url=join_url, tls_sans=[], bus=bus):
         return
-    iface = await detect_private_iface(session, node.private_ip)
-    config = render_k3s_config(plan, node, first=False, join_url=join_url, tls_sans=[], private_iface=iface, token=token)
-    await _write_config(session, config)
     bus.log(f"joining {node.name} as an agent via {join_url}", node=node.name)
     result = await _install(session, plan, "worker")
     if result.exit_status != 0:
@@ -261,12 +266,9 @@ async def node_readiness(session: NodeSession) -> dict[str, bool]:
     try:
         items = json.loads(result.stdout).get("items", [])
     except (json.JSONDecodeError, AttributeError):
-        raise CommandFailed(
+        raise session.failure(
             f"`{KUBECTL} get nodes -o json` on {session.node} did not print JSON",
-            node=session.node,
-            address=str(session.endpoint),
-            command=f"{KUBECTL} get nodes -o json",
-            result=result,
+            command=f"{KUBECTL} get nodes -o json", result=result,
         ) from None
     ready: dict[str, bool] = {}
     for item in items:
@@ -334,15 +336,18 @@ async def delete_stale_node(session: NodeSession, node_name: str, bus: EventBus)
     new server under the same name can join: k3s refuses a second machine with a known node name."""
     bus.log(f"Kubernetes still lists {node_name} from a server that no longer exists; deleting that Node "
             "object so the new server can join under the same name", node=node_name)
+    await _delete_node_object(session, node_name, bus, what=f"the stale node {node_name}")
+
+
+async def _delete_node_object(session: NodeSession, node_name: str, bus: EventBus, *, what: str) -> None:
+    """`kubectl delete node`; a node already gone counts as deleted. For a k3s server this also
+    removes its etcd member, so a server leaves etcd cleanly."""
     deleted = await session.run(f"{KUBECTL} delete node {node_name}", check=False, timeout=120)
     if deleted.exit_status != 0 and "not found" not in (deleted.stderr + deleted.stdout).lower():
-        raise CommandFailed(
-            f"could not delete the stale node {node_name} (via {session.node}): "
+        raise session.failure(
+            f"could not delete {what} (via {session.node}): "
             f"{bus.scrub((deleted.stderr or deleted.stdout).strip()[-500:])}",
-            node=session.node,
-            address=str(session.endpoint),
-            command="kubectl delete node",
-            result=deleted,
+            command="kubectl delete node", result=deleted,
         )
 
 
@@ -357,28 +362,16 @@ async def remove_node(session: NodeSession, node_name: str, bus: EventBus) -> No
     )
     gone = "not found" in (drained.stderr + drained.stdout).lower()
     if drained.exit_status != 0 and not gone:
-        raise CommandFailed(
+        raise session.failure(
             f"could not drain {node_name} (via {session.node}): "
             f"{bus.scrub((drained.stderr or drained.stdout).strip()[-500:])}. Pods with PodDisruptionBudgets may "
             "block eviction; resolve that, then rerun.",
-            node=session.node,
-            address=str(session.endpoint),
-            command="kubectl drain",
-            result=drained,
+            command="kubectl drain", result=drained,
         )
     if gone:
         bus.log(f"{node_name} is not in the cluster any more", node=node_name)
         return
-    deleted = await session.run(f"{KUBECTL} delete node {node_name}", check=False, timeout=120)
-    if deleted.exit_status != 0 and "not found" not in (deleted.stderr + deleted.stdout).lower():
-        raise CommandFailed(
-            f"could not delete node {node_name} from Kubernetes (via {session.node}): "
-            f"{bus.scrub(deleted.stderr.strip()[-500:])}",
-            node=session.node,
-            address=str(session.endpoint),
-            command="kubectl delete node",
-            result=deleted,
-        )
+    await _delete_node_object(session, node_name, bus, what=f"node {node_name} from Kubernetes")
 
 
 async def _apply(session: NodeSession, manifest: str) -> None:
@@ -419,12 +412,9 @@ async def fetch_kubeconfig(session: NodeSession) -> str:
     """The admin kubeconfig k3s wrote on this server (it holds a client key: never logged)."""
     text = await session.read_file(KUBECONFIG_PATH)
     if not text:
-        raise CommandFailed(
+        raise session.failure(
             f"{KUBECONFIG_PATH} does not exist on {session.node} ({session.endpoint}); k3s has not finished starting",
-            node=session.node,
-            address=str(session.endpoint),
             command=f"read {KUBECONFIG_PATH}",
-            result=None,
         )
     _register_kubeconfig_secrets(session.bus, text)
     return text

@@ -13,8 +13,9 @@ progress as LogLine events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -282,14 +283,11 @@ class NodeSession:
                 level="warning",
             )
             return
-        raise CommandFailed(
+        raise self.failure(
             f"cloud-init failed on {self.node} ({self.endpoint}) with exit status {result.exit_status}: "
             f"{self.bus.scrub(_tail(result.stdout + result.stderr))}. See /var/log/cloud-init-output.log "
             "on the node; deleting the server and applying again gives it a fresh start.",
-            node=self.node,
-            address=str(self.endpoint),
-            command="cloud-init status --wait",
-            result=result,
+            command="cloud-init status --wait", result=result,
         )
 
     # -- commands -----------------------------------------------------------------------------------
@@ -302,6 +300,10 @@ class NodeSession:
                 address=str(self.endpoint),
             )
         return self._conn
+
+    def failure(self, message: str, *, command: str, result: CommandResult | None = None) -> CommandFailed:
+        """A CommandFailed naming this node and its address (the caller raises it)."""
+        return CommandFailed(message, node=self.node, address=str(self.endpoint), command=command, result=result)
 
     def _lost(self, what: str, exc: BaseException | None) -> SessionLost:
         self._conn = None
@@ -357,23 +359,17 @@ class NodeSession:
             if not limit.expired():
                 raise self._lost(f"`{shown}`", None) from None
             result = CommandResult(-1, "".join(out), "".join(err))
-            raise CommandFailed(
+            raise self.failure(
                 f"`{shown}` on {self.node} ({self.endpoint}) did not finish within {timeout:.0f}s. "
                 "The node may be overloaded or waiting on the network; look at its output above.",
-                node=self.node,
-                address=str(self.endpoint),
-                command=shown,
-                result=result,
+                command=shown, result=result,
             ) from None
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise self._lost(f"`{shown}`", exc) from None
-            raise CommandFailed(
+            raise self.failure(
                 f"{self.node} ({self.endpoint}) refused to run `{shown}`: {exc}",
-                node=self.node,
-                address=str(self.endpoint),
                 command=shown,
-                result=None,
             ) from None
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError, BrokenPipeError) as exc:
             raise self._lost(f"`{shown}`", exc) from None
@@ -385,13 +381,10 @@ class NodeSession:
         if check and status != 0:
             signal = process.exit_signal
             why = f"was killed by signal {signal[0]}" if signal else f"exited with status {status}"
-            raise CommandFailed(
+            raise self.failure(
                 f"`{shown}` on {self.node} ({self.endpoint}) {why}: "
                 f"{self.bus.scrub(_tail(result.stderr) or _tail(result.stdout)) or 'no output'}",
-                node=self.node,
-                address=str(self.endpoint),
-                command=shown,
-                result=result,
+                command=shown, result=result,
             )
         return result
 
@@ -403,7 +396,7 @@ class NodeSession:
         conn = self._connection()
         parent = path.rsplit("/", 1)[0] or "/"
         self.bus.log(f"writing {path} ({oct(mode)[2:]})", node=self.node, level="debug")
-        try:
+        with self._sftp_errors("write", "writing", path, command=f"sftp put {path}"):
             async with conn.start_sftp_client() as sftp:
                 await sftp.makedirs(parent, exist_ok=True)
                 if await sftp.exists(path):
@@ -411,38 +404,29 @@ class NodeSession:
                 async with sftp.open(path, "w", attrs=asyncssh.SFTPAttrs(permissions=mode)) as handle:
                     await handle.write(content)
                 await sftp.chmod(path, mode)
-        except asyncssh.SFTPError as exc:
-            raise CommandFailed(
-                f"could not write {path} on {self.node} ({self.endpoint}): {exc}",
-                node=self.node,
-                address=str(self.endpoint),
-                command=f"sftp put {path}",
-                result=None,
-            ) from None
-        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
-            raise self._lost(f"writing {path}", exc) from None
 
     async def read_file(self, path: str) -> str | None:
         """The text of `path` on the node over SFTP, or None when it does not exist. Never logged."""
         conn = self._connection()
-        try:
+        with self._sftp_errors("read", "reading", path, command=f"sftp get {path}"):
             async with conn.start_sftp_client() as sftp:
                 try:
                     async with sftp.open(path, "r") as handle:
                         data = await handle.read()
                 except asyncssh.SFTPNoSuchFile:
                     return None
-        except asyncssh.SFTPError as exc:
-            raise CommandFailed(
-                f"could not read {path} on {self.node} ({self.endpoint}): {exc}",
-                node=self.node,
-                address=str(self.endpoint),
-                command=f"sftp get {path}",
-                result=None,
-            ) from None
-        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
-            raise self._lost(f"reading {path}", exc) from None
         return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+    @contextlib.contextmanager
+    def _sftp_errors(self, verb: str, doing: str, path: str, *, command: str) -> Iterator[None]:
+        """What an SFTP transfer's errors mean: the node refused (CommandFailed), or the connection
+        dropped (SessionLost, so the step is retried after reconnecting)."""
+        try:
+            yield
+        except asyncssh.SFTPError as exc:
+            raise self.failure(f"could not {verb} {path} on {self.node} ({self.endpoint}): {exc}", command=command) from None
+        except (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError) as exc:
+            raise self._lost(f"{doing} {path}", exc) from None
 
     # -- lifetime -----------------------------------------------------------------------------------
 
