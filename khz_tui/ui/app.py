@@ -5,18 +5,20 @@ and the way runs are started (`runner_factory`: the engine, or a script in tests
 
 Start-up is kept to what the first screen needs: other screens' modules load when first shown, and
 the plan package (pydantic models, catalog, checks) loads in a background thread after the first
-frame, so the person can start typing while it does.
+frame, at the first moment nobody is typing (`PLAN_LOAD_QUIET`): a thread importing modules holds
+the interpreter lock most of the time, and would halve the speed of keys handled meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -26,13 +28,15 @@ from khz_tui.ui.commands import PlanCommands
 from khz_tui.ui.draft import PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
 from khz_tui.ui.screens.step import WizardStep
+from khz_tui.ui.widgets.step_indicator import STEP_ORDER
 
 if TYPE_CHECKING:
     from khz_tui.engine.events import RunMode
     from khz_tui.plan.checks import Problem
     from khz_tui.plan.model import ClusterPlan
 
-#: The wizard's screens in order, as (module, class): a module is imported when its screen is first shown.
+#: Each wizard step's screen as (module, class): a module is imported when its screen is first shown.
+#: The order of the steps is the step indicator's (`STEP_ORDER`).
 STEP_SCREENS: dict[str, tuple[str, str]] = {
     "credentials": ("khz_tui.ui.screens.credentials", "CredentialsStep"),
     "topology": ("khz_tui.ui.screens.topology", "TopologyStep"),
@@ -40,8 +44,10 @@ STEP_SCREENS: dict[str, tuple[str, str]] = {
     "storage": ("khz_tui.ui.screens.storage", "StorageStep"),
     "review": ("khz_tui.ui.screens.review", "ReviewScreen"),
 }
-STEP_ORDER = list(STEP_SCREENS)
 DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
+#: Seconds without a key or click after which the plan package starts loading. Far shorter than it
+#: takes to read the first screen; keys typed ahead (e.g. while the terminal opens) go first.
+PLAN_LOAD_QUIET = 0.15
 
 
 def step_screen(step: str) -> type[Screen]:
@@ -79,11 +85,19 @@ class KhzApp(App[int]):
         # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
         self.theme = DARK_THEME
+        self._input_at = time.monotonic()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.Paste)):
+            self._input_at = time.monotonic()
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         if self.plan_path is None:
             self.show_step("credentials")
-            self.call_after_refresh(self._load_plan_package)
+            painted = asyncio.Event()
+            self.call_after_refresh(painted.set)
+            self._load_plan_package(painted)  # started now, so waiting for the app's workers includes it
             return
         from khz_tui.plan.toml_io import PlanError, load_plan
 
@@ -96,9 +110,14 @@ class KhzApp(App[int]):
         self.show_step("review")
 
     @work(exclusive=True, group="plan-package")
-    async def _load_plan_package(self) -> None:
-        """After the first frame: load the plan package off the event loop, then give the draft its
-        defaults and the wizard step its field help and problems."""
+    async def _load_plan_package(self, painted: asyncio.Event) -> None:
+        """After the first frame, once input pauses: load the plan package off the event loop, then
+        give the draft its defaults and the wizard step its field help and problems. Nothing waits for
+        this: every check first completes the draft itself (`PlanDraft.check`, `WizardStep.action_next`)."""
+        await painted.wait()
+        self._input_at = max(self._input_at, time.monotonic())  # quiet counts from the first frame
+        while (wait := self._input_at + PLAN_LOAD_QUIET - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
         await asyncio.to_thread(load_plan_package)
         self.draft.complete()
         for screen in self.screen_stack:

@@ -96,6 +96,7 @@ async def log_throughput(lines_per_burst: int, bursts: int) -> tuple[float, floa
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        await app.workers.wait_for_complete()  # the wizard's plan loading is not the console's work
         console = RunConsole("apply", plan, flood)
         await app.push_screen(console)
         await pilot.pause()

@@ -182,3 +182,33 @@ async def test_replay_apply_on_the_simulator_ends_with_every_node_ready(tmp_path
         assert console.finished.ok, (console.finished.failed_step, console.finished.message)
         phases = {name: row.phase for name, row in console.query_one(NodeTable).nodes.items()}
         assert phases == {"replay-cp-1": "ready", "replay-default-1": "ready"}
+
+
+def test_log_columns_stay_aligned_at_any_elapsed_time() -> None:
+    from khz_tui.ui.widgets.log_pane import NODE_WIDTH, clock, fit, log_line
+
+    lines = [log_line(t, node, "booting: ok") for t, node in
+             [(0.0, None), (9.3, "demo-default-1"), (10.0, "demo-default-2"), (3599.9, "demo-cp-1"),
+              (3725.4, "demo-cp-2"), (35_999.0, "a-cluster-with-a-very-long-name-default-12")]]
+    assert {line.index("booting") for line in lines} == {8 + NODE_WIDTH + 1}
+    assert [clock(t) for t in (9.34, 10, 3599.94, 3599.96, 3725.4)] == [
+        "00:09.3", "00:10.0", "59:59.9", "1:00:00", "1:02:05"]
+    assert fit("a-cluster-with-a-very-long-name-default-12", NODE_WIDTH).endswith("default-12")
+
+
+async def test_worker_pools_are_reached_by_keyboard_at_80x24(make_app) -> None:
+    # At 80x24 the pool table starts below the fold: tabbing to it scrolls it into view.
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        form = app.screen.query_one("#form")
+        pools = app.screen.query_one("#pools")
+        assert not form.region.contains_region(pools.region), "the table should start below the fold"
+        for _ in range(10):
+            if app.focused is pools:
+                break
+            await pilot.press("tab")
+        assert app.focused is pools
+        await pilot.pause()
+        assert form.region.intersection(pools.region).height >= 3, "its header and first pool are shown"

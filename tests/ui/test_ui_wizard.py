@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import Input, Select
+from textual.widgets import Input, RadioButton, RadioSet, Select
+from textual.widgets._footer import FooterKey
 
 from khz_tui.engine.credentials import save_token
 
@@ -196,6 +197,56 @@ async def test_field_help_and_checks_arrive_after_the_first_frame(make_app) -> N
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.draft.ready and app.draft.plan is not None
-        field = app.screen.query_one("#token-env").parent
-        assert isinstance(field, PlanField) and field.control.tooltip == field_help("hcloud.token_env") != ""
+        field = app.screen.query_one("#ssh-key").parent
+        assert isinstance(field, PlanField) and field.control.tooltip == field_help("ssh.public_key") != ""
         assert app.draft.get("hcloud.token_env") == "HCLOUD_TOKEN"
+
+
+async def test_a_token_source_gets_its_fields_when_picked(make_app) -> None:
+    # Only the chosen source's fields are in the first frame; picking another builds its fields,
+    # described and checked like the rest, and what is typed there reaches the plan.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        assert app.focused is screen.query_one("#token", Input), "the cursor starts in the token field"
+        assert not screen.query("#token-env") and not screen.query("#context-name")
+        screen.query_one("#env").value = True
+        await pilot.pause()
+        field = screen.query_one("#token-env", Input)
+        assert field.parent.control.tooltip == field_help("hcloud.token_env") != ""
+        assert not screen.query_one("#source-paste").display
+        await _type(pilot, "#token-env", "MY_PROJECT_TOKEN")
+        assert app.draft.get("hcloud.token_env") == "MY_PROJECT_TOKEN"
+        await _type(pilot, "#token-env", "not a name")
+        assert "-error" in field.parent.classes, "a bad variable name is shown beside the new field"
+        screen.query_one("#paste").value = True
+        await pilot.pause()
+        assert screen.query_one("#source-paste").display and not screen.query_one("#source-env").display
+        assert len(screen.query("#token")) == 1, "a source's fields are built once"
+
+
+async def test_ssh_key_is_picked_from_the_keys_found(make_app, home: Path) -> None:
+    (home / ".ssh" / "work.pub").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWorkKeyForTestsOnly work@khz\n")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        keys = app.screen.query_one("#ssh-key", RadioSet)
+        assert [str(b.label) for b in keys.query(RadioButton)] == ["~/.ssh/id_ed25519.pub", "~/.ssh/work.pub"]
+        assert keys.pressed_index == 0, "the plan's default key is chosen"
+        keys.query(RadioButton)[1].value = True
+        await pilot.pause()
+        assert app.draft.get("ssh.public_key") == "~/.ssh/work.pub"
+        assert app.draft.get("ssh.private_key") == "~/.ssh/work"
+
+
+async def test_the_first_step_offers_no_way_back(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not app.screen.query("#back")
+        assert "Back" not in [key.description for key in app.screen.query(FooterKey)]
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.query("#back")
+        assert "Back" in [key.description for key in app.screen.query(FooterKey)]

@@ -7,12 +7,14 @@ runs, and the plan's defaults it shows are repeated below (a test keeps them equ
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Select, Static
 
 from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
@@ -24,6 +26,7 @@ SOURCES = ("env", "context", "paste")
 #: The plan's defaults for `hcloud.token_env` and `ssh.public_key`, shown before the plan model has loaded.
 DEFAULT_TOKEN_ENV = "HCLOUD_TOKEN"
 DEFAULT_PUBLIC_KEY = "~/.ssh/id_ed25519.pub"
+WidgetType = TypeVar("WidgetType", bound=Widget)
 
 
 class CredentialsStep(WizardStep):
@@ -48,48 +51,80 @@ class CredentialsStep(WizardStep):
     def compose_form(self) -> ComposeResult:
         d = self.draft
         var = d.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
-        contexts = list_cli_contexts()
-        with RadioSet(id="token-source"):
-            yield RadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env")
-            yield RadioButton(f"hcloud CLI context ({len(contexts)} found)", id="context")
-            yield RadioButton("Type or paste a token", id="paste")
-        with Vertical(id="source-env", classes="token-source"):
-            yield PlanField("Variable name", Input(var, id="token-env"), "hcloud.token_env")
-        with Vertical(id="source-context", classes="token-source"):
-            options = [(name, name) for name in contexts]
-            context = d.get("hcloud.context")
-            if context and context not in contexts:
-                options.append((f"{context} (not found)", context))
-            yield PlanField("Context", Select(options, value=context or Select.NULL, prompt="no context chosen",
-                                              id="context-name"), "hcloud.context")
-        with Vertical(id="source-paste", classes="token-source"):
-            yield Input(self.app.token or "", password=True, placeholder="API token (hidden)", id="token")
-            yield Checkbox("Save it on this machine (readable by you only; never in the plan)", id="save-token")
+        self._contexts = list_cli_contexts()
+        source = self._first = self._first_source(var)
+        # The cursor starts where the person types: the token field when a token is wanted.
+        self.AUTO_FOCUS = "#token" if source == "paste" else "#token-source"
+        # Fields are held here rather than looked up: the draft reads them on every keystroke.
+        self._source_set = RadioSet(
+            RadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env"),
+            RadioButton(f"hcloud CLI context ({len(self._contexts)} found)", id="context"),
+            RadioButton("Type or paste a token", id="paste"),
+            id="token-source",
+        )
+        yield self._source_set
+        # Only the chosen source's fields: the others are built when picked (`_source_changed`). Every
+        # widget in the first frame is styled again on each focus move, and most people never switch.
+        self._panes: dict[str, Vertical] = {}
+        self._fields: dict[str, Widget] = {}
+        yield self._source_pane(source)
         with Horizontal(id="verify-row"):
             yield Button("Verify (ctrl+r)", id="verify")
             yield Static("not verified yet", id="verify-result")
-        keys = [(display_path(p), display_path(p)) for p in public_keys()]
+        # A radio list rather than a drop-down: people have a few keys, and all of them show at once.
+        self._ssh_keys = [display_path(p) for p in public_keys()]
         current = d.get("ssh.public_key", DEFAULT_PUBLIC_KEY)
-        if current not in {v for _l, v in keys}:
-            keys.append((f"{current} (not found)", current))
+        if current not in self._ssh_keys:
+            self._ssh_keys.append(current)
+        self._key_buttons = [RadioButton(key if key != current or Path(key).expanduser().exists()
+                                         else f"{key} (not found)") for key in self._ssh_keys]
+        self._key_set = RadioSet(*self._key_buttons, id="ssh-key")
         with Horizontal(id="ssh-row"):
-            yield PlanField("SSH public key", Select(keys, value=current, allow_blank=False, id="ssh-key"),
-                            "ssh.public_key")
+            yield PlanField("SSH public key", self._key_set, "ssh.public_key")
             yield Button("New key (ctrl+g)", id="generate")
 
     def load(self) -> None:
+        # Pressed here rather than built pressed: RadioSet puts its cursor on the first button when
+        # mounted, and on the pressed one only when told of a change.
+        self.query_one(f"#{self._first}", RadioButton).value = True
+        self._key_buttons[self._ssh_keys.index(self.draft.get("ssh.public_key", DEFAULT_PUBLIC_KEY))].value = True
+
+    def _first_source(self, var: str) -> str:
         # The source shown first follows the engine's order (credentials.py): the variable beats a saved token.
-        var = self.draft.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
         if self.draft.get("hcloud.context"):
-            source = "context"
-        elif os.environ.get(var) and not self.app.token:
-            source = "env"
+            return "context"
+        if os.environ.get(var) and not self.app.token:
+            return "env"
+        return "paste"
+
+    def _source_pane(self, source: str) -> Vertical:
+        """The fields of one token source, filled from the draft (and the saved token, for a paste)."""
+        d = self.draft
+        fields: list[Widget]
+        if source == "env":
+            var = d.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
+            self._fields["token-env"] = Input(var, id="token-env")
+            fields = [PlanField("Variable name", self._fields["token-env"], "hcloud.token_env")]
+        elif source == "context":
+            options = [(name, name) for name in self._contexts]
+            context = d.get("hcloud.context")
+            if context and context not in self._contexts:
+                options.append((f"{context} (not found)", context))
+            self._fields["context-name"] = Select(options, value=context or Select.NULL, prompt="no context chosen",
+                                                  id="context-name")
+            fields = [PlanField("Context", self._fields["context-name"], "hcloud.context")]
         else:
-            source = "paste"
-        if source == "paste" and not self.app.token:
-            self.query_one("#token", Input).value = self._saved_token() or ""
-        self.query_one(f"#{source}", RadioButton).value = True
-        self._show_source(source)
+            self._fields["token"] = Input(self.app.token or self._saved_token() or "", password=True,
+                                          placeholder="API token (hidden)", id="token")
+            self._fields["save-token"] = Checkbox("Save it on this machine (readable by you only; never in the plan)",
+                                                  id="save-token")
+            fields = [self._fields["token"], self._fields["save-token"]]
+        if d.ready:  # otherwise `plan_ready` describes every field once the plan package is there
+            for field in fields:
+                if isinstance(field, PlanField):
+                    field.describe()
+        self._panes[source] = Vertical(*fields, id=f"source-{source}", classes="token-source")
+        return self._panes[source]
 
     def _saved_token(self) -> str | None:
         try:
@@ -99,36 +134,49 @@ class CredentialsStep(WizardStep):
             return None
 
     def _source(self) -> str:
-        pressed = self.query_one("#token-source", RadioSet).pressed_button
+        pressed = self._source_set.pressed_button
         return pressed.id if pressed is not None and pressed.id in SOURCES else "env"
 
-    def _show_source(self, source: str) -> None:
-        for name in SOURCES:
-            self.query_one(f"#source-{name}").display = name == source
+    def _built(self, name: str, kind: type[WidgetType]) -> WidgetType | None:
+        """A source's field, or None while that source has not been picked (so nothing was typed there)."""
+        field = self._fields.get(name)
+        return field if isinstance(field, kind) else None
 
     def collect(self) -> dict[str, Any]:
         source = self._source()
-        public_key = select_value(self.query_one("#ssh-key", Select))
+        at = self._key_set.pressed_index
+        public_key = self._ssh_keys[at] if 0 <= at < len(self._ssh_keys) else None
+        token_env = self._built("token-env", Input)
+        context = self._built("context-name", Select)
+        token = self._built("token", Input)
         values: dict[str, Any] = {
-            "hcloud.token_env": self.query_one("#token-env", Input).value.strip(),
-            "hcloud.context": select_value(self.query_one("#context-name", Select)) if source == "context" else None,
+            "hcloud.token_env": token_env.value.strip() if token_env else self.draft.get("hcloud.token_env",
+                                                                                          DEFAULT_TOKEN_ENV),
+            "hcloud.context": select_value(context) if context and source == "context" else None,
             "ssh.public_key": public_key,
             "ssh.private_key": public_key.removesuffix(".pub") if public_key else None,
         }
-        self.app.token = self.query_one("#token", Input).value.strip() or None if source == "paste" else None
+        self.app.token = token.value.strip() or None if token and source == "paste" else None
         return values
 
     @on(RadioSet.Changed, "#token-source")
-    def _source_changed(self) -> None:
-        self._show_source(self._source())
+    async def _source_changed(self) -> None:
+        # Runs before the step's own change handler (subclass first), so the fields it builds are
+        # mounted by the time the draft is read and their problems are placed.
+        source = self._source()
+        if source not in self._panes:
+            await self.query_one("#form").mount(self._source_pane(source), after=self._source_set)
+        for name, pane in self._panes.items():
+            pane.display = name == source
 
     def action_next(self) -> None:
         self.changed()
         if self._source() == "paste" and not self.app.token and not self.app.options.sim:
             self.notify("Type or paste the API token, or choose another source", severity="error")
-            self.query_one("#token", Input).focus()
+            self.query_one("#token", Input).focus()  # built: the paste source is chosen
             return
-        if self.app.token and self.query_one("#save-token", Checkbox).value:
+        save = self._built("save-token", Checkbox)
+        if self.app.token and save is not None and save.value:
             try:
                 path = save_token(self.app.token)
             except OSError as exc:  # the token still works for this session; only keeping it failed
@@ -141,6 +189,7 @@ class CredentialsStep(WizardStep):
 
     @on(Button.Pressed, "#verify")
     def action_verify(self) -> None:
+        self.draft.complete()  # pressed before the background load finished: check the real plan
         self.changed()
         result = self.query_one("#verify-result", Static)
         if self.draft.plan is None:
@@ -180,7 +229,7 @@ class CredentialsStep(WizardStep):
     # -- ssh key ----------------------------------------------------------------------------------
 
     @on(Button.Pressed, "#generate")
-    def action_generate_key(self) -> None:
+    async def action_generate_key(self) -> None:
         name = f"khz_{self.draft.name}_ed25519"
         try:
             public = generate_ed25519(name, f"khz-tui {self.draft.name}")
@@ -188,10 +237,12 @@ class CredentialsStep(WizardStep):
             self.notify(str(exc), severity="error")
             return
         shown = display_path(public)
-        keys = [(display_path(p), display_path(p)) for p in public_keys()]
-        select = self.query_one("#ssh-key", Select)
-        select.set_options(keys)
-        select.value = shown
+        self._ssh_keys.append(shown)
+        button = RadioButton(shown)
+        self._key_buttons.append(button)
+        button.can_focus = False  # the set moves between its buttons itself, as for the ones it was built with
+        await self._key_set.mount(button)
+        button.value = True
         self.notify(f"Generated {shown}")
 
 

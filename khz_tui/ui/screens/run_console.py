@@ -24,7 +24,7 @@ from khz_tui.engine.events import (
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.dialogs.confirm import ConfirmDialog
 from khz_tui.ui.engine_runs import Runner
-from khz_tui.ui.widgets.log_pane import LogPane
+from khz_tui.ui.widgets.log_pane import LogPane, log_line
 from khz_tui.ui.widgets.node_table import NodeTable
 from khz_tui.ui.widgets.outcome_panel import OutcomePanel
 from khz_tui.ui.widgets.progress_panel import ProgressPanel
@@ -125,11 +125,11 @@ class RunConsole(Screen):
             progress.counted(event)
             if isinstance(event, LogLine):
                 mark = _LEVEL_MARK.get(event.level, "")
-                lines.append((event.node, f"{event.elapsed:7.1f} {event.node or 'engine':<22} {mark}{event.text}"))
+                lines.append((event.node, log_line(event.elapsed, event.node, mark + event.text)))
             elif isinstance(event, NodePhaseChanged):
                 table.phase_changed(event)
                 if event.reason:
-                    lines.append((event.node, f"{event.elapsed:7.1f} {event.node:<22} → {event.phase}: {event.reason}"))
+                    lines.append((event.node, log_line(event.elapsed, event.node, f"→ {event.phase}: {event.reason}")))
             elif isinstance(event, NodePlanned):
                 table.node_planned(event)
             elif isinstance(event, StepStarted):
@@ -139,12 +139,12 @@ class RunConsole(Screen):
             elif isinstance(event, StepFailed):
                 progress.step_ended(event.step)
                 self.failed_step = event
-                lines.append((None, f"{event.elapsed:7.1f} {'engine':<22} ✗ {event.title}: {event.message}"))
+                lines.append((None, log_line(event.elapsed, None, f"✗ {event.title}: {event.message}")))
             elif isinstance(event, KubeconfigWritten):
                 self.kubeconfig = event
             elif isinstance(event, RunStarted):
                 where = "simulator" if event.simulated else event.endpoint
-                lines.append((None, f"{event.elapsed:7.1f} {'engine':<22} {event.mode} started against {where}"))
+                lines.append((None, log_line(event.elapsed, None, f"{event.mode} started against {where}")))
             elif isinstance(event, RunFinished):
                 self.finished = event
         table.refresh_rows(progress.elapsed)

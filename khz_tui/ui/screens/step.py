@@ -17,12 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, RadioSet, Select, SelectionList, Switch
+from textual.widgets import Button, Checkbox, Input, RadioSet, Select, SelectionList, Switch
 
+from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
 from khz_tui.ui.widgets.sim_banner import SimBanner
-from khz_tui.ui.widgets.step_indicator import StepIndicator
+from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
 
 if TYPE_CHECKING:
     from khz_tui.plan.checks import Problem
@@ -62,9 +63,10 @@ class WizardStep(Screen):
             yield from self.compose_side()
         yield ProblemList(id="problems")
         with Horizontal(id="step-buttons"):
-            yield Button("← Back", id="back")
+            if self.STEP != STEP_ORDER[0]:  # nothing comes before the first step
+                yield Button("← Back", id="back")
             yield Button("Next →", id="next", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     # -- for subclasses ---------------------------------------------------------------------------
 
@@ -121,6 +123,9 @@ class WizardStep(Screen):
 
     def blocking(self) -> list[Problem]:
         return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error"]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "back" or self.STEP != STEP_ORDER[0]
 
     def action_next(self) -> None:
         self.draft.complete()  # Next pressed before the background load finished: never skip the checks

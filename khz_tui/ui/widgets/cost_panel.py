@@ -23,10 +23,12 @@ class CostPanel(Static):
         super().__init__(**kwargs)
         self.border_title = "Monthly cost"
         self.estimate: CostEstimate | None = None
+        self.location: str | None = None
 
     def show_plan(self, plan: ClusterPlan | None) -> None:
         if plan is not None:
             self.estimate = estimate_cost(plan, bundled_catalog())
+            self.location = plan.hcloud.location
         self.set_class(plan is None, "-stale")
         self.border_subtitle = "fix the plan to update" if plan is None else ""
         self.update(self._render_estimate())
@@ -39,8 +41,11 @@ class CostPanel(Static):
         table.add_column(ratio=1, overflow="fold")
         table.add_column(justify="right", no_wrap=True)
         for line in est.lines:
-            table.add_row(f"{line.quantity}× {line.item}", f"{line.monthly:.2f}")
+            # The cluster's own location is in the form beside this panel; naming it on every line
+            # only made lines wrap. Another location (a spread control plane, a pool's own) still shows.
+            item = line.item.removesuffix(f" ({self.location})") if self.location else line.item
+            table.add_row(f"{line.quantity}× {item}", f"{line.monthly:.2f}")
         table.add_row(Text("Total / month", style="bold"), Text(f"{est.monthly:.2f} {est.currency}", style="bold"))
         table.add_row(Text("per hour", style="dim"), Text(f"{est.hourly:.4f}", style="dim"))
-        table.add_row(Text(f"net prices of {est.catalog_date}", style="dim italic"), "")
+        table.add_row(Text("net prices of", style="dim italic"), Text(str(est.catalog_date), style="dim italic"))
         return table

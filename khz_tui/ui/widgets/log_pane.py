@@ -17,6 +17,33 @@ from textual.widgets import Input, Log
 HISTORY = 50_000
 #: Lines the widget itself holds (what scrolling back reaches).
 SHOWN = 5_000
+#: Width of the node column; longer names lose their middle, so every line's text starts in one column.
+NODE_WIDTH = 20
+
+
+def log_line(elapsed: float, node: str | None, text: str) -> str:
+    """One log line: elapsed clock, node, text, in columns of fixed width at any elapsed time.
+
+    The clock is `mm:ss.s` for the first hour and `h:mm:ss` after it, seven characters either way up
+    to ten hours, and never starts with spaces (some viewers of SVG screenshots drop leading spaces)."""
+    return f"{clock(elapsed)} {fit(node or 'engine', NODE_WIDTH)} {text}"
+
+
+def clock(seconds: float) -> str:
+    """`09:59.3` under an hour, `1:02:05` from then on."""
+    tenths = max(0, round(seconds * 10))
+    if tenths < 36_000:
+        return f"{tenths // 600:02d}:{tenths % 600 / 10:04.1f}"
+    whole = tenths // 10
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def fit(name: str, width: int) -> str:
+    """`name` padded to `width`, or shortened in the middle (the node number at its end stays)."""
+    if len(name) <= width:
+        return name.ljust(width)
+    head = (width - 1) // 2
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
 
 
 class LogPane(Vertical):

@@ -31,6 +31,7 @@ class PlanField(Vertical):
         self.label = label
         self.control = control
         self.path = path
+        self._problem_text = ""
 
     def describe(self) -> None:
         """Use the plan field's own description as the control's tooltip (and in F1 help).
@@ -51,7 +52,10 @@ class PlanField(Vertical):
         self.set_class(errors, "-error")
         self.set_class(bool(mine) and not errors, "-warning")
         lines = [("⚠ " if p.severity == "warning" else "✗ ") + _where(p, self.path) + p.message for p in mine]
-        self.query_one(".field-problem", Static).update("\n".join(lines))
+        text = "\n".join(lines)
+        if text != self._problem_text:  # every keystroke asks; an update would lay the screen out again
+            self._problem_text = text
+            self.query_one(".field-problem", Static).update(text)
         return mine
 
 

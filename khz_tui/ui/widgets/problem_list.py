@@ -20,6 +20,8 @@ class ProblemList(Static):
     ProblemList.-blocking { background: $error 15%; }
     """
 
+    _shown = Text()
+
     def show(self, all_problems: list[Problem], unplaced: list[Problem]) -> None:
         errors = [p for p in all_problems if p.severity == "error"]
         text = Text()
@@ -30,6 +32,8 @@ class ProblemList(Static):
         for p in unplaced:
             mark = "⚠" if p.severity == "warning" else "✗"
             text.append(f"\n{mark} {p.path or 'plan'}: {p.message}")
-        self.update(text)
+        if text != self._shown:  # every keystroke asks; an update would lay the screen out again
+            self._shown = text
+            self.update(text)
         self.set_class(bool(text.plain.strip()), "-shown")
         self.set_class(bool(errors), "-blocking")

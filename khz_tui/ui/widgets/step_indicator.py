@@ -13,6 +13,8 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("storage", "Storage"),
     ("review", "Review"),
 )
+#: The step keys alone, in order (the app's flow and the indicator share this one list).
+STEP_ORDER: tuple[str, ...] = tuple(key for key, _title in STEPS)
 
 
 class StepIndicator(Static):
@@ -27,8 +29,7 @@ class StepIndicator(Static):
         self.current = current
 
     def render(self) -> Text:
-        keys = [key for key, _ in STEPS]
-        at = keys.index(self.current) if self.current in keys else -1
+        at = STEP_ORDER.index(self.current) if self.current in STEP_ORDER else -1
         text = Text()
         for i, (_key, title) in enumerate(STEPS):
             if i:
