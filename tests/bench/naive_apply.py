@@ -113,6 +113,9 @@ class NaiveRun:
     hcloud_token: str
     kubeconfig_path: Path
     nodes: dict[str, NaiveNode] = field(default_factory=dict)
+    progress: float = 0.0
+    """Loop time of the last phase change: the readiness deadline counts from there, since serial
+    joins of many nodes take longer in all than the engine's whole-cluster deadline."""
 
     def scaled(self, seconds: float, floor: float = 0.01) -> float:
         return max(floor, seconds * self.scale)
@@ -121,6 +124,7 @@ class NaiveRun:
         if node.phase == phase:
             return
         node.phase = phase
+        self.progress = asyncio.get_running_loop().time()
         f = node.facts
         self.bus.emit(NodePhaseChanged, node=node.name, phase=phase, server_id=f.id if f else None,
                       public_ip=f.public_ipv4 if f else None, private_ip=f.private_ip if f else None)
@@ -240,7 +244,7 @@ class NaiveRun:
 
     async def _watch_readiness(self, cp1: NaiveNode, changed: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(10.0, READY_DEADLINE * self.scale)
+        patience = max(10.0, READY_DEADLINE * self.scale)
         while True:
             ready = await bootstrap.node_readiness(cp1.session)
             for name, is_ready in ready.items():
@@ -250,8 +254,8 @@ class NaiveRun:
                     changed.set()
             if all(n.phase == "ready" for n in self.nodes.values()):
                 return
-            if loop.time() > deadline:
-                raise TimeoutError("nodes not Ready in time")
+            if loop.time() > self.progress + patience:
+                raise TimeoutError("nodes not Ready in time (no progress)")
             await asyncio.sleep(self.scaled(1.0))
 
     async def close(self) -> None:

@@ -1,8 +1,8 @@
 """Every khz-tui benchmark in one go, one table at the end (a script that prints figures, not a test).
 
-    .venv/bin/python tests/bench/run_all.py                 # everything once (about 8 minutes on 2 cores)
-    .venv/bin/python tests/bench/run_all.py --repeat 3      # medians of 3 (about 25 minutes)
-    .venv/bin/python tests/bench/run_all.py --quick         # smaller settings (about 3 minutes)
+    .venv/bin/python tests/bench/run_all.py                 # everything once (about 4.5 minutes on 2 cores)
+    .venv/bin/python tests/bench/run_all.py --repeat 3      # medians of 3 (about 13 minutes)
+    .venv/bin/python tests/bench/run_all.py --quick         # smaller settings (about 2 minutes)
     .venv/bin/python tests/bench/run_all.py --only engine --only naive
     .venv/bin/python -m tests.bench ...                     # the same (tests/bench/__main__.py)
 
@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.2, help="simulator clock for engine and naive runs")
     parser.add_argument("--topology", action="append", choices=ENGINE_TOPOLOGIES, help="engine topologies")
     parser.add_argument("--naive", action="append", choices=ENGINE_TOPOLOGIES,
-                        help="naive topologies (default 3+2 and 3+20; 3+97 takes about 6 minutes at scale 0.2)")
+                        help="naive topologies (default 3+2 and 3+20; 3+97 takes about 7 minutes at scale 0.2)")
     parser.add_argument("--plot-out", type=Path, default=phase_plot.DEFAULT_OUT)
     parser.add_argument("--no-naive-plot", action="store_true", help="plot only the engine's 3+20 run")
     parser.add_argument("--json", action="store_true", help="print every raw figure as JSON instead of the table")
