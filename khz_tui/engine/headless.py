@@ -79,7 +79,12 @@ def describe(event: EngineEvent) -> str | None:
         case KubeconfigWritten():
             return f"{t} kubeconfig written to {event.path}\n           use it: {event.command}"
         case RunFinished():
-            return f"{t} {'done' if event.ok else 'FAILED'}: {event.message}"
+            if event.ok:
+                return f"{t} done: {event.message}"
+            # Repeated from StepFailed on purpose: the last lines are the ones a person reads.
+            step = f" ({event.failed_step})" if event.failed_step else ""
+            hint = f"\n           what to do: {event.hint}" if event.hint else ""
+            return f"{t} FAILED{step}: {event.message}{hint}"
     return None
 
 

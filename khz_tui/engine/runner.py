@@ -12,6 +12,7 @@ from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.names import planned_nodes
 from khz_tui.engine.cloud.pacing import PollInterval
+from khz_tui.engine.cloud.resources import firewall_rules
 from khz_tui.engine.cloud.targets import detect_seam
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
 from khz_tui.engine.events import EngineEvent, RunFinished, RunMode, RunStarted
@@ -87,6 +88,11 @@ async def execute(
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
+        if mode == "apply":
+            try:  # the firewall's sources are known before anything is created, or nothing is
+                firewall_rules(plan, seam.caller_cidr)
+            except CloudError as exc:
+                return finished(False, exc.message, failed_step="firewall", hint=exc.hint, bad_input=True)
         if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
             # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
             scale = seam.time_scale

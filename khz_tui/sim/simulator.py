@@ -108,6 +108,7 @@ class Simulator:
         rate_limit_per_hour: int = 3600,
         node_host_factory: NodeHostFactory | None = None,
         durations: Durations | None = None,
+        announce: bool = True,
     ):
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
@@ -118,6 +119,8 @@ class Simulator:
         self.host = host
         self.port = port
         self.state_file = Path(state_file) if state_file else None
+        self.announce = announce
+        """Serve the simulator-only `/x-sim` routes; False makes the API indistinguishable from Hetzner's."""
         self.config = SimConfig(time_scale=time_scale, seed=seed, server_limit=server_limit, durations=durations or Durations())
         self.bucket = TokenBucket(rate_limit_per_hour)
         self.counts = RequestCounts()
@@ -152,7 +155,8 @@ class Simulator:
         """Restore saved state if any, then listen."""
         if self.state_file and self.state_file.exists():
             await self._restore(json.loads(self.state_file.read_text(encoding="utf-8")))
-        app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts)
+        app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts,
+                        announce=self.announce)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -165,3 +165,17 @@ def test_an_endpoint_never_gets_a_generated_key(tmp_path, monkeypatch, api_sim_t
     assert "id_ed25519.pub does not exist" in out.getvalue()
     assert not list((tmp_path / "data").rglob("sim-client-key"))
     assert api_sim_thread.mutating_request_count == 0
+
+
+def test_real_cloud_with_empty_allowed_cidrs_stops_before_any_change(tmp_path, ssh_keys, monkeypatch) -> None:
+    # Hetzner cannot tell a client its own address: with empty allowed lists there is no safe
+    # firewall to create, so apply must refuse before the first mutating call, not half-way.
+    with SimulatorThread(time_scale=0.02, node_host_factory=recording_node_host, announce=False) as cloud:
+        monkeypatch.setenv("HCLOUD_TOKEN", cloud.token)
+        plan = write_plan(tmp_path, ssh_keys, name="real")
+        out = io.StringIO()
+        code = run_headless("apply", plan, RunOptions(endpoint=cloud.endpoint), out=out)
+        assert code == 2
+        text = out.getvalue()
+        assert "ssh.allowed_cidrs" in text and "203.0.113.7/32" in text
+        assert cloud.mutating_request_count == 0

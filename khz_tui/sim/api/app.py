@@ -70,8 +70,10 @@ def build_app(
     bucket: TokenBucket,
     dice: FaultDice | None = None,
     counts: RequestCounts | None = None,
+    announce: bool = True,
 ) -> web.Application:
-    """The API emulator as an aiohttp application."""
+    """The API emulator as an aiohttp application. With `announce=False` the simulator-only `/x-sim`
+    routes answer 404 like Hetzner's API, so clients take it for the real cloud (to test those paths)."""
     counts = counts if counts is not None else RequestCounts()
     dice = dice or FaultDice(FaultProfile(), 0)
     expected = f"Bearer {token}".encode()
@@ -113,7 +115,8 @@ def build_app(
     app = web.Application(middlewares=[gate], client_max_size=1024 * 1024)
     app[STATE] = state
     app.add_routes(action_routes.routes())  # before /{kind}/{id}: "actions" is not an id
-    app.add_routes(xsim.routes())
+    if announce:
+        app.add_routes(xsim.routes())
     app.add_routes(offerings.routes(state.offer))
     for family in (server_actions, networks, ssh_keys, firewalls, placement_groups, volumes, load_balancers):
         app.add_routes(family.routes())

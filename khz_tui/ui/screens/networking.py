@@ -26,8 +26,9 @@ class NetworkingStep(WizardStep):
     HELP = (
         "The private network the nodes talk over, and the address ranges of pods and services (they must not "
         "overlap). The API load balancer puts one stable address in front of the control planes. Allowed "
-        "networks limit who reaches SSH and the Kubernetes API: leave them empty to allow only the address "
-        "khz-tui runs from (found when you apply). 0.0.0.0/0 opens them to the whole internet."
+        "networks limit who reaches SSH and the Kubernetes API. Empty means only the address khz-tui runs "
+        "from: the simulator reports it, Hetzner cannot, so for Hetzner name your address (e.g. 203.0.113.7/32) "
+        "or apply stops before changing anything. 0.0.0.0/0 opens them to the whole internet."
     )
 
     def compose_form(self) -> ComposeResult:
@@ -59,9 +60,9 @@ class NetworkingStep(WizardStep):
         yield PlanField("Services of type LoadBalancer",
                         Select(with_current(SERVICE_LBS, service_lb), value=service_lb, allow_blank=False,
                                id="service-lb"), "addons.service_load_balancer")
-        yield PlanField("Who may reach SSH (CIDRs; empty: only this machine)",
+        yield PlanField("Who may reach SSH (CIDRs, e.g. 203.0.113.7/32)",
                         Input(", ".join(d.get("ssh.allowed_cidrs", [])), id="ssh-cidrs"), "ssh.allowed_cidrs")
-        yield PlanField("Who may reach the Kubernetes API (CIDRs; empty: only this machine)",
+        yield PlanField("Who may reach the Kubernetes API (CIDRs, e.g. 203.0.113.7/32)",
                         Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), id="api-cidrs"),
                         "ssh.api_allowed_cidrs")
         yield Static("", id="open-world")
