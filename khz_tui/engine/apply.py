@@ -595,9 +595,12 @@ class Apply:
         kubeconfig.write_kubeconfig(text, Path(path))
         if self.ctx.options.merge_kubeconfig:
             kubeconfig.merge_kubeconfig(text, kubeconfig.default_merge_target())
+        # A simulated cluster's API address is not a server anyone can reach: offer a command that
+        # works offline rather than one that would try to connect there.
+        verb = "config get-contexts" if self.ctx.seam.simulated else "get nodes"
         self.bus.emit(
             KubeconfigWritten, path=str(path), context=self.plan.name, server=server_url,
-            command=f"kubectl --kubeconfig {path} get nodes",
+            command=f"kubectl --kubeconfig {path} {verb}",
         )
 
 

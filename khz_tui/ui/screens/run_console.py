@@ -124,6 +124,8 @@ class RunConsole(Screen):
         for event in batch:
             progress.counted(event)
             if isinstance(event, LogLine):
+                if event.level == "debug" or not event.text.strip():
+                    continue  # command echoes and blank lines: in the run log, not worth a line here
                 mark = _LEVEL_MARK.get(event.level, "")
                 lines.append((event.node, log_line(event.elapsed, event.node, mark + event.text)))
             elif isinstance(event, NodePhaseChanged):

@@ -8,7 +8,11 @@ from textual.widgets import DataTable
 
 from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned
 
-COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Elapsed")
+COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Time")
+#: Columns whose values arrive after the row is drawn (update_cell keeps widths): wide enough for an
+#: IPv4 address, a private address in a /16, the longest phase name and hours of time spent, so nothing
+#: is cut off mid-run and the whole table still fits 100 columns.
+_WIDTHS = {"Public IP": 15, "Private IP": 12, "Phase": 10, "Time": 6}
 _DONE_PHASES = ("ready", "failed", "deleted")
 _PHASE_STYLE = {"ready": "bold green", "failed": "bold red", "deleting": "yellow", "deleted": "dim"}
 
@@ -43,7 +47,7 @@ class NodeTable(DataTable):
 
     def on_mount(self) -> None:
         for label in COLUMNS:
-            self.add_column(label, key=label)
+            self.add_column(label, key=label, width=_WIDTHS.get(label))
 
     def node_planned(self, event: NodePlanned) -> None:
         row = NodeRow(event.node, event.role, event.pool, event.server_type, event.location)
