@@ -1,0 +1,42 @@
+"""Apply: converge the project to the plan, bootstrap k3s, write the kubeconfig.
+
+The critical path decides the wall time, so nothing waits for what it does not need:
+
+    discover (7 list requests) ─┬─ network ─┬─ servers (POSTs, 10 at a time) ─ SSH ─ seed install ─┬─ add-ons
+                                ├─ firewall ┤                                                     ├─ workers join (parallel)
+                                ├─ ssh key ─┤                                    seed Ready ──────┴─ other control planes join (one at a time)
+                                └─ groups ──┘─ load balancer (needed only by the seed's tls-san)
+                                                                     all Ready ─ scale-down ─ kubeconfig
+
+Each node runs its own task through the phases planned → creating → booting → ssh-ready →
+installing → joined → ready. Everything found by label is kept (and checked for drift), so a rerun
+makes no mutating API call, and a run stopped anywhere continues where it stopped. The seed is cp-1
+for a new cluster, or a control plane already running it (`seed.find_seed`): a live cluster never gets
+a new token.
+
+Where each part lives:
+    flow.py            the order above, and running the concurrent parts together
+    run_state.py       what the parts share: nodes, seed and token, the events they wait on, SSH retries
+    infrastructure.py  network, firewall, SSH key, placement groups, API load balancer
+    node_server.py     one node's server (create, wait, recreate, power on) up to its SSH session
+    seed.py            choosing the seed and the cluster token
+    join.py            installing the seed, joining the other nodes
+    readiness.py       the readiness watcher
+    scale_down.py      confirming and removing nodes the plan no longer has
+    kubeconfig_file.py fetching, rewriting and writing the kubeconfig
+"""
+
+from __future__ import annotations
+
+from khz_tui.engine.apply.flow import run_apply
+from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.context import RunContext
+
+
+async def apply(ctx: RunContext) -> tuple[int, int]:
+    """Converge and bootstrap; returns (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
+    run = ApplyRun(ctx)
+    try:
+        return await run_apply(run)
+    finally:
+        await run.close()

@@ -1,0 +1,111 @@
+"""The order of one apply: discover, confirm a scale-down, infrastructure, then every node's task,
+the seed choice, the readiness watcher, volumes, add-ons and the load balancer together, then
+scale-down and the kubeconfig."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from khz_tui.engine.apply.infrastructure import ensure_infrastructure, ensure_load_balancer
+from khz_tui.engine.apply.join import install_or_join
+from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
+from khz_tui.engine.apply.node_server import provision
+from khz_tui.engine.apply.readiness import watch_readiness
+from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
+from khz_tui.engine.apply.seed import find_seed
+from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.cloud.names import network_name, planned_volumes
+from khz_tui.engine.cloud.servers import ensure_volume
+from khz_tui.engine.events import NodePlanned
+from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.steps import step
+
+
+async def run_apply(run: ApplyRun) -> tuple[int, int]:
+    """Returns (ready nodes, total nodes)."""
+    async with step(run.bus, "discover", "Finding what already exists"):
+        run.inv = await discover(run.client, run.plan.name)
+    await confirm_scale_down(run)
+    for node in run.nodes.values():
+        s = node.slot
+        run.bus.emit(NodePlanned, node=s.name, role=s.role, pool=s.pool, server_type=s.server_type, location=s.location)
+
+    async with step(run.bus, "infrastructure", "Network, firewall, SSH key, placement groups"):
+        shared = await ensure_infrastructure(run)
+    if not run.plan.load_balancer.enabled:
+        run.lb_ready.set()
+    await together(
+        run, [_servers_and_cluster(run, shared)] + ([ensure_load_balancer(run)] if run.plan.load_balancer.enabled else [])
+    )
+    async with step(run.bus, "kubeconfig", "Writing the kubeconfig"):
+        await write_kubeconfig(run)
+    ready = sum(1 for n in run.nodes.values() if n.phase == "ready")
+    return ready, len(run.nodes)
+
+
+async def together(run: ApplyRun, coros: list) -> None:
+    """Run `coros` concurrently; the first failure (or a cancellation of this run) stops the rest.
+
+    Not a TaskGroup: on the way out the SSH connections are aborted first, because a task
+    cancelled in the middle of an SFTP transfer can otherwise wait forever for a graceful close."""
+    tasks = [asyncio.create_task(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()
+    except BaseException:
+        run.abort_sessions()
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=10)
+        raise
+
+
+async def _servers_and_cluster(run: ApplyRun, shared: dict[str, Any]) -> None:
+    async with step(run.bus, "cluster", "Servers and k3s bootstrap"):
+        await together(
+            run,
+            [_node(run, node, shared) for node in run.nodes.values()]
+            + [find_seed(run), watch_readiness(run), _volumes(run), _addons(run)],
+        )
+    extra = run.extra_servers()
+    if extra:
+        async with step(run.bus, "scale-down", f"Removing {len(extra)} node(s)"):
+            await scale_down(run, extra)
+
+
+async def _node(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
+    """One node's task, through the phases planned → creating → booting → ssh-ready → installing → joined."""
+    try:
+        await provision(run, node, shared)
+        await install_or_join(run, node)
+    except Exception as exc:
+        run.phase(node, "failed", reason=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
+        raise
+
+
+async def _addons(run: ApplyRun) -> None:
+    await run.api_up.wait()
+    async with step(run.bus, "addons", "Cluster add-ons"):
+        await run.retrying(
+            run.seed_node(), bootstrap.install_addons, run.plan, hcloud_token=run.ctx.hcloud_token,
+            network=network_name(run.plan.name), bus=run.bus,
+        )
+
+
+async def _volumes(run: ApplyRun) -> None:
+    wanted = planned_volumes(run.plan)
+    if not wanted:
+        return
+
+    async def one(name: str, node_name: str, size: int, fmt: str) -> None:
+        node = run.nodes[node_name]
+        await node.reachable.wait()  # the server exists and is running: no `locked` answer
+        assert node.facts is not None
+        await ensure_volume(run.client, run.bus, run.plan, run.inv.volumes, name=name, server=node.facts, size_gb=size, fmt=fmt)
+
+    async with step(run.bus, "volumes", f"{len(wanted)} volume(s)"):
+        await asyncio.gather(*(one(*v) for v in wanted))

@@ -1,0 +1,65 @@
+"""k3s on one node, once it answers SSH: the seed installs (`cluster-init`) unless k3s already runs
+there; workers join as soon as the API answers; further control planes join one at a time once the
+seed is Ready."""
+
+from __future__ import annotations
+
+from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.nodes import bootstrap
+
+
+async def install_or_join(run: ApplyRun, node: Node) -> None:
+    slot = node.slot
+    facts = run.node_facts(node)
+    if slot.role == "control-plane":
+        await run.seed_known.wait()
+    if node is run.seed:
+        await _install_seed(run, node, facts)
+        return
+    await run.api_up.wait()
+    if slot.name in run.k8s_nodes:
+        if node.existed and (
+            run.k8s_nodes[slot.name] or await run.retrying(node, bootstrap.is_installed, slot.role)
+        ):
+            run.phase(node, "joined")
+            return
+        # Kubernetes knows the name, but this server is new (or runs no k3s): the old server was
+        # deleted behind our back. Its Node object goes first, or k3s refuses the new machine (for
+        # a control plane, k3s removes its etcd member with it).
+        await run.retrying(run.seed_node(), bootstrap.delete_stale_node, slot.name, run.bus)
+        run.k8s_nodes.pop(slot.name, None)
+    if slot.role == "control-plane":
+        # etcd admits one learner at a time: control planes join one after another, once the
+        # seed is Ready.
+        await run.first_ready.wait()
+        async with run.cp_join:
+            run.phase(node, "installing")
+            await run.retrying(
+                node, bootstrap.join_server, run.plan, facts, token=run.token, join_url=run.join_url(),
+                tls_sans=run.tls_sans(), bus=run.bus, retry_delay=run.ctx.scaled(5.0),
+            )
+    else:
+        run.phase(node, "installing")
+        await run.retrying(
+            node, bootstrap.join_agent, run.plan, facts, token=run.token, join_url=run.join_url(), bus=run.bus
+        )
+    run.phase(node, "joined")
+
+
+async def _install_seed(run: ApplyRun, node: Node, facts) -> None:
+    """Install the seed (unless k3s runs there already) and release everything waiting for the API."""
+    if not run.seed_running:
+        run.phase(node, "installing")
+        await run.retrying(
+            node, bootstrap.install_first_server, run.plan, facts, token=run.token,
+            tls_sans=run.tls_sans(), bus=run.bus,
+        )
+        # An installer an earlier run started (and lost the session to) may have finished
+        # first with that run's token: the token on the node is the one joiners need.
+        actual = await run.retrying(node, bootstrap.read_cluster_token)
+        if actual and not actual.endswith(f"::server:{run.token}") and actual != run.token:
+            run.bus.log(f"k3s on {node.slot.name} was started by an earlier run; using its cluster token", node=node.slot.name)
+            run.token = actual
+    run.k8s_nodes = await run.retrying(node, bootstrap.node_readiness)
+    run.phase(node, "joined")
+    run.api_up.set()

@@ -1,0 +1,30 @@
+"""The last step: the seed's kubeconfig, pointed at the API load balancer (or the seed), written 0600
+and optionally merged into ~/.kube/config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from khz_tui.engine.apply.run_state import API_PORT, ApplyRun
+from khz_tui.engine.events import KubeconfigWritten
+from khz_tui.engine.nodes import bootstrap, kubeconfig
+
+
+async def write_kubeconfig(run: ApplyRun) -> None:
+    seed = run.seed_node()
+    raw = await run.retrying(seed, bootstrap.fetch_kubeconfig)
+    assert seed.facts is not None
+    host = run.lb_public or seed.facts.public_ipv4
+    server_url = f"https://{host}:{API_PORT}"
+    text = kubeconfig.rewrite_kubeconfig(raw, run.plan.name, server_url)
+    path = run.ctx.options.kubeconfig or run.ctx.state.kubeconfig_path
+    kubeconfig.write_kubeconfig(text, Path(path))
+    if run.ctx.options.merge_kubeconfig:
+        kubeconfig.merge_kubeconfig(text, kubeconfig.default_merge_target())
+    # A simulated cluster's API address is not a server anyone can reach: offer a command that
+    # works offline rather than one that would try to connect there.
+    verb = "config get-contexts" if run.ctx.seam.simulated else "get nodes"
+    run.bus.emit(
+        KubeconfigWritten, path=str(path), context=run.plan.name, server=server_url,
+        command=f"kubectl --kubeconfig {path} {verb}",
+    )

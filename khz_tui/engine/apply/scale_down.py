@@ -1,0 +1,45 @@
+"""Scale-down: nodes labeled for the cluster but gone from the plan, removed once every planned node
+is Ready (confirmed at the start of the run): drain and delete the node, its volumes, its server."""
+
+from __future__ import annotations
+
+from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.cloud.servers import delete_volume
+from khz_tui.engine.context import NotConfirmed
+from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
+from khz_tui.engine.nodes import bootstrap
+
+
+async def confirm_scale_down(run: ApplyRun) -> None:
+    """Ask before any change; raises NotConfirmed when the answer is no."""
+    extra = run.extra_servers()
+    if not extra:
+        return
+    question = (
+        f"The plan has fewer nodes than cluster {run.plan.name!r}: {', '.join(extra)} will be drained, "
+        "removed from Kubernetes and their servers deleted. Continue?"
+    )
+    if not await run.ctx.confirmed(question):
+        raise NotConfirmed(
+            f"scale-down of {', '.join(extra)} was not confirmed; nothing was changed "
+            "(confirm with --yes, or raise the counts in the plan back)"
+        )
+
+
+async def scale_down(run: ApplyRun, names: list[str]) -> None:
+    seed = run.seed_node()
+    for name in names:
+        server = run.inv.servers[name]
+        run.bus.emit(NodePhaseChanged, node=name, phase="deleting", server_id=server.id)
+        await run.retrying(seed, bootstrap.remove_node, name, run.bus)
+        for vol_name, vol in list(run.inv.volumes.items()):
+            if (vol.labels or {}).get("khz-tui.io/node") == name:
+                await delete_volume(run.client, run.bus, vol)
+                del run.inv.volumes[vol_name]
+        response = await run.client.call(run.client.hcloud.servers.delete, server, what=f"deleting server {name}")
+        if response is not None:
+            await run.client.wait_action(response.id, what=f"deleting server {name}")
+        run.bus.emit(ResourceDeleted, resource_type="server", name=name, id=server.id)
+        run.bus.emit(NodePhaseChanged, node=name, phase="deleted", server_id=server.id)
+        run.ctx.state.forget_host_key(name)
+        del run.inv.servers[name]
