@@ -12,14 +12,20 @@ Security and fuzz modules in this folder bring their own fixtures; this file is 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 import pytest
 
 from khz_tui.plan.model import ClusterPlan
-from reliability_helpers import plan_data
+
+TESTS = str(Path(__file__).resolve().parents[1])
+if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the shared `support` package
+    sys.path.insert(0, TESTS)
+from reliability_helpers import plan_data  # noqa: E402
+from support.home import HCLOUD_CLIENT_VARS, isolate_home  # noqa: E402
+from support.keys import ssh_keys  # noqa: E402,F401 - a fixture, shared with the engine suites
 
 SOAK = os.environ.get("KHZ_SOAK") == "1"
 
@@ -35,28 +41,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME and the XDG dirs in tmp_path."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"), ("XDG_CONFIG_HOME", "config"),
-                     ("XDG_CACHE_HOME", "cache")):
-        monkeypatch.setenv(var, str(home / sub))
-    for var in ("KUBECONFIG", "HCLOUD_ENDPOINT", "HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-    return home
-
-
-@pytest.fixture
-def ssh_keys(tmp_path: Path) -> tuple[Path, Path]:
-    """An ed25519 client key pair (private, public)."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    private = tmp_path / "id_ed25519"
-    private.write_bytes(key.export_private_key("openssh"))
-    private.chmod(0o600)
-    public = tmp_path / "id_ed25519.pub"
-    public.write_bytes(key.export_public_key("openssh"))
-    return private, public
+    """HOME and the XDG dirs in tmp_path; no hcloud CLI token or context from the developer's shell."""
+    return isolate_home(tmp_path, monkeypatch, also_unset=HCLOUD_CLIENT_VARS)
 
 
 @pytest.fixture

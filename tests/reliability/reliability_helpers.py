@@ -9,39 +9,26 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from pathlib import Path
-
-from khz_tui.engine.api import Target, run
+from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.faults import load_profile
 from khz_tui.sim.simulator import Simulator
+from support import plans
+from support.simulator import labeled, target_of  # noqa: F401 - the suites import them from here
+
 
 def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int = 3, workers: int = 2, lb: bool = True,
               **sections: Any) -> dict[str, Any]:
-    private, public = ssh_keys
-    data: dict[str, Any] = {
-        "name": name,
-        "ssh": {"public_key": str(public), "private_key": str(private)},
-        "control_plane": {"count": cp, "server_type": "cpx22"},
-        "worker_pools": [{"name": "default", "count": workers, "server_type": "cpx32"}] if workers else [],
-        "load_balancer": {"enabled": lb},
-    }
-    data.update(sections)
-    return data
+    """Plan data for the reliability suites: three control planes, two workers and the load balancer unless told."""
+    return plans.plan_data(name, ssh_keys, cp=cp, workers=workers, lb=lb, **sections)
 
 
 KINDS = ("servers", "networks", "firewalls", "load_balancers", "volumes", "ssh_keys", "placement_groups")
-
-
-def labeled(sim: Any, kind: str, cluster: str) -> list[dict[str, Any]]:
-    """Resources of `kind` in the simulator's state carrying the cluster's label."""
-    items = getattr(sim.state, kind)
-    values = items.values() if isinstance(items, dict) else items
-    return [r for r in values if (r.get("labels") or {}).get("khz-tui.io/cluster") == cluster]
 
 
 def all_labeled(sim: Any, cluster: str) -> dict[str, list[dict[str, Any]]]:
@@ -71,10 +58,6 @@ def ready_servers(sim: Any, cluster: str) -> tuple[set[str], set[str]]:
             if c.is_ready(node) and servers.get(node.server_id) == node.name:
                 ready.add(node.name)
     return set(servers.values()), ready
-
-
-def target_of(sim: Simulator) -> Target:
-    return Target(endpoint=sim.endpoint, simulated=True, token=sim.token, time_scale=sim.time_scale)
 
 
 def never_reachable(sim: Simulator, cluster: str) -> set[str]:

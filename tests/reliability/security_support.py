@@ -8,6 +8,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from support import plans
+from support.simulator import labeled  # noqa: F401 - the security suite imports it from here
+
 
 def known_key_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every key path in `data` (dict keys and list indices), parents before children."""
@@ -69,24 +72,7 @@ def mode_of(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def labeled(sim: Any, kind: str, cluster: str) -> list[dict[str, Any]]:
-    """Resources of `kind` in the simulator's own state carrying `khz-tui.io/cluster=<cluster>`."""
-    items = getattr(sim.state, kind)
-    values = items.values() if isinstance(items, dict) else items
-    return [r for r in values if (r.get("labels") or {}).get("khz-tui.io/cluster") == cluster]
-
-
 def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int = 1, workers: int = 0, lb: bool = False,
               **sections: Any) -> dict[str, Any]:
-    """Plan data using the test's key pair."""
-    private, public = ssh_keys
-    data: dict[str, Any] = {
-        "schema_version": 1,
-        "name": name,
-        "ssh": {"public_key": str(public), "private_key": str(private)},
-        "control_plane": {"count": cp, "server_type": "cpx22"},
-        "worker_pools": [{"name": "default", "count": workers, "server_type": "cpx32"}] if workers else [],
-        "load_balancer": {"enabled": lb},
-    }
-    data.update(sections)
-    return data
+    """Plan data using the test's key pair, with its schema version first (as a saved plan has it)."""
+    return {"schema_version": 1, **plans.plan_data(name, ssh_keys, cp=cp, workers=workers, lb=lb, **sections)}

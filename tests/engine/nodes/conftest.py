@@ -22,6 +22,7 @@ from khz_tui.engine.nodes.session import SshEndpoint
 from khz_tui.engine.state import HostKey
 from khz_tui.sim.faults import FaultProfile
 from khz_tui.sim.simulator import Simulator
+from support.keys import write_private_key  # tests/engine/conftest.py put tests/ on the path
 
 TIME_SCALE = 0.01
 
@@ -108,10 +109,7 @@ async def _handle(node: FakeNode, process: asyncssh.SSHServerProcess) -> None:
 @pytest.fixture
 def client_key(tmp_path: Path) -> tuple[Path, str]:
     """An ed25519 client key pair on disk (private 0600) and its public line."""
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    path = tmp_path / "id_ed25519"
-    path.write_bytes(key.export_private_key("openssh"))
-    path.chmod(0o600)
+    path, key = write_private_key(tmp_path)
     return path, key.export_public_key("openssh").decode()
 
 
