@@ -92,9 +92,21 @@ class KhzApp(App[int]):
             self._input_at = time.monotonic()
         await super().on_event(event)
 
+    def get_default_screen(self) -> Screen:
+        """The wizard's first step is the app's first screen, rather than a screen pushed over Textual's
+        empty default one: that one would be styled, laid out and painted too, and the screen under the
+        top one is composited with it, so its repaints repaint the step. A saved plan (replay) opens
+        over the empty screen, as before."""
+        if self.plan_path is not None:
+            return super().get_default_screen()
+        first = step_screen(STEP_ORDER[0])()
+        # Textual's switch_screen drops a result callback from the screen it replaces; pushed and
+        # switched-in screens get an empty one, the first screen does not. Give it the same.
+        first._push_result_callback(first, None)
+        return first
+
     def on_mount(self) -> None:
-        if self.plan_path is None:
-            self.show_step("credentials")
+        if self.plan_path is None:  # the first step is already showing (`get_default_screen`)
             painted = asyncio.Event()
             self.call_after_refresh(painted.set)
             self._load_plan_package(painted)  # started now, so waiting for the app's workers includes it
@@ -135,7 +147,7 @@ class KhzApp(App[int]):
     # -- wizard flow ------------------------------------------------------------------------------
 
     def _show(self, screen: Screen) -> None:
-        if len(self.screen_stack) <= 1:
+        if type(self.screen) is Screen:  # Textual's empty first screen (replay): it stays underneath
             self.push_screen(screen)
         else:
             self.switch_screen(screen)

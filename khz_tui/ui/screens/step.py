@@ -94,6 +94,8 @@ class WizardStep(Screen):
         self.call_after_refresh(self._loaded)
 
     def _loaded(self) -> None:
+        if not self.is_attached:  # left (e.g. Next typed ahead) before its first refresh: nothing to show
+            return
         self._loading = False
         if self.draft.ready:
             self.plan_ready()
