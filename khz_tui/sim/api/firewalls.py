@@ -12,7 +12,7 @@ from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.labels import SelectorError, matches, parse_selector
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
 
@@ -187,15 +187,7 @@ async def get_firewall(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     fw = state.get("firewalls", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("firewalls", name, except_id=fw["id"]):
-            raise uniqueness_error("name")
-        fw["name"] = name
-    if labels is not None:
-        fw["labels"] = labels
+    update_name_and_labels(state, "firewalls", fw, await read_body(request))
     return web.json_response({"firewall": render(state, fw)})
 
 

@@ -18,7 +18,7 @@ from khz_tui.sim.api.labels import SelectorError, parse_selector
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.networks import allocate_ip
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
 def _health(state: CloudState, lb: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
@@ -198,15 +198,7 @@ async def get_lb(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     lb = state.get("load_balancers", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("load_balancers", name, except_id=lb["id"]):
-            raise uniqueness_error("name")
-        lb["name"] = name
-    if labels is not None:
-        lb["labels"] = labels
+    update_name_and_labels(state, "load_balancers", lb, await read_body(request))
     return web.json_response({"load_balancer": render(state, lb)})
 
 

@@ -12,7 +12,7 @@ from khz_tui.sim.api.addresses import next_private_ip, parse_ipv4_network, subne
 from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 ZONES = ("eu-central", "us-east", "us-west", "ap-southeast")
 
@@ -137,15 +137,7 @@ async def get_network(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state: CloudState = request.app[STATE]
     net = state.get("networks", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("networks", name, except_id=net["id"]):
-            raise uniqueness_error("name")
-        net["name"] = name
-    if labels is not None:
-        net["labels"] = labels
+    update_name_and_labels(state, "networks", net, await read_body(request))
     return web.json_response({"network": render(state, net)})
 
 

@@ -10,7 +10,7 @@ from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
 def render(state: CloudState, group: dict[str, Any]) -> dict[str, Any]:
@@ -55,15 +55,7 @@ async def get_group(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     group = state.get("placement_groups", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("placement_groups", name, except_id=group["id"]):
-            raise uniqueness_error("name")
-        group["name"] = name
-    if labels is not None:
-        group["labels"] = labels
+    update_name_and_labels(state, "placement_groups", group, await read_body(request))
     return web.json_response({"placement_group": render(state, group)})
 
 

@@ -15,7 +15,7 @@ from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.networks import allocate_ip
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 USER_DATA_LIMIT = 32 * 1024
 
@@ -216,15 +216,7 @@ async def get_server(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     srv = state.get("servers", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, hostname=True, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("servers", name, except_id=srv["id"]):
-            raise uniqueness_error("name")
-        srv["name"] = name
-    if labels is not None:
-        srv["labels"] = labels
+    update_name_and_labels(state, "servers", srv, await read_body(request), hostname=True)
     return web.json_response({"server": render(state, srv)})
 
 

@@ -13,7 +13,7 @@ from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.store import STATE
-from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 
@@ -83,15 +83,7 @@ async def get_key(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     key = state.get("ssh_keys", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("ssh_keys", name, except_id=key["id"]):
-            raise uniqueness_error("name")
-        key["name"] = name
-    if labels is not None:
-        key["labels"] = labels
+    update_name_and_labels(state, "ssh_keys", key, await read_body(request))
     return web.json_response({"ssh_key": render(key)})
 
 

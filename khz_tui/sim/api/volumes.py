@@ -11,7 +11,7 @@ from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.store import STATE, CloudState
-from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body
+from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 MIN_GB, MAX_GB = 10, 10240
 
@@ -107,15 +107,7 @@ async def get_volume(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     vol = state.get("volumes", path_id(request))
-    body = await read_body(request)
-    name = name_field(body, required=False)
-    labels = labels_field(body)
-    if name is not None:
-        if state.name_taken("volumes", name, except_id=vol["id"]):
-            raise uniqueness_error("name")
-        vol["name"] = name
-    if labels is not None:
-        vol["labels"] = labels
+    update_name_and_labels(state, "volumes", vol, await read_body(request))
     return web.json_response({"volume": render(state, vol)})
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from khz_tui.sim.api.errors import ApiError, invalid_input
+from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.labels import label_errors
+
+if TYPE_CHECKING:
+    from khz_tui.sim.api.store import CloudState
 
 # Hetzner names are hostname-like for servers; other resources accept any non-empty string up to 128.
 SERVER_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -49,6 +52,20 @@ def labels_field(body: dict[str, Any]) -> dict[str, str] | None:
     if problem:
         raise invalid_input({"labels": problem})
     return dict(body["labels"])
+
+
+def update_name_and_labels(state: CloudState, kind: str, record: dict[str, Any], body: dict[str, Any], *,
+                           hostname: bool = False) -> None:
+    """What `PUT /<kind>/{id}` changes for every resource family: `name` (unique within the kind) and
+    `labels`, each only when given."""
+    name = name_field(body, hostname=hostname, required=False)
+    labels = labels_field(body)
+    if name is not None:
+        if state.name_taken(kind, name, except_id=record["id"]):
+            raise uniqueness_error("name")
+        record["name"] = name
+    if labels is not None:
+        record["labels"] = labels
 
 
 def id_field(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
