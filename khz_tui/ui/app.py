@@ -12,6 +12,7 @@ the interpreter lock most of the time, and would halve the speed of keys handled
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import time
 import tomllib
@@ -259,5 +260,8 @@ def _raw_plan(path: Path) -> dict | None:
 
 def run_tui(plan_path: Path | None, options: RunOptions) -> int:
     """Open the wizard (or a saved plan at Review). Returns the process exit code."""
+    # Everything imported so far lives as long as the process: leave it out of the collector's full
+    # passes, which otherwise walk all of Textual's objects again during the first frame.
+    gc.freeze()
     result = KhzApp(plan_path, options).run()
     return result if isinstance(result, int) else 0
