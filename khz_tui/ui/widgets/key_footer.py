@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -26,7 +27,13 @@ class KeyFooter(Footer):
         # again; the screen's bindings are already known here, so draw them now.
         self.set_reactive(Footer._bindings_ready, True)
         self._drawn = _shown_keys(self.screen)
-        yield from super().compose()
+        for widget in super().compose():
+            # Footer binds each key's style to its own, which a key learns only once mounted: it
+            # starts compact and is restyled twice on the first frame. Start it in the bound style.
+            # (The command palette's key is not bound and keeps its own.)
+            if isinstance(widget, FooterKey) and not widget.has_class("-command-palette"):
+                widget.set_reactive(FooterKey.compact, self.compact)
+            yield widget
 
     def bindings_changed(self, screen: Screen) -> None:
         shown = _shown_keys(screen)
