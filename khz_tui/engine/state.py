@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,6 +124,18 @@ class ClusterState:
         self.cluster = _check_name(cluster, "cluster name")
         root = Path(base) if base is not None else Path(platformdirs.user_data_dir("khz-tui"))
         self.dir = ensure_private_dir(root / "clusters" / self.cluster)
+        self._sweep_partial_writes()
+
+    def _sweep_partial_writes(self, older_than: float = 60.0) -> None:
+        """Delete temporary files a killed run left mid-write (they may hold key material). Only old
+        ones: a young one may belong to a run that is still writing it."""
+        cutoff = time.time() - older_than
+        for leftover in self.dir.rglob(".*.tmp"):
+            try:
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+            except FileNotFoundError:
+                pass
 
     @property
     def host_keys_dir(self) -> Path:

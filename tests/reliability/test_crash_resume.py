@@ -136,7 +136,8 @@ def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) 
         proc.stderr.close()
     assert not events or events[-1]["kind"] != "RunFinished", "SIGKILL must leave no chance to say goodbye"
     token_before = on_sim(k3s_token, sim_thread, name)
-    host_keys = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub"))
+    # A kill can land mid-write and leave a hidden temporary file: not a key (the next run sweeps it).
+    host_keys = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub") and not p.name.startswith("."))
 
     rerun = start_apply(plan, sim_thread)
     try:
@@ -165,7 +166,7 @@ def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) 
     for kind in ("networks", "firewalls", "load_balancers"):
         assert len(on_sim(labeled, sim_thread, kind, name)) == 1, kind
     # The host keys of the first run were reused, not replaced (the pins match the servers' keys).
-    after = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub"))
+    after = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub") and not p.name.startswith("."))
     assert set(host_keys) <= set(after)
     for key_name in host_keys:
         server = next(s for s in on_sim(labeled, sim_thread, "servers", name) if s["name"] == key_name)

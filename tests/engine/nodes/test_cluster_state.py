@@ -84,3 +84,21 @@ def test_kubeconfig_path_is_inside_the_cluster_dir(tmp_path):
 
 def test_generated_keys_differ():
     assert HostKey.generate() != HostKey.generate()
+
+
+def test_partial_writes_left_by_a_killed_run_are_swept(tmp_path) -> None:
+    import os
+    import time
+
+    from khz_tui.engine.state import ClusterState
+
+    first = ClusterState("swept", base=tmp_path)
+    keys = first.host_keys_dir
+    old = keys / ".swept-cp-1.abc.tmp"
+    young = keys / ".swept-cp-2.def.tmp"
+    for leftover in (old, young):
+        leftover.write_text("half a key")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    ClusterState("swept", base=tmp_path)
+    assert not old.exists()
+    assert young.exists()  # may still belong to a run that is writing it
