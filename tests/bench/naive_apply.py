@@ -61,7 +61,7 @@ from khz_tui.engine.state import ClusterState
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator
 
-#: The same figures the engine uses (khz_tui/engine/apply.py), at time scale 1.
+#: The same figures the engine uses (khz_tui/engine/apply/run_state.py), at time scale 1.
 CREATE_PARALLEL = 10
 SSH_DEADLINE = 600.0
 READY_DEADLINE = 900.0
