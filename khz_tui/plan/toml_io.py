@@ -119,7 +119,8 @@ def parse_plan(text: str, source: str = "<plan>", catalog: Catalog | None = None
         detail = msg[: m.start()].strip() if m else msg
         _raise(Problem("", f"this is not valid TOML: {detail[:1].lower()}{detail[1:]}", line), source)
     plan, problems = validate_data(data, catalog, strict=True)
-    problems = [_with_line(p, text) for p in problems]
+    lines = key_lines(text)  # one scan of the text serves every problem
+    problems = [_with_line(p, text, lines) for p in problems]
     if plan is None:
         raise PlanError(problems, source)
     return plan, problems
@@ -202,10 +203,10 @@ def find_line(text: str, path: str, lines: dict[str, int] | None = None) -> int 
     return None
 
 
-def _with_line(problem: Problem, text: str) -> Problem:
+def _with_line(problem: Problem, text: str, lines: dict[str, int]) -> Problem:
     if problem.line is not None or not problem.path:
         return problem
-    line = find_line(text, problem.path)
+    line = find_line(text, problem.path, lines)
     return Problem(problem.path, problem.message, line, problem.severity)
 
 
