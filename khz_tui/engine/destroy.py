@@ -26,7 +26,7 @@ async def _delete(ctx: RunContext, resource_type: str, item: Any, sub: Any) -> N
     try:
         result = await client.call(sub.delete, item, what=f"deleting {resource_type} {item.name}")
     except CloudError as exc:
-        if exc.code in ("not_found", 404):
+        if exc.not_found:
             return
         raise
     action = getattr(result, "action", result)

@@ -134,7 +134,7 @@ async def _delete_broken(run: ApplyRun, node: Node) -> None:
     try:
         action = await run.client.call(run.client.hcloud.servers.delete, Server(id=f.id), what=what)
     except CloudError as exc:
-        if exc.code not in ("not_found", 404):
+        if not exc.not_found:
             raise
         action = None
     if action is not None and getattr(action, "id", None) is not None:

@@ -42,7 +42,13 @@ class CloudError(Exception):
 
     @property
     def bad_credentials(self) -> bool:
+        """The API refused the token."""
         return self.code in ("unauthorized", 401)
+
+    @property
+    def not_found(self) -> bool:
+        """The resource is gone (for a delete: already done)."""
+        return self.code in ("not_found", 404)
 
 
 class ActionFailed(CloudError):
@@ -138,9 +144,9 @@ class CloudClient:
         """GET `path`; None when the API answers 404 (e.g. not a simulator). Retried like any call:
         the first request of a run meets 429s, 5xx and dropped connections like every other."""
         try:
-            return await self.call(self.hcloud.request, "GET", path, what=f"GET {path}")
+            return await self.request("GET", path)
         except CloudError as exc:
-            if exc.code in ("not_found", 404):
+            if exc.not_found:
                 return None
             raise
 
@@ -157,6 +163,7 @@ class CloudClient:
         return list(await asyncio.gather(*(self.wait_action(a, what=what) for a in action_ids)))
 
     def close(self) -> None:
+        """Stop the worker threads (dropping queued calls) and close the HTTP connections."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.hcloud._client._session.close()
 
