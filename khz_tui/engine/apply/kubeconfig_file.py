@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from khz_tui.engine.apply.run_state import API_PORT, ApplyRun
+from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.events import KubeconfigWritten
 from khz_tui.engine.nodes import bootstrap, kubeconfig
 

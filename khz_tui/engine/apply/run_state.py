@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from khz_tui.engine.cloud.inventory import Inventory
+from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.cloud.names import NodeSlot, planned_nodes
 from khz_tui.engine.cloud.servers import ServerFacts
 from khz_tui.engine.context import RunContext
@@ -25,7 +26,6 @@ READY_DEADLINE = 900.0
 SESSION_RETRIES = 5
 #: Times a server is created when its create action fails (the broken one is deleted in between).
 CREATE_ATTEMPTS = 5
-API_PORT = 6443
 
 
 @dataclass

@@ -14,12 +14,11 @@ from typing import Literal
 
 import yaml
 
+from khz_tui.engine.cloud.names import CONTROL_PLANE_POOL, POOL_LABEL
 from khz_tui.plan.model import ClusterPlan
 
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 INSTALLER_URL = "https://get.k3s.io"
-POOL_LABEL = "khz-tui.io/pool"
-CONTROL_PLANE_POOL = "control-plane"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
 
 #: Flags k3s accepts more than once: user args for these are added to ours, not replacing them.
