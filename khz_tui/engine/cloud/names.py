@@ -20,8 +20,8 @@ POOL_LABEL = f"{LABEL_PREFIX}/pool"
 INDEX_LABEL = f"{LABEL_PREFIX}/index"
 MANAGED_BY = "khz-tui"
 
-#: Pool label value of control-plane servers (pool names are DNS labels, so "control-plane" is reserved
-#: by the plan checks for workers).
+#: Pool label value of control-plane servers. The plan checks reserve only the name part `cp`, so a
+#: worker pool may be called `control-plane` too: the role label, not this one, tells the two apart.
 CONTROL_PLANE_POOL = "control-plane"
 #: Hetzner puts at most this many servers in one spread placement group.
 PLACEMENT_GROUP_SIZE = 10

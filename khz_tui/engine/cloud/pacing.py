@@ -7,7 +7,7 @@ they are spaced at the refill rate, so a big cluster slows down a little instead
 
 hcloud-python retries only `rate_limit_exceeded`, `conflict`, `bad_gateway` and `timeout`, and it
 sleeps through its own backoff without looking at `RateLimit-Reset`. The facade switches those
-retries off and applies `retry_decision` to every error instead, so there is one policy, written down
+retries off and applies `is_retryable` to every error instead, so there is one policy, written down
 here, for all of them.
 """
 
