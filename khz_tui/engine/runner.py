@@ -34,12 +34,18 @@ def ssh_key_problem(plan: ClusterPlan) -> str | None:
     return None
 
 
-def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: EventBus) -> ClusterPlan:
-    """The plan with a generated login key pair, for simulated targets whose plan names a missing key."""
+def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: EventBus, problem: str) -> ClusterPlan:
+    """The plan with a generated login key pair, for simulated targets whose plan names a key that
+    cannot be used (`problem` says why)."""
     private, public = state.simulated_client_key()
-    bus.log(f"{ssh_key_problem(plan)}; this is a simulated cloud, so a key generated for it is used: {private}")
+    bus.log(f"{problem}; this is a simulated cloud, so a key generated for it is used: {private}")
     ssh = plan.ssh.model_copy(update={"public_key": str(public), "private_key": str(private)})
     return plan.model_copy(update={"ssh": ssh})
+
+
+def _poll_interval(scale: float) -> PollInterval:
+    """Action polls at the target's clock: 0.5 s to 3 s against Hetzner, shrunk with a simulator's."""
+    return PollInterval(minimum=max(0.01, 0.5 * scale), maximum=max(0.05, 3.0 * scale))
 
 
 async def execute(
@@ -63,10 +69,7 @@ async def execute(
     bus = EventBus(both)
     bus.add_secret(target.token)
     scale = float(getattr(target, "time_scale", 1.0) or 1.0)
-    client = CloudClient(
-        target.endpoint, target.token, bus.usage,
-        poll=PollInterval(minimum=max(0.01, 0.5 * scale), maximum=max(0.05, 3.0 * scale)),
-    )
+    client = CloudClient(target.endpoint, target.token, bus.usage, poll=_poll_interval(scale))
     total = len(planned_nodes(plan))
 
     def finished(ok: bool, message: str, **extra) -> RunFinished:
@@ -76,14 +79,15 @@ async def execute(
     try:
         bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,
                  simulated=bool(target.simulated), node_count=total)
-        if target.simulated and ssh_key_problem(plan):
-            plan = with_simulated_client_key(plan, state, bus)
-        if mode == "apply":
+        # Apply needs a usable key pair; on a simulated target an unusable one is swapped for a generated one.
+        problem = ssh_key_problem(plan) if target.simulated or mode == "apply" else None
+        if target.simulated and problem:
+            plan = with_simulated_client_key(plan, state, bus, problem)
             problem = ssh_key_problem(plan)
-            if problem:
-                return finished(False, problem, failed_step="ssh-key", bad_input=True,
-                                hint="point ssh.public_key and ssh.private_key at an existing key pair "
-                                     "(ssh-keygen -t ed25519 makes one)")
+        if mode == "apply" and problem:
+            return finished(False, problem, failed_step="ssh-key", bad_input=True,
+                            hint="point ssh.public_key and ssh.private_key at an existing key pair "
+                                 "(ssh-keygen -t ed25519 makes one)")
         try:
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
@@ -96,7 +100,7 @@ async def execute(
         if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
             # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
             scale = seam.time_scale
-            client.poll = PollInterval(minimum=max(0.01, 0.5 * scale), maximum=max(0.05, 3.0 * scale))
+            client.poll = _poll_interval(scale)
         ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
                          hcloud_token=target.token, confirm=confirm, time_scale=scale)
         try:
@@ -116,11 +120,8 @@ async def execute(
             changes = await dry_run(ctx)
             todo = sum(1 for c in changes if c.action != "keep")
             return finished(True, f"{todo} change(s), {len(changes) - todo} resource(s) kept; nothing was changed")
-        except NotConfirmed as exc:
-            return finished(False, str(exc), failed_step="confirm", bad_input=True,
-                            hint="confirm with --yes (headless) or answer yes when asked")
         except Exception as exc:  # noqa: BLE001
-            err = first_failure(exc)
+            err = first_failure(exc)  # the exception itself, or the first inside a group of concurrent tasks
             if isinstance(err, StepError):
                 return finished(False, err.message, failed_step=err.step, hint=err.hint, bad_input=err.bad_input)
             if isinstance(err, NotConfirmed):
