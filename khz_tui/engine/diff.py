@@ -104,8 +104,9 @@ def compute_changes(plan: ClusterPlan, inv: Inventory, *, ssh_key_known: bool, c
             add("keep", "volume", name, f"{size} GB on {node}")
         else:
             add("create", "volume", name, f"{size} GB on {node}", per_gb * size)
+    planned = {v[0] for v in vols}
     for name, vol in sorted(inv.volumes.items()):
-        if name not in {v[0] for v in vols}:
+        if name not in planned:
             add("delete", "volume", name, delta=-per_gb * int(vol.size or 0))
     return changes
 

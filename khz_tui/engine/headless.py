@@ -146,7 +146,7 @@ def exit_code(finished: RunFinished | None) -> int:
     return EXIT_BAD_INPUT if finished.bad_input else EXIT_FAILED
 
 
-def _sim_instructions(printer: Printer, target, out: TextIO) -> None:
+def _sim_instructions(printer: Printer, out: TextIO) -> None:
     path = printer.kubeconfig.path if printer.kubeconfig else "<kubeconfig>"
     print(
         "\nThis run used a simulator inside this process; it stops when khz-tui exits. To keep one running and\n"
@@ -174,7 +174,7 @@ async def _headless(mode: str, plan, options: RunOptions, out: TextIO) -> int:
         await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
         printer.summary()
         if target.simulated and options.output == "text" and mode == "apply":
-            _sim_instructions(printer, target, out)
+            _sim_instructions(printer, out)
     return exit_code(printer.finished)
 
 
