@@ -39,15 +39,20 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
+def _config_home(env: Mapping[str, str], home: Path | None) -> Path:
+    """The XDG config folder: `$XDG_CONFIG_HOME`, else `~/.config` (of `home` when given)."""
+    if env.get("XDG_CONFIG_HOME"):
+        return Path(env["XDG_CONFIG_HOME"])
+    base = home if home is not None else Path(env.get("HOME") or Path.home())
+    return base / ".config"
+
+
 def cli_config_path(environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
     """Where the hcloud CLI keeps its contexts, following its own conventions."""
     env = _environ(environ)
     if env.get("HCLOUD_CONFIG"):
         return Path(env["HCLOUD_CONFIG"]).expanduser()
-    if env.get("XDG_CONFIG_HOME"):
-        return Path(env["XDG_CONFIG_HOME"]) / "hcloud" / "cli.toml"
-    base = home if home is not None else Path(env.get("HOME") or Path.home())
-    return base / ".config" / "hcloud" / "cli.toml"
+    return _config_home(env, home) / "hcloud" / "cli.toml"
 
 
 def _read_cli_config(path: Path) -> dict[str, Any] | None:
@@ -89,11 +94,7 @@ def saved_token_path(environ: Mapping[str, str] | None = None, home: Path | None
         from platformdirs import user_config_dir  # only when a token is looked for: keeps start-up lean
 
         return Path(user_config_dir("khz-tui")) / "token"
-    env = _environ(environ)
-    if env.get("XDG_CONFIG_HOME"):
-        return Path(env["XDG_CONFIG_HOME"]) / "khz-tui" / "token"
-    base = home if home is not None else Path(env.get("HOME") or Path.home())
-    return base / ".config" / "khz-tui" / "token"
+    return _config_home(_environ(environ), home) / "khz-tui" / "token"
 
 
 def save_token(token: str, environ: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
