@@ -7,12 +7,12 @@ Heavy modules are imported lazily so `--help`, `validate` and `schema` start fas
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from khz_tui import __version__
 from khz_tui.engine.options import RunOptions
+from khz_tui.plan.syntax import check_env_name, check_http_url
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -104,10 +104,14 @@ def _not_built(feature: str, exc: BaseException, module: str | None = None) -> i
 
 
 def _check_options(args: argparse.Namespace) -> None:
-    if args.token_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", args.token_env):
-        raise UsageError(f"--token-env {args.token_env!r} is not an environment variable name (letters, digits, '_')")
-    if args.endpoint is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", args.endpoint):
-        raise UsageError(f"--endpoint {args.endpoint!r} is not an http(s) URL such as https://api.hetzner.cloud/v1")
+    """Refuse a malformed --token-env or --endpoint with the plan's own rule for the same value."""
+    flags = (("--token-env", args.token_env, check_env_name), ("--endpoint", args.endpoint, check_http_url))
+    for flag, value, check in flags:
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise UsageError(f"{flag} {exc}") from None
 
 
 def _dispatch(argv: list[str]) -> int:

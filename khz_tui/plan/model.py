@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from khz_tui.plan.syntax import check_env_name, check_http_url
+
 SCHEMA_VERSION = 1
 
 #: Cluster names become parts of server, network and label names; 32 leaves room for the longest
@@ -98,9 +100,7 @@ class HcloudSection(PlanSection):
     @field_validator("token_env")
     @classmethod
     def _env_name(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v):
-            raise ValueError(f"{v!r} is not an environment variable name (letters, digits, '_')")
-        return v
+        return check_env_name(v)
 
     @field_validator("context")
     @classmethod
@@ -112,9 +112,7 @@ class HcloudSection(PlanSection):
     @field_validator("endpoint")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", v):
-            raise ValueError(f"{v!r} is not an http(s) URL such as https://api.hetzner.cloud/v1")
-        return v
+        return None if v is None else check_http_url(v)
 
 
 class SshSection(PlanSection):
