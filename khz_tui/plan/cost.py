@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from khz_tui.plan.catalog import Catalog, Price, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
 
 HOURS_PER_MONTH = Decimal(730)
+P = TypeVar("P")
 
 
 @dataclass
@@ -40,7 +42,8 @@ class CostEstimate:
     catalog_date: str
 
 
-def _price(prices: dict[str, Price], location: str, what: str) -> Price:
+def _price(prices: dict[str, P], location: str, what: str) -> P:
+    """The entry of `prices` for `location`, or a ValueError naming what has no price there."""
     try:
         return prices[location]
     except KeyError:
@@ -95,8 +98,7 @@ def estimate_cost(plan: ClusterPlan, catalog: Catalog | None = None) -> CostEsti
         lines.append(_line(f"volume {vol.name} {vol.size_gb} GB (pool {pool.name})", pool.count, price))
 
     for location, n in sorted(ipv4.items()):
-        monthly = _price({k: Price(Decimal(0), v) for k, v in catalog.ipv4_price_monthly.items()},
-                         location, "a primary IPv4").monthly
+        monthly = _price(catalog.ipv4_price_monthly, location, "a primary IPv4")
         hourly = catalog.ipv4_price_hourly.get(location, monthly / HOURS_PER_MONTH)
         lines.append(_line(f"primary IPv4 ({location})", n, Price(hourly=hourly, monthly=monthly)))
 
