@@ -7,7 +7,6 @@ Only TCP services are simulated (the cluster needs 6443/tcp); HTTP(S) services a
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -60,8 +59,8 @@ def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
             "ipv6": {"ip": lb["public_ipv6"].split("/")[0] + "1", "dns_ptr": None},
         },
         "private_net": [dict(p) for p in lb["private_net"]],
-        "location": copy.deepcopy(state.offer.location(lb["location"])),
-        "load_balancer_type": copy.deepcopy(state.offer.lb_type(lb["type"])),
+        "location": state.offer.location(lb["location"]),
+        "load_balancer_type": state.offer.lb_type(lb["type"]),
         "protection": {"delete": False},
         "labels": dict(lb["labels"]),
         "created": lb["created"],

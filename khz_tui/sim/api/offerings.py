@@ -3,7 +3,6 @@ server types, locations, datacenters, images, load balancer types and prices."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -12,10 +11,13 @@ from khz_tui.plan.catalog import snapshot_wire
 from khz_tui.sim.api.errors import ApiError, invalid_input, not_found
 from khz_tui.sim.api.listing import filter_records, list_response
 from khz_tui.sim.api.pagination import paginate
+from khz_tui.sim.api.wire import path_id
 
 
 class Offerings:
-    """Look-ups by id or name over the snapshot; returns wire dicts (copies, safe to embed)."""
+    """Look-ups by id or name over the snapshot. The wire dicts returned are shared and read-only:
+    responses embed them as they are (they are serialised at once), so nothing copies the catalog per
+    request."""
 
     def __init__(self, wire: dict[str, Any] | None = None):
         self.wire = wire or snapshot_wire()
@@ -24,6 +26,7 @@ class Offerings:
         self.datacenters = {dc["id"]: dc for dc in self.wire["datacenters"]}
         self.images = {im["id"]: im for im in self.wire["images"]}
         self.lb_types = {t["id"]: t for t in self.wire["load_balancer_types"]}
+        self.pricing = _with_floating_ip_price(self.wire["pricing"])
 
     @staticmethod
     def _find(table: dict[int, dict[str, Any]], ident: Any, kind: str, field: str) -> dict[str, Any]:
@@ -80,50 +83,50 @@ class Offerings:
         return any(p["location"] == location for p in server_type["prices"])
 
 
-def _get_one(table: dict[int, dict[str, Any]], request: web.Request, kind: str) -> dict[str, Any]:
-    try:
-        ident = int(request.match_info["id"])
-    except ValueError:
-        raise invalid_input({"id": "id must be an integer"}) from None
-    found = table.get(ident)
-    if found is None:
-        raise not_found(kind, ident)
-    return copy.deepcopy(found)
+def _with_floating_ip_price(pricing: dict[str, Any]) -> dict[str, Any]:
+    """`pricing` with the deprecated `floating_ip` entry the spec still requires (the IPv4 Floating IP
+    price), added when the snapshot lacks it."""
+    if "floating_ip" in pricing:
+        return pricing
+    ipv4 = next((f for f in pricing.get("floating_ips", []) if f["type"] == "ipv4" and f["prices"]), None)
+    monthly = ipv4["prices"][0]["price_monthly"] if ipv4 else {"net": "0.0000", "gross": "0.0000"}
+    return {**pricing, "floating_ip": {"price_monthly": dict(monthly)}}
 
 
 def routes(offer: Offerings) -> list[web.RouteDef]:
     """GET routes for the catalog resources."""
+
+    def get_route(key: str, table: dict[int, dict[str, Any]], single: str, kind: str) -> web.RouteDef:
+        async def get_one(request: web.Request) -> web.Response:
+            ident = path_id(request)
+            if ident not in table:
+                raise not_found(kind, ident)
+            return web.json_response({single: table[ident]})
+
+        return web.get(f"/v1/{key}/{{id}}", get_one)
 
     def collection(key: str, table: dict[int, dict[str, Any]], single: str, kind: str) -> list[web.RouteDef]:
         async def list_all(request: web.Request) -> web.Response:
             records = list(table.values())
             if key == "images":
                 records = _filter_images(request, records)
-            return list_response(request, key, records, copy.deepcopy)
+            return list_response(request, key, records, lambda record: record)
 
-        async def get_one(request: web.Request) -> web.Response:
-            return web.json_response({single: _get_one(table, request, kind)})
-
-        return [web.get(f"/v1/{key}", list_all), web.get(f"/v1/{key}/{{id}}", get_one)]
+        return [web.get(f"/v1/{key}", list_all), get_route(key, table, single, kind)]
 
     async def pricing(request: web.Request) -> web.Response:
-        prices = copy.deepcopy(offer.wire["pricing"])
-        if "floating_ip" not in prices:  # deprecated but still required by the spec: the IPv4 Floating IP price
-            ipv4 = next((f for f in prices.get("floating_ips", []) if f["type"] == "ipv4" and f["prices"]), None)
-            monthly = ipv4["prices"][0]["price_monthly"] if ipv4 else {"net": "0.0000", "gross": "0.0000"}
-            prices["floating_ip"] = {"price_monthly": dict(monthly)}
-        return web.json_response({"pricing": prices})
+        return web.json_response({"pricing": offer.pricing})
 
     async def list_datacenters(request: web.Request) -> web.Response:
         page, meta = paginate(request, filter_records(request, offer.datacenters.values()))
         # `recommendation` is deprecated but still required by the spec: a datacenter id for new servers.
-        return web.json_response({"datacenters": [copy.deepcopy(dc) for dc in page], "recommendation": min(offer.datacenters), "meta": meta})
+        return web.json_response({"datacenters": page, "recommendation": min(offer.datacenters), "meta": meta})
 
     return [
         *collection("server_types", offer.server_types, "server_type", "server type"),
         *collection("locations", offer.locations, "location", "location"),
         web.get("/v1/datacenters", list_datacenters),
-        collection("datacenters", offer.datacenters, "datacenter", "datacenter")[1],
+        get_route("datacenters", offer.datacenters, "datacenter", "datacenter"),
         *collection("images", offer.images, "image", "image"),
         *collection("load_balancer_types", offer.lb_types, "load_balancer_type", "load balancer type"),
         web.get("/v1/pricing", pricing),

@@ -3,7 +3,6 @@ delete; power actions. Booting is handed to the node host when the create action
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from typing import Any
 
@@ -28,7 +27,8 @@ def _mac(server_id: int, network_id: int) -> str:
 def render(state: CloudState, srv: dict[str, Any]) -> dict[str, Any]:
     """A server as the API shows it, deprecated `datacenter` included for older clients."""
     offer = state.offer
-    location = copy.deepcopy(offer.location(srv["location"]))
+    location = offer.location(srv["location"])
+    server_type = offer.server_type(srv["server_type"])
     ipv4 = ipv6 = None
     if srv.get("public_ipv4"):
         ipv4 = {"id": srv["public_ipv4_id"], "ip": srv["public_ipv4"], "blocked": False, "dns_ptr": f"static.{srv['public_ipv4']}.clients.your-server.de"}
@@ -47,10 +47,10 @@ def render(state: CloudState, srv: dict[str, Any]) -> dict[str, Any]:
             "firewalls": [{"id": f, "status": "applied"} for f in fw.firewall_ids_of(state, srv)],
         },
         "private_net": [dict(p) for p in srv["private_net"]],
-        "server_type": copy.deepcopy(offer.server_type(srv["server_type"])),
-        "datacenter": copy.deepcopy(offer.datacenter_of(srv["location"])),
+        "server_type": server_type,
+        "datacenter": offer.datacenter_of(srv["location"]),
         "location": location,
-        "image": copy.deepcopy(offer.images[srv["image_id"]]),
+        "image": offer.images[srv["image_id"]],
         "iso": None,
         "rescue_enabled": False,
         "locked": state.actions.is_locked("server", srv["id"]),
@@ -62,7 +62,7 @@ def render(state: CloudState, srv: dict[str, Any]) -> dict[str, Any]:
         "labels": dict(srv["labels"]),
         "volumes": sorted(v["id"] for v in state.volumes.values() if v.get("server") == srv["id"]),
         "load_balancers": sorted(lb["id"] for lb in state.load_balancers.values() if srv["id"] in {s["id"] for s in state.lb_target_servers(lb)}),
-        "primary_disk_size": offer.server_type(srv["server_type"])["disk"],
+        "primary_disk_size": server_type["disk"],
         "placement_group": _render_group(state, group) if group else None,
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +22,7 @@ def render(state: CloudState, vol: dict[str, Any]) -> dict[str, Any]:
         "created": vol["created"],
         "name": vol["name"],
         "server": vol.get("server"),
-        "location": copy.deepcopy(state.offer.location(vol["location"])),
+        "location": state.offer.location(vol["location"]),
         "size": vol["size"],
         "linux_device": f"/dev/disk/by-id/scsi-0HC_Volume_{vol['id']}",
         "protection": {"delete": False},
