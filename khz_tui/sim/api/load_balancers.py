@@ -20,7 +20,7 @@ from khz_tui.sim.api.store import STATE, CloudState
 from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
-def _health(state: CloudState, lb: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
+def _health(lb: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
     # Health follows the server's power state; whether k3s answers is the node side's business.
     status = "healthy" if srv["status"] == "running" else "unhealthy"
     return [{"listen_port": s["listen_port"], "status": status} for s in lb["services"]]
@@ -31,7 +31,7 @@ def _server_target(state: CloudState, lb: dict[str, Any], server_id: int, privat
     return {
         "type": "server",
         "server": {"id": server_id},
-        "health_status": _health(state, lb, srv) if srv else [],
+        "health_status": _health(lb, srv) if srv else [],
         "use_private_ip": private,
     }
 
@@ -83,21 +83,39 @@ def _service(raw: Any) -> dict[str, Any]:
     for field, port in (("listen_port", listen), ("destination_port", dest)):
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise invalid_input({field: f"{field} must be a port number"})
-    check = raw.get("health_check") or {}
     return {
         "protocol": "tcp",
         "listen_port": listen,
         "destination_port": dest,
         "proxyprotocol": bool(raw.get("proxyprotocol", False)),
-        "health_check": {
-            "protocol": check.get("protocol", "tcp"),
-            "port": check.get("port", dest),
-            "interval": check.get("interval", 15),
-            "timeout": check.get("timeout", 10),
-            "retries": check.get("retries", 3),
-        },  # no "http" key: the spec's health check has no null form of it (TCP checks omit it)
-        "http": None,
+        "health_check": _health_check(raw.get("health_check") or {}, dest),
+        "http": None,  # the service's own HTTP settings: null for a TCP service
     }
+
+
+def _health_check(check: dict[str, Any], dest: int) -> dict[str, Any]:
+    protocol = check.get("protocol", "tcp")
+    if protocol not in ("tcp", "http"):
+        raise invalid_input({"health_check.protocol": "health check protocol must be tcp or http"})
+    out = {
+        "protocol": protocol,
+        "port": check.get("port", dest),
+        "interval": check.get("interval", 15),
+        "timeout": check.get("timeout", 10),
+        "retries": check.get("retries", 3),
+    }
+    # The spec's health check has no null form of `http`: a TCP check omits it, an HTTP check carries
+    # it with the spec's defaults filled in.
+    if protocol == "http":
+        http = check.get("http") or {}
+        out["http"] = {
+            "domain": http.get("domain"),
+            "path": http.get("path", "/"),
+            "response": http.get("response", ""),
+            "status_codes": list(http.get("status_codes", ["2??", "3??"])),
+            "tls": bool(http.get("tls", False)),
+        }
+    return out
 
 
 def _target(state: CloudState, raw: Any) -> dict[str, Any]:
@@ -125,11 +143,15 @@ def _attach(state: CloudState, lb: dict[str, Any], net: dict[str, Any], ip: str 
     lb["private_net"].append({"network": net["id"], "ip": allocate_ip(state, net, zone, ip)})
 
 
+def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two targets name the same server or selector (`use_private_ip` aside)."""
+    return {k: v for k, v in a.items() if k != "use_private_ip"} == {k: v for k, v in b.items() if k != "use_private_ip"}
+
+
 def _check_target_allowed(lb: dict[str, Any], target: dict[str, Any]) -> None:
     if target["use_private_ip"] and not lb["private_net"]:
         raise ApiError("load_balancer_not_attached_to_network", "use_private_ip needs the load balancer in a network", status=422)
-    key = {k: v for k, v in target.items() if k != "use_private_ip"}
-    if any({k: v for k, v in t.items() if k != "use_private_ip"} == key for t in lb["targets"]):
+    if any(_same_target(t, target) for t in lb["targets"]):
         raise ApiError("target_already_defined", "the target is already defined", status=422)
 
 
@@ -254,8 +276,7 @@ async def add_target(request: web.Request) -> web.Response:
 async def remove_target(request: web.Request) -> web.Response:
     state, lb = _lb_action(request)
     target = _target(state, await read_body(request))
-    key = {k: v for k, v in target.items() if k != "use_private_ip"}
-    kept = [t for t in lb["targets"] if {k: v for k, v in t.items() if k != "use_private_ip"} != key]
+    kept = [t for t in lb["targets"] if not _same_target(t, target)]
     if len(kept) == len(lb["targets"]):
         raise ApiError("target_not_found", "the target is not defined", status=404)
     lb["targets"] = kept

@@ -746,6 +746,24 @@ async def test_list_pagination_meta(api: Any, conforms: Callable[[str, int, Any]
     assert body["meta"]["pagination"] == {"page": 2, "per_page": 2, "previous_page": 1, "next_page": 3, "last_page": 3, "total_entries": 5}
 
 
+async def test_http_health_check_carries_its_http_object(api: Any, conforms: Callable[[str, int, Any], None]) -> None:
+    """A health check with protocol http comes back with its `http` settings (spec defaults filled in);
+    a TCP check has none, and a protocol the spec does not know is refused."""
+    check = {"protocol": "http", "port": 6443, "interval": 15, "timeout": 10, "retries": 3, "http": {"path": "/healthz"}}
+    body = {"name": "lb", "load_balancer_type": "lb11", "location": "fsn1",
+            "services": [{**SERVICE, "health_check": check}, {**SERVICE, "listen_port": 80}]}
+    status, created = await api.call("POST", "/load_balancers", body)
+    assert status == 201
+    status, got = await api.call("GET", f"/load_balancers/{created['load_balancer']['id']}")
+    conforms("GET /load_balancers/{id}", status, got)
+    http_check, tcp_check = (s["health_check"] for s in got["load_balancer"]["services"])
+    assert http_check["http"] == {"domain": None, "path": "/healthz", "response": "", "status_codes": ["2??", "3??"], "tls": False}
+    assert "http" not in tcp_check
+    bad = {**body, "name": "lb2", "services": [{**SERVICE, "health_check": {**HEALTH, "protocol": "udp"}}]}
+    status, error = await api.call("POST", "/load_balancers", bad)
+    assert status == 422 and error["error"]["code"] == "invalid_input"
+
+
 async def test_schema_check_rejects_departures(api: Any, spec_index: dict[str, Any], schema_mismatches: Callable[[str, Any], list[str]]) -> None:
     """A real body passes, and each kind of departure from the spec is caught and located."""
     import copy
