@@ -26,7 +26,7 @@ from textual.screen import Screen
 
 from khz_tui.engine.options import RunOptions
 from khz_tui.ui.commands import PlanCommands
-from khz_tui.ui.draft import PlanDraft, load_plan_package
+from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
 from khz_tui.ui.screens.step import WizardStep
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER
@@ -254,7 +254,7 @@ def _raw_plan(path: Path) -> dict | None:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
-    data.setdefault("name", "my-cluster")
+    data.setdefault("name", DEFAULT_NAME)
     return data
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Select, Static, Switch
@@ -54,7 +53,7 @@ class NetworkingStep(WizardStep):
         with Horizontal(classes="field-pair"):
             yield PlanField("API load balancer", Switch(bool(d.get("load_balancer.enabled", True)), id="lb-enabled"),
                             "load_balancer.enabled")
-            yield PlanField("Type", Select(with_current(lb_type_options(bundled_catalog(), location), lb_type),
+            yield PlanField("Type", Select(with_current(lb_type_options(catalog, location), lb_type),
                                            value=lb_type, allow_blank=False, id="lb-type"), "load_balancer.type")
         service_lb = d.get("addons.service_load_balancer", "hetzner")
         yield PlanField("Services of type LoadBalancer",
@@ -93,7 +92,3 @@ class NetworkingStep(WizardStep):
         opened = any(c in OPEN_WORLD for c in cidrs)
         banner.update("⚠ 0.0.0.0/0 lets the whole internet knock on SSH or the API" if opened else "")
         banner.set_class(opened, "-warning")
-
-    @on(Switch.Changed, "#lb-enabled")
-    def _lb_toggled(self) -> None:
-        self.after_check()

@@ -66,7 +66,6 @@ class RunConsole(Screen):
         self.kubeconfig: KubeconfigWritten | None = None
         self.failed_step: StepFailed | None = None
         self.flush_interval = flush_interval
-        self.events_seen = 0
 
     def compose(self) -> ComposeResult:
         if self.app.options.sim:
@@ -118,7 +117,6 @@ class RunConsole(Screen):
             return
         batch = list(self.pending)
         self.pending.clear()
-        self.events_seen += len(batch)
         table, progress = self.query_one(NodeTable), self.query_one(ProgressPanel)
         lines: list[tuple[str | None, str]] = []
         for event in batch:

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, RadioSet, Select, SelectionList, Switch
 
+from khz_tui.ui.draft import owns
 from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
@@ -147,7 +148,7 @@ class WizardStep(Screen):
 
     def _focus_field(self, path: str) -> None:
         for field in self.query(PlanField):
-            if path == field.path or path.startswith((field.path + ".", field.path + "[")):
+            if owns((field.path,), path):
                 field.control.focus()
                 return
 

@@ -97,6 +97,3 @@ class NodeTable(DataTable):
             elif row.phase in NODE_PHASES:
                 total += NODE_PHASES.index(row.phase) / last
         return total / len(self.nodes)
-
-    def ready_count(self) -> int:
-        return sum(1 for row in self.nodes.values() if row.phase == "ready")

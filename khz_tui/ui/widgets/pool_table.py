@@ -28,9 +28,7 @@ class WorkerPoolTable(RowsTable):
         )
 
     def new_row(self) -> dict[str, Any]:
-        taken = {r.get("name") for r in self.rows_data}
-        n = next(i for i in range(1, 1000) if f"pool-{i}" not in taken)
-        return {"name": f"pool-{n}", "server_type": "cpx32", "count": 2, "labels": {}, "taints": []}
+        return {"name": self.free_name("pool"), "server_type": "cpx32", "count": 2, "labels": {}, "taints": []}
 
     def dialog(self, row: dict[str, Any], title: str) -> PoolDialog:
         return PoolDialog(row, title, self.default_location)

@@ -52,6 +52,11 @@ class RowsTable(DataTable):
 
     # -- editing ----------------------------------------------------------------------------------
 
+    def free_name(self, prefix: str) -> str:
+        """`prefix-N` with the lowest N no row's name has taken, for a new row."""
+        taken = {r.get("name") for r in self.rows_data}
+        return next(f"{prefix}-{i}" for i in range(1, len(taken) + 2) if f"{prefix}-{i}" not in taken)
+
     def set_rows(self, rows: list[dict[str, Any]]) -> None:
         self.rows_data = [dict(r) for r in rows]
         self._refill()

@@ -22,9 +22,7 @@ class VolumeTable(RowsTable):
                 str(row.get("format", "ext4")))
 
     def new_row(self) -> dict[str, Any]:
-        taken = {r.get("name") for r in self.rows_data}
-        n = next(i for i in range(1, 1000) if f"data-{i}" not in taken)
-        return {"name": f"data-{n}", "size_gb": 10, "pool": self.pools[0] if self.pools else "default",
+        return {"name": self.free_name("data"), "size_gb": 10, "pool": self.pools[0] if self.pools else "default",
                 "format": "ext4"}
 
     def dialog(self, row: dict[str, Any], title: str) -> VolumeDialog:
