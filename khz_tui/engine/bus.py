@@ -49,6 +49,7 @@ class EventBus:
             self._secrets.sort(key=len, reverse=True)  # longest first, so a prefix never leaks the rest
 
     def scrub(self, text: str) -> str:
+        """`text` with every registered secret replaced by `***`."""
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)

@@ -137,6 +137,7 @@ class Printer:
 
 
 def exit_code(finished: RunFinished | None) -> int:
+    """The process exit code for a run that ended with `finished` (None: it never finished)."""
     if finished is None:
         return EXIT_FAILED
     if finished.ok:

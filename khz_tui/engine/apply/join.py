@@ -9,6 +9,8 @@ from khz_tui.engine.nodes import bootstrap
 
 
 async def install_or_join(run: ApplyRun, node: Node) -> None:
+    """Install k3s on the seed, or join this node to it once the API (and for a control plane, the
+    seed's readiness) allows; a node already in the cluster is left as it is."""
     slot = node.slot
     facts = run.node_facts(node)
     if slot.role == "control-plane":

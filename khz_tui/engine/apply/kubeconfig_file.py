@@ -12,6 +12,7 @@ from khz_tui.engine.nodes import bootstrap, kubeconfig
 
 
 async def write_kubeconfig(run: ApplyRun) -> None:
+    """Fetch the seed's kubeconfig, point it at the load balancer (or the seed), write it and report it."""
     seed = run.seed_node()
     raw = await run.retrying(seed, bootstrap.fetch_kubeconfig)
     assert seed.facts is not None

@@ -17,6 +17,7 @@ from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
 
 
 async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
+    """Bring the node's server up to `ssh-ready`: find or create it, then open its pinned SSH session."""
     slot = node.slot
     host_key = run.ctx.state.host_key(slot.name)
     await _ensure_server(run, node, shared, host_key)

@@ -27,6 +27,7 @@ async def confirm_scale_down(run: ApplyRun) -> None:
 
 
 async def scale_down(run: ApplyRun, names: list[str]) -> None:
+    """Remove the (already confirmed) servers `names` one by one: node, volumes, server, host key."""
     seed = run.seed_node()
     for name in names:
         server = run.inv.servers[name]

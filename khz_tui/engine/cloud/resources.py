@@ -46,6 +46,7 @@ API_PORT = 6443
 
 
 def is_ours(resource: Any, cluster: str) -> bool:
+    """Whether `resource` carries this cluster's labels (a look-alike without them is never adopted)."""
     labels = getattr(resource, "labels", None) or {}
     return labels.get(CLUSTER_LABEL) == cluster and labels.get(MANAGED_BY_LABEL) == MANAGED_BY
 
@@ -131,6 +132,7 @@ def md5_fingerprint(public_key: str) -> str:
 
 
 async def ensure_network(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory) -> Any:
+    """The cluster's private network with its one subnet, found or created."""
     name = network_name(plan.name)
     subnet = NetworkSubnet(type="cloud", ip_range=plan.network.subnet, network_zone=plan.network.zone)
     return await find_or_create(
@@ -207,6 +209,7 @@ def firewall_drift(bus: EventBus, name: str, expected: list[Any], actual: list[A
 async def ensure_firewall(
     client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, caller_cidr: str | None
 ) -> Any:
+    """The cluster's firewall: found (its rules checked for drift) or created with `firewall_rules`."""
     name = firewall_name(plan.name)
     if name in inv.firewalls:
         fw = inv.firewalls[name]
@@ -229,6 +232,7 @@ async def ensure_firewall(
 
 
 async def ensure_placement_group(client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, name: str) -> Any:
+    """The spread placement group `name`, found or created."""
     return await find_or_create(
         client, bus, plan, inv.placement_groups, resource_type="placement group", name=name,
         create=lambda: client.call(

@@ -35,6 +35,7 @@ class ServerFacts:
 
 
 def server_facts(server: Any, network_id: int | None, action_id: int | None = None) -> ServerFacts:
+    """The facts of an hcloud server; its private IP on `network_id` (any network when None)."""
     public = server.public_net.ipv4.ip if server.public_net and server.public_net.ipv4 else None
     private = None
     for net in server.private_net or []:
