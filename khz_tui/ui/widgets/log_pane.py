@@ -7,6 +7,8 @@ frame rather than one per line.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
+from itertools import islice
 
 from textual import on
 from textual.app import ComposeResult
@@ -70,14 +72,16 @@ class LogPane(Vertical):
         if not lines:
             return
         self.history.extend(lines)
-        shown = [text for node, text in lines if self._passes(node, text)]
+        shown = list(self._passing(lines))
         if shown:
             self.query_one(Log).write_lines(shown[-SHOWN:])
 
-    def _passes(self, node: str | None, text: str) -> bool:
-        if self.node is not None and node != self.node:
-            return False
-        return not self.search or self.search.lower() in text.lower()
+    def _passing(self, lines: Iterable[tuple[str | None, str]]) -> Iterable[str]:
+        """The texts of `lines` that pass the node filter and the search, in the order given."""
+        node, needle = self.node, self.search.lower()
+        for line_node, text in lines:
+            if (node is None or line_node == node) and (not needle or needle in text.lower()):
+                yield text
 
     def set_filter(self, node: str | None = None, search: str | None = None) -> None:
         self.node = node
@@ -87,8 +91,10 @@ class LogPane(Vertical):
         self.border_title = f"Log · {where}" + (f" · “{self.search}”" if self.search else "")
         log = self.query_one(Log)
         log.clear()
-        lines = [text for n, text in self.history if self._passes(n, text)]
-        log.write_lines(lines[-SHOWN:])
+        # Runs on every keystroke in the search box: scan back from the newest line and stop once the
+        # widget is full, instead of testing the whole history.
+        newest = list(islice(self._passing(reversed(self.history)), SHOWN))
+        log.write_lines(newest[::-1])
 
     def open_search(self) -> None:
         self.add_class("-searching")
