@@ -44,22 +44,20 @@ class NodeTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.nodes: dict[str, NodeRow] = {}
         self.now = 0.0
+        self._drawn: dict[str, tuple[str, ...]] = {}  # each row's cells as last drawn
 
     def on_mount(self) -> None:
         for label in COLUMNS:
             self.add_column(label, key=label, width=_WIDTHS.get(label))
 
     def node_planned(self, event: NodePlanned) -> None:
-        row = NodeRow(event.node, event.role, event.pool, event.server_type, event.location)
         if event.node not in self.nodes:
-            self.nodes[event.node] = row
-            self.add_row(*self._cells(row), key=event.node)
+            self._add(NodeRow(event.node, event.role, event.pool, event.server_type, event.location))
 
     def phase_changed(self, event: NodePhaseChanged) -> None:
         row = self.nodes.get(event.node)
         if row is None:  # a node the engine found rather than planned (e.g. while destroying)
-            row = self.nodes[event.node] = NodeRow(event.node, "", "", "", "")
-            self.add_row(*self._cells(row), key=event.node)
+            row = self._add(NodeRow(event.node, "", "", "", ""))
         row.phase = event.phase
         row.public_ip = event.public_ip or row.public_ip
         row.private_ip = event.private_ip or row.private_ip
@@ -67,12 +65,24 @@ class NodeTable(DataTable):
             row.started = event.elapsed
         row.finished = event.elapsed if event.phase in _DONE_PHASES else None
 
+    def _add(self, row: NodeRow) -> NodeRow:
+        self.nodes[row.name] = row
+        cells = self._drawn[row.name] = self._cells(row)
+        self.add_row(*cells, key=row.name)
+        return row
+
     def refresh_rows(self, now: float) -> None:
-        """Redraw every row once per batch of events, with `now` as the run's elapsed time."""
+        """Bring every row up to date once per batch of events, with `now` as the run's elapsed time.
+        Batches come up to 30 times a second: only the cells whose text changed are updated."""
         self.now = now
         for name, row in self.nodes.items():
-            for label, value in zip(COLUMNS, self._cells(row)):
-                self.update_cell(name, label, value)
+            cells, drawn = self._cells(row), self._drawn[name]
+            if cells == drawn:
+                continue
+            for label, value, old in zip(COLUMNS, cells, drawn):
+                if value != old:
+                    self.update_cell(name, label, value)
+            self._drawn[name] = cells
 
     def _cells(self, row: NodeRow) -> tuple[str, ...]:
         style = _PHASE_STYLE.get(row.phase, "")
