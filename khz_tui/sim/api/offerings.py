@@ -11,7 +11,7 @@ from khz_tui.plan.catalog import snapshot_wire
 from khz_tui.sim.api.errors import ApiError, invalid_input, not_found
 from khz_tui.sim.api.listing import filter_records, list_response
 from khz_tui.sim.api.pagination import paginate
-from khz_tui.sim.api.wire import path_id
+from khz_tui.sim.api.wire import by_id_or_name, path_id
 
 
 class Offerings:
@@ -30,13 +30,10 @@ class Offerings:
 
     @staticmethod
     def _find(table: dict[int, dict[str, Any]], ident: Any, kind: str, field: str) -> dict[str, Any]:
-        if isinstance(ident, dict):  # {"id": ..} or {"name": ..} forms some clients send
-            ident = ident.get("id") or ident.get("name")
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
-            found = table.get(int(ident))
-        else:
-            found = next((v for v in table.values() if v["name"] == ident), None)
+        found = by_id_or_name(table, ident)
         if found is None:
+            if isinstance(ident, dict):
+                ident = ident.get("id") or ident.get("name")
             if ident is None or ident == "":
                 raise invalid_input({field: f"{field} is required"})
             raise invalid_input({field: f"{kind} '{ident}' not found"})

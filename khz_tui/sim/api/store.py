@@ -18,6 +18,7 @@ from khz_tui.sim.api.config import SimConfig
 from khz_tui.sim.api.errors import ApiError, locked, not_found
 from khz_tui.sim.api.labels import matches
 from khz_tui.sim.api.offerings import Offerings
+from khz_tui.sim.api.wire import by_id_or_name
 from khz_tui.sim.contracts import NodeHost, NodeSpec
 
 KINDS = ("servers", "networks", "load_balancers", "volumes", "firewalls", "ssh_keys", "placement_groups")
@@ -97,11 +98,7 @@ class CloudState:
 
     def get_by_id_or_name(self, kind: str, ident: Any) -> dict[str, Any] | None:
         """A resource by id or name, or None (server create accepts SSH keys either way)."""
-        if isinstance(ident, dict):
-            ident = ident.get("id") or ident.get("name")
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
-            return self.tables[kind].get(int(ident))
-        return next((r for r in self.tables[kind].values() if r["name"] == ident), None)
+        return by_id_or_name(self.tables[kind], ident)
 
     def name_taken(self, kind: str, name: str, *, except_id: int | None = None) -> bool:
         """Whether another resource of this kind already has this name."""

@@ -68,6 +68,16 @@ def update_name_and_labels(state: CloudState, kind: str, record: dict[str, Any],
         record["labels"] = labels
 
 
+def by_id_or_name(table: dict[int, dict[str, Any]], ident: Any) -> dict[str, Any] | None:
+    """The record named by an id (int or digit string), a name, or an `{"id"|"name": ..}` object; None
+    when there is none."""
+    if isinstance(ident, dict):  # {"id": ..} or {"name": ..} forms some clients send
+        ident = ident.get("id") or ident.get("name")
+    if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+        return table.get(int(ident))
+    return next((r for r in table.values() if r["name"] == ident), None)
+
+
 def id_field(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
     """An integer id field such as `network` or `server`."""
     value = body.get(name)
