@@ -136,8 +136,8 @@ class WizardStep(Screen):
         errors = self.blocking()
         if errors:
             first = errors[0]
-            self.notify(f"{first.path}: {first.message}", title=f"Fix {len(errors)} problem(s) first",
-                        severity="error")
+            count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
+            self.notify(f"{first.path}: {first.message}", title=f"Fix {count} first", severity="error")
             self._focus_field(first.path)
             return
         self.app.show_step_after(self.STEP)
