@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 _NAME = r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?"
@@ -94,8 +95,12 @@ def _check_key(key: str) -> None:
         raise SelectorError(f"invalid label key '{key}' in selector")
 
 
+@lru_cache(maxsize=256)
 def parse_selector(text: str) -> Predicate:
-    """Compile a label selector into a predicate over a labels mapping; raises SelectorError."""
+    """Compile a label selector into a predicate over a labels mapping; raises SelectorError.
+
+    Cached: `matches` is asked once per server for every selector target of every load balancer and
+    firewall that a response renders, always with the same few selectors."""
     predicates = [_term(t) for t in _split_terms(text)]
     return lambda labels: all(p(labels) for p in predicates)
 
