@@ -68,6 +68,8 @@ def pane(home: Path, tmp_path: Path):
     exports = " ".join(f"{k}={v!r}" for k, v in env.items())
     command = f"cd {str(tmp_path)!r} && env {exports} TERM=xterm-256color {sys.executable} -m khz_tui --sim"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "32", command], check=True)
+    # Keep the pane when the app exits, so a failure shows its last screen (or traceback) instead of nothing.
+    subprocess.run(["tmux", "set-option", "-t", session, "remain-on-exit", "on"], capture_output=True)
     try:
         yield Pane(session)
     finally:

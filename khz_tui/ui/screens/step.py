@@ -101,9 +101,16 @@ class WizardStep(Screen):
         if self.draft.ready:
             self.plan_ready()
 
+    @property
+    def showing(self) -> bool:
+        """Whether this step is the screen on show. Events queued before a switch (a key typed ahead,
+        a field's Changed, the plan arriving) still reach a step that is leaving, whose fields may
+        already be gone: such a step has nothing left to do."""
+        return self.is_attached and self.is_current
+
     def plan_ready(self) -> None:
         """The draft has its defaults and a verdict: describe each field from the plan's docs, check."""
-        if self._loading:
+        if self._loading or not self.showing:
             return  # `_loaded` calls this again once the fields hold the draft's values
         for field in self.query(PlanField):
             field.describe()
@@ -111,7 +118,7 @@ class WizardStep(Screen):
 
     def changed(self) -> None:
         """Write the fields into the draft, re-check the plan, show what the checks found."""
-        if self._loading:
+        if self._loading or not self.showing:
             return
         self.draft.update(self.collect())
         self.show_problems(self.draft.problems_under(self.PREFIXES))
@@ -131,6 +138,8 @@ class WizardStep(Screen):
         return action != "back" or self.STEP != STEP_ORDER[0]
 
     def action_next(self) -> None:
+        if not self.showing:  # a Next typed ahead, meant for the step that replaced this one
+            return
         self.draft.complete()  # Next pressed before the background load finished: never skip the checks
         self.changed()
         errors = self.blocking()
@@ -143,6 +152,8 @@ class WizardStep(Screen):
         self.app.show_step_after(self.STEP)
 
     def action_back(self) -> None:
+        if not self.showing:
+            return
         self.changed()
         self.app.show_step_before(self.STEP)
 
