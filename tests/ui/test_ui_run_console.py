@@ -146,7 +146,15 @@ async def test_palette_offers_the_plan_commands(make_app) -> None:
         dark = app.current_theme.dark
         await pilot.press("ctrl+p")
         await pilot.press(*"toggle light")
-        await pilot.pause(0.3)
+        from textual.command import CommandList
+
+        # The palette searches in a worker: wait (bounded) for its hit instead of a fixed pause.
+        for _ in range(100):
+            await pilot.pause(0.05)
+            hits = app.screen.query(CommandList)
+            if hits and hits.first().option_count > 0:
+                break
+        assert hits and hits.first().option_count > 0, "the palette found no command for 'toggle light'"
         await pilot.press("enter")
         await pilot.pause()
         assert app.current_theme.dark is not dark
