@@ -191,10 +191,16 @@ async def update(request: web.Request) -> web.Response:
     return web.json_response({"firewall": render(state, fw)})
 
 
-async def delete(request: web.Request) -> web.Response:
+def _unlocked_firewall(request: web.Request) -> tuple[CloudState, dict[str, Any]]:
+    """The project state and the firewall named in the URL; `locked` while an action runs on it."""
     state = request.app[STATE]
     fw = state.get("firewalls", path_id(request))
     state.ensure_unlocked("firewalls", fw["id"])
+    return state, fw
+
+
+async def delete(request: web.Request) -> web.Response:
+    state, fw = _unlocked_firewall(request)
     in_use = _servers_of(state, fw)
     if in_use:
         raise ApiError("resource_in_use", f"firewall {fw['id']} is still applied to servers {in_use}")
@@ -203,18 +209,14 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def set_rules(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    fw = state.get("firewalls", path_id(request))
-    state.ensure_unlocked("firewalls", fw["id"])
+    state, fw = _unlocked_firewall(request)
     body = await read_body(request)
     fw["rules"] = _rules(body.get("rules") if "rules" in body else None)
     return created(201, {"actions": [_action(state, "set_firewall_rules", fw, _servers_of(state, fw))]})
 
 
 async def apply_to_resources(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    fw = state.get("firewalls", path_id(request))
-    state.ensure_unlocked("firewalls", fw["id"])
+    state, fw = _unlocked_firewall(request)
     body = await read_body(request)
     entries = _apply_entries(state, body.get("apply_to"))
     for entry in entries:
@@ -225,9 +227,7 @@ async def apply_to_resources(request: web.Request) -> web.Response:
 
 
 async def remove_from_resources(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    fw = state.get("firewalls", path_id(request))
-    state.ensure_unlocked("firewalls", fw["id"])
+    state, fw = _unlocked_firewall(request)
     body = await read_body(request)
     entries = _apply_entries(state, body.get("remove_from"))
     for entry in entries:
