@@ -70,6 +70,10 @@ class NodeHost(Protocol):
     def ssh_target(self, server_id: int) -> tuple[str, int] | None:
         """Loopback host and port where this server's sshd listens, once it has one."""
 
+    def listening(self, server_id: int, port: int) -> bool:
+        """Whether a process on the server accepts TCP connections on `port` right now (a load
+        balancer's health check asks this: k3s serves 6443 only while its server unit runs)."""
+
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable node and k3s state, for `sim serve --state FILE`."""
 

@@ -65,6 +65,9 @@ class RecordingNodeHost:
     def ssh_target(self, server_id: int) -> tuple[str, int] | None:
         return None
 
+    def listening(self, server_id: int, port: int) -> bool:
+        return False  # nothing runs on a recorded machine
+
     def export_state(self) -> dict[str, Any]:
         return {}
 

@@ -116,6 +116,17 @@ class SimNodes:
         endpoint = self._endpoints.get(server_id)
         return ("127.0.0.1", endpoint.port) if endpoint else None
 
+    def listening(self, server_id: int, port: int) -> bool:
+        """sshd on 22 once booted; the k3s API on 6443 while a server unit (not an agent) is active."""
+        machine = self.machines.get(server_id)
+        if machine is None or machine.state != "running":
+            return False
+        if port == 22:
+            return True
+        if port == 6443:
+            return machine.services.get("k3s") == "active"
+        return False
+
     async def boot(self, spec: NodeSpec, boot_seconds: float) -> None:
         """Power on: sshd answers after `boot_seconds`; cloud-init runs on the first boot."""
         machine = self.machines.get(spec.server_id)
