@@ -6,9 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-# Official code -> HTTP status, from the spec's table of common errors.
+# Official code -> HTTP status: the spec's table of common errors ("Error Codes" in its overview), then
+# the operation-specific codes the simulator answers, each from that operation's "Operation specific
+# errors" table in the spec.
 STATUS = {
     "unauthorized": 401,
+    "token_readonly": 401,
     "forbidden": 403,
     "resource_limit_exceeded": 403,
     "not_found": 404,
@@ -31,6 +34,16 @@ STATUS = {
     "server_error": 500,
     "unavailable": 503,
     "timeout": 504,
+    # POST /firewalls/{id}/actions/apply_to_resources and remove_from_resources
+    "firewall_resource_not_found": 404,
+    "firewall_already_applied": 422,
+    "private_net_only_server": 422,
+    "firewall_managed_by_label_selector": 422,
+    # POST /load_balancers and POST /load_balancers/{id}/actions/add_target
+    "resolve_cloud_private_targets_error": 422,
+    "resolve_cloud_public_targets_error": 422,
+    "load_balancer_not_attached_to_network": 422,
+    "target_already_defined": 422,
 }
 
 
