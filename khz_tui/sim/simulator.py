@@ -112,10 +112,15 @@ class Simulator:
         node_host_factory: NodeHostFactory | None = None,
         durations: Durations | None = None,
         announce: bool = True,
+        read_only_token: str | None = None,
     ):
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self.token = token or secrets.token_urlsafe(32)
+        if read_only_token is not None and (not read_only_token or read_only_token == self.token):
+            raise ValueError("read_only_token must be non-empty and differ from token")
+        self.read_only_token = read_only_token
+        """A second token of the same project that may only GET (`401 token_readonly` otherwise)."""
         self.time_scale = time_scale
         self.seed = seed
         self.faults = faults or FaultProfile()
@@ -159,7 +164,7 @@ class Simulator:
         if self.state_file and self.state_file.exists():
             await self._restore(json.loads(self.state_file.read_text(encoding="utf-8")))
         app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts,
-                        announce=self.announce)
+                        announce=self.announce, read_only_token=self.read_only_token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

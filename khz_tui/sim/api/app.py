@@ -24,7 +24,7 @@ from khz_tui.sim.api import (
     xsim,
 )
 from khz_tui.sim.api.errors import ApiError, error_response
-from khz_tui.sim.api.ratelimit import TokenBucket
+from khz_tui.sim.api.ratelimit import AddressBuckets, TokenBucket
 from khz_tui.sim.api.store import STATE, CloudState
 from khz_tui.sim.faults import FaultDice, FaultProfile
 
@@ -71,22 +71,44 @@ def build_app(
     dice: FaultDice | None = None,
     counts: RequestCounts | None = None,
     announce: bool = True,
+    read_only_token: str | None = None,
+    anonymous: AddressBuckets | None = None,
 ) -> web.Application:
     """The API emulator as an aiohttp application. With `announce=False` the simulator-only `/x-sim`
-    routes answer 404 like Hetzner's API, so clients take it for the real cloud (to test those paths)."""
+    routes answer 404 like Hetzner's API, so clients take it for the real cloud (to test those paths).
+
+    `read_only_token` is a second token of the same project (same `bucket`) that may only GET.
+    `anonymous` rate-limits requests without a valid token, one bucket per client address."""
     counts = counts if counts is not None else RequestCounts()
     dice = dice or FaultDice(FaultProfile(), 0)
+    anonymous = anonymous or AddressBuckets(bucket.capacity)
     expected = f"Bearer {token}".encode()
+    expected_read_only = f"Bearer {read_only_token}".encode() if read_only_token else None
+
+    def refuse_unauthenticated(request: web.Request) -> web.Response:
+        # Spec, "Rate Limiting": "All requests, whether they are authenticated or not, are subject to
+        # rate limiting." A caller without a valid token has no project: its address pays instead.
+        own = anonymous.bucket(request.remote or "unknown")
+        if not own.take():
+            return error_response("rate_limit_exceeded", "limit of requests per hour reached", headers=own.headers())
+        return error_response("unauthorized", "unable to authenticate", headers=own.headers())
 
     @web.middleware
     async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = request.headers.get("Authorization", "").encode()
+        read_only = False
         if not hmac.compare_digest(given, expected):
-            return error_response("unauthorized", "unable to authenticate", headers=bucket.headers())
+            if expected_read_only is None or not hmac.compare_digest(given, expected_read_only):
+                return refuse_unauthenticated(request)
+            read_only = True
         path = request.path[3:] if request.path.startswith("/v1") else request.path
         counts.add(request.method, path)
         if not bucket.take():
             return error_response("rate_limit_exceeded", "limit of requests per hour reached", headers=bucket.headers())
+        if read_only and request.method != "GET":
+            # Spec, "Error Codes": `401 token_readonly`: "The token is only allowed to perform GET requests."
+            return error_response("token_readonly", "the token is only allowed to perform GET requests",
+                                  headers=bucket.headers())
         outcome = dice.request(request.method, path)
         if outcome.latency:
             await asyncio.sleep(outcome.latency)

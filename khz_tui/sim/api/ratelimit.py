@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 
@@ -50,3 +51,31 @@ class TokenBucket:
             "RateLimit-Remaining": str(int(math.floor(self._tokens))),
             "RateLimit-Reset": str(int(math.ceil(reset))),
         }
+
+
+class AddressBuckets:
+    """One `TokenBucket` per client address, for requests without a valid token.
+
+    Hetzner's spec: "All requests, whether they are authenticated or not, are subject to rate
+    limiting." An unauthenticated request belongs to no project, so its budget is the caller's address.
+    At most `max_addresses` buckets are kept (least recently used dropped first): a flood from many
+    addresses cannot grow the simulator without bound.
+    """
+
+    def __init__(self, capacity: int = 3600, *, clock: Callable[[], float] = time.time, max_addresses: int = 4096):
+        self.capacity = capacity
+        self._clock = clock
+        self._max = max_addresses
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def bucket(self, address: str) -> TokenBucket:
+        """The bucket of one client address (created full on first use)."""
+        found = self._buckets.get(address)
+        if found is None:
+            found = TokenBucket(self.capacity, clock=self._clock)
+            self._buckets[address] = found
+            if len(self._buckets) > self._max:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(address)
+        return found
