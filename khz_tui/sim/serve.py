@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=0, help="port (default: any free port)")
     p.add_argument("--token", help="API token to accept (default: a random one, printed)")
+    p.add_argument("--read-only-token", metavar="TOKEN",
+                   help="also accept TOKEN for GET requests only (same project and rate limit; other methods get 401 token_readonly)")
     p.add_argument("--time-scale", type=_positive_float, default=1.0, help="multiply every duration (0.05 = 20x faster)")
     p.add_argument("--seed", type=int, default=0, help="seed for fault decisions")
     p.add_argument("--faults", default="none", metavar="PROFILE", help=f"one of {', '.join(PROFILES)}, or a .toml/.json file")
@@ -65,6 +67,8 @@ async def _serve(sim: Simulator) -> None:
     async with sim:
         print(f"export HCLOUD_ENDPOINT={sim.endpoint}", flush=True)
         print(f"export HCLOUD_TOKEN={sim.token}", flush=True)
+        if sim.read_only_token:
+            print("# the --read-only-token is accepted too, for GET requests only", file=sys.stderr, flush=True)
         print("# simulator running; Ctrl-C to stop", file=sys.stderr, flush=True)
         await stop.wait()
 
@@ -80,6 +84,9 @@ def main(argv: list[str]) -> int:
     if args.server_limit < 1 or args.rate_limit < 1:
         print("khz-tui sim: error: --server-limit and --rate-limit must be at least 1", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.read_only_token is not None and (not args.read_only_token or args.read_only_token == args.token):
+        print("khz-tui sim: error: --read-only-token must be non-empty and differ from --token", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.state is not None and args.state.exists() and not args.state.is_file():
         print(f"khz-tui sim: error: --state {args.state} is not a file", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -93,6 +100,7 @@ def main(argv: list[str]) -> int:
         state_file=args.state,
         server_limit=args.server_limit,
         rate_limit_per_hour=args.rate_limit,
+        read_only_token=args.read_only_token,
     )
     try:
         asyncio.run(_serve(sim))
