@@ -30,7 +30,12 @@ MAX_ATTEMPTS = 8
 
 HINTS = {
     "unauthorized": "the API token was refused: check the token (HCLOUD_TOKEN or the plan's hcloud.token_env)",
-    "forbidden": "the token is read-only or lacks access: create a Read & Write token in the Hetzner console",
+    # Hetzner answers a read-only token's first change with `401 token_readonly`, not `forbidden`.
+    "token_readonly": (
+        "the API token is read-only: create a Read & Write token in the Hetzner Console "
+        "(Security > API tokens) and use that one"
+    ),
+    "forbidden": "the token lacks access to this request: check the project and the token's permissions",
     "resource_limit_exceeded": (
         "the project reached a Hetzner limit (servers, cores, volumes...): ask Hetzner to raise the project "
         "limit in the console (Limits tab), or plan fewer or smaller nodes"
@@ -43,6 +48,15 @@ HINTS = {
     "placement_error": "Hetzner could not place the server in its spread group: try another location",
     "resource_unavailable": "that server type is sold out or not offered in this location: pick another",
 }
+
+
+#: Codes that mean the token itself is wrong for the job: bad input (exit 2), never worth a retry.
+CREDENTIAL_CODES = frozenset({"unauthorized", "token_readonly", 401})
+
+
+def is_bad_credentials(code: str | int | None) -> bool:
+    """True when the API refused the token (unknown, revoked, or read-only for a change)."""
+    return code in CREDENTIAL_CODES
 
 
 def error_hint(code: str | int | None) -> str:
