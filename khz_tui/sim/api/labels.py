@@ -73,12 +73,15 @@ def _term(term: str) -> Predicate:
         key, op = m["key"], m["op"]
         values = {v.strip() for v in m["values"].split(",")}
         _check_key(key)
+        for value in values:
+            _check_value(value)
         if op == "in":
             return lambda labels: key in labels and labels[key] in values
         return lambda labels: key not in labels or labels[key] not in values
     if m := _CMP_RE.match(term):
         key, op, value = m["key"], m["op"], m["value"]
         _check_key(key)
+        _check_value(value)
         if op == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: key in labels and labels[key] == value
@@ -93,6 +96,14 @@ def _term(term: str) -> Predicate:
 def _check_key(key: str) -> None:
     if not KEY_RE.match(key):
         raise SelectorError(f"invalid label key '{key}' in selector")
+
+
+def _check_value(value: str) -> None:
+    # The spec's "Labels": a valid value is empty or begins and ends with an alphanumeric, so a
+    # selector value such as `*` can never match a label: Hetzner refuses it as invalid input rather
+    # than answering an empty list, and a client that hopes for a wildcard learns it at once.
+    if not VALUE_RE.match(value):
+        raise SelectorError(f"invalid label value '{value}' in selector")
 
 
 @lru_cache(maxsize=256)
