@@ -9,11 +9,28 @@ from aiohttp import web
 
 from khz_tui.sim.api.errors import invalid_input
 from khz_tui.sim.api.labels import SelectorError, parse_selector
-from khz_tui.sim.api.pagination import paginate
+from khz_tui.sim.api.pagination import link_headers, paginate
+
+# Fields each list may be sorted by: the `enum` of the `sort` parameter of that `GET` in the spec
+# (e.g. `/ssh_keys`: id, name; `/networks`: id, name, created). Lists not named here use the default.
+SORT_FIELDS: dict[str, tuple[str, ...]] = {
+    "ssh_keys": ("id", "name"),
+    "locations": ("id", "name"),
+    "datacenters": ("id", "name"),
+}
+DEFAULT_SORT_FIELDS = ("id", "name", "created")
+# The spec's "Sorting": "You can set the sort direction by appending `:asc` or `:desc` to the field
+# name. By default, ascending sorting is used." Anything else is outside the parameter's enum.
+SORT_ORDERS = {"": False, ":asc": False, ":desc": True}
+
+
+def _sort_fields(request: web.Request) -> tuple[str, ...]:
+    collection = request.path.rstrip("/").rsplit("/", 1)[-1]
+    return SORT_FIELDS.get(collection, DEFAULT_SORT_FIELDS)
 
 
 def filter_records(request: web.Request, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Apply `name`, `label_selector` and `sort` (id, name, created; `:asc`/`:desc`) from the query."""
+    """Apply `name`, `label_selector` and `sort` (the list's fields; `:asc`/`:desc`) from the query."""
     items = list(records)
     name = request.query.get("name")
     if name is not None:
@@ -25,12 +42,17 @@ def filter_records(request: web.Request, records: Iterable[dict[str, Any]]) -> l
         except SelectorError as exc:
             raise invalid_input({"label_selector": str(exc)}, "invalid label_selector") from None
         items = [r for r in items if predicate(r.get("labels") or {})]
+    # Every `sort` value is checked before any is applied, so one bad value fails the whole request.
+    allowed = _sort_fields(request)
+    keys = []
+    for sort in request.query.getall("sort", []):
+        field, colon, order = sort.partition(":")
+        if field not in allowed or colon + order not in SORT_ORDERS:
+            raise invalid_input({"sort": f"'{sort}' is not one of {', '.join(allowed)} with :asc or :desc"})
+        keys.append((field, SORT_ORDERS[colon + order]))
     items.sort(key=lambda r: r["id"])
-    for sort in reversed(request.query.getall("sort", [])):
-        field, _, order = sort.partition(":")
-        if field not in ("id", "name", "created"):
-            raise invalid_input({"sort": f"cannot sort by '{field}'"})
-        items.sort(key=lambda r: r.get(field) or "", reverse=order == "desc")
+    for field, descending in reversed(keys):
+        items.sort(key=lambda r, f=field: r.get(f) or "", reverse=descending)
     return items
 
 
@@ -43,7 +65,7 @@ def list_response(
     """Filter, sort and paginate `records`; respond `{key: [...], "meta": {...}}`."""
     items = filter_records(request, records)
     page, meta = paginate(request, items)
-    return web.json_response({key: [render(r) for r in page], "meta": meta})
+    return web.json_response({key: [render(r) for r in page], "meta": meta}, headers=link_headers(request, meta))
 
 
 def ids_param(request: web.Request, name: str = "id") -> list[int]:
