@@ -1,8 +1,12 @@
 """What khz-tui keeps on this machine for each cluster: generated host keys, the kubeconfig, run logs.
 
-Layout, under platformdirs' `user_data_dir("khz-tui")` (or `base` in tests):
+Layout, under platformdirs' `user_data_dir("khz-tui")` (or `base` in tests), every folder 0700 so
+other users cannot even list the cluster names:
 
+    clusters/                      0700
     clusters/<cluster>/            0700
+        run.lock                   0600  flock'ed by the one apply or destroy running on this machine
+        run.lock.json              0600  who holds it (pid, host, start), for the refusal message
         host-keys/<node>           0600  ed25519 private key (OpenSSH), the node's SSH host key
         host-keys/<node>.pub       0600  its public half, pinned when connecting
         sim-client-key[.pub]       0600  login key for simulated clusters when the plan's key pair is missing
@@ -11,13 +15,17 @@ Layout, under platformdirs' `user_data_dir("khz-tui")` (or `base` in tests):
 
 Host keys are generated before a server exists and handed to it through cloud-init, so the first SSH
 connection is already verified. They are kept so that a rerun pins the same key an existing server
-presents.
+presents, and written once (link of a complete temporary file): a second run racing for the same node
+reads the first one's key instead of replacing it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
+import socket
 import tempfile
 import time
 from dataclasses import dataclass
@@ -55,16 +63,25 @@ class HostKey:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create `path` (and parents) and make sure the leaf is 0700, whatever the umask."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """Create `path` and every missing parent 0700 (mkdir's `mode` covers only the leaf; the umask
+    would leave the parents 0755), and make sure the leaf is 0700."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # another run made it meanwhile
+        os.chmod(folder, DIR_MODE)
     os.chmod(path, DIR_MODE)
     return path
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Atomically replace `path` with `text`, readable by the owner only (0600) from the first byte."""
-    if not path.parent.exists():
-        ensure_private_dir(path.parent)  # a directory we create holds secrets: 0700; an existing one is left as is
+def _write_temp(path: Path, text: str) -> str:
+    """A complete, fsynced 0600 temporary file beside `path`; returns its name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp already uses 0600; be explicit about it
@@ -72,13 +89,46 @@ def write_private_file(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tmp
+
+
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Atomically replace `path` with `text`, readable by the owner only (0600) from the first byte."""
+    if not path.parent.exists():
+        ensure_private_dir(path.parent)  # a directory we create holds secrets: 0700; an existing one is left as is
+    tmp = _write_temp(path, text)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp)
         raise
+
+
+def write_private_file_once(path: Path, text: str) -> bool:
+    """Create `path` with `text` (0600) unless it exists; False when it did (nothing is changed then).
+
+    A hard link of a complete temporary file: readers never see a half-written file, and of two
+    writers exactly one wins (link fails with EEXIST for the other), unlike os.replace."""
+    if not path.parent.exists():
+        ensure_private_dir(path.parent)
+    tmp = _write_temp(path, text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        _unlink(tmp)
+    return True
 
 
 def _check_name(value: str, what: str) -> str:
@@ -117,6 +167,65 @@ class RunLog:
         self.close()
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a cluster's run lock, as far as its record says."""
+
+    pid: int | None
+    host: str
+    since: str
+    """UTC start time, `YYYY-MM-DD HH:MM:SS UTC`."""
+    mode: str = ""
+
+    def describe(self, cluster: str) -> str:
+        pid = self.pid if self.pid is not None else "unknown"
+        return f"another run of cluster {cluster} is in progress since {self.since} (pid {pid} on host {self.host})"
+
+
+class LocalLockHeld(Exception):
+    """Another process on this machine holds the cluster's run lock."""
+
+    def __init__(self, cluster: str, holder: LockHolder) -> None:
+        super().__init__(holder.describe(cluster))
+        self.cluster = cluster
+        self.holder = holder
+
+
+def utc_stamp(when: float | None = None) -> str:
+    """`YYYY-MM-DD HH:MM:SS UTC`, the form run-lock messages show."""
+    moment = datetime.fromtimestamp(time.time() if when is None else when, timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class LocalRunLock:
+    """An exclusive `flock` on `run.lock`: the OS drops it when the process ends, however it ends, so
+    a killed run never leaves a stale local lock behind."""
+
+    def __init__(self, lock_path: Path, record_path: Path, fd: int) -> None:
+        self.lock_path = lock_path
+        self.record_path = record_path
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Drop the record and the lock (idempotent). The lock file itself stays: unlinking a locked
+        file would let the next two runs lock two different files."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        _unlink(self.record_path)
+        os.close(fd)  # closing the last descriptor releases the flock
+
+    def __enter__(self) -> "LocalRunLock":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class ClusterState:
     """The local directory of one cluster. Creating the object creates the directory (0700)."""
 
@@ -124,6 +233,9 @@ class ClusterState:
         self.cluster = _check_name(cluster, "cluster name")
         root = Path(base) if base is not None else Path(platformdirs.user_data_dir("khz-tui"))
         self.dir = ensure_private_dir(root / "clusters" / self.cluster)
+        # Folders made by an older version were 0755: anyone could list the cluster names.
+        for ours in (root, root / "clusters"):
+            os.chmod(ours, DIR_MODE)
         self._sweep_partial_writes()
 
     def _sweep_partial_writes(self, older_than: float = 60.0) -> None:
@@ -154,16 +266,32 @@ class ClusterState:
         """The node's host key: loaded when it exists, otherwise generated and stored (0600).
 
         Returning the stored key on every rerun is what lets an already created server, which
-        received this key through cloud-init, still match the pin."""
-        path = self.host_keys_dir / _check_name(node_name, "node name")
-        if path.exists():
-            private = path.read_text(encoding="utf-8")
-            key = asyncssh.import_private_key(private)
-            return HostKey(private_openssh=private, public_openssh=key.export_public_key("openssh").decode().strip())
+        received this key through cloud-init, still match the pin. The key is written once: when
+        another run stored one for this node first, that one is returned (and is the one its server
+        will present), never replaced."""
+        stored = self.pinned_host_key(node_name)
+        if stored is not None:
+            return stored
+        path = self.host_keys_dir / node_name
         host_key = HostKey.generate()
+        if not write_private_file_once(path, host_key.private_openssh):
+            stored = self.pinned_host_key(node_name)
+            assert stored is not None, "a key written once is never removed while its server exists"
+            return stored
+        # The public half is derived from the private one, so replacing it can never disagree with it.
         write_private_file(path.with_name(path.name + ".pub"), host_key.public_openssh + "\n")
-        write_private_file(path, host_key.private_openssh)
         return host_key
+
+    def pinned_host_key(self, node_name: str) -> HostKey | None:
+        """The stored host key of the node, or None; never creates one (for servers this machine
+        did not create, a new key could only be a wrong pin)."""
+        path = self.dir / "host-keys" / _check_name(node_name, "node name")
+        try:
+            private = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        key = asyncssh.import_private_key(private)
+        return HostKey(private_openssh=private, public_openssh=key.export_public_key("openssh").decode().strip())
 
     def simulated_client_key(self) -> tuple[Path, Path]:
         """(private, public) paths of a login key pair kept for simulated runs, created on first use.
@@ -190,6 +318,41 @@ class ClusterState:
                 victim.unlink()
             except FileNotFoundError:
                 pass
+
+    @property
+    def run_lock_path(self) -> Path:
+        return self.dir / "run.lock"
+
+    def lock_run(self, mode: str) -> LocalRunLock:
+        """Take this machine's run lock of the cluster (non-blocking) and record who holds it.
+
+        Raises LocalLockHeld, naming the holder, when another process has it."""
+        lock_path, record_path = self.run_lock_path, self.dir / "run.lock.json"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LocalLockHeld(self.cluster, self._lock_holder(record_path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "since": utc_stamp(), "mode": mode}
+        write_private_file(record_path, json.dumps(record) + "\n")
+        return LocalRunLock(lock_path, record_path, fd)
+
+    @staticmethod
+    def _lock_holder(record_path: Path, attempts: int = 20) -> LockHolder:
+        """The holder's record; the holder writes it right after locking, so a refused run that came
+        in between waits a moment (bounded) for it."""
+        for _ in range(attempts):
+            try:
+                data = json.loads(record_path.read_text(encoding="utf-8"))
+                return LockHolder(pid=int(data["pid"]), host=str(data["host"]), since=str(data["since"]),
+                                  mode=str(data.get("mode", "")))
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                time.sleep(0.025)
+        return LockHolder(pid=None, host=socket.gethostname(), since="an unknown time")
 
     def new_run_log(self, mode: str) -> RunLog:
         """Open `runs/<UTC timestamp>-<mode>.jsonl` (0600) for this run's events."""
