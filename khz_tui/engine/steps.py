@@ -70,6 +70,6 @@ async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
             raise inner from None
         message, hint = describe_failure(inner)
         bus.emit(StepFailed, step=name, title=title, message=message, hint=hint)
-        bad = isinstance(inner, CloudError) and inner.bad_credentials
+        bad = isinstance(inner, CloudError) and inner.bad_input
         raise StepError(name, title, message, hint, bad_input=bad) from inner
     bus.emit(StepFinished, step=name, title=title, duration=round(bus.elapsed - started, 3))

@@ -5,13 +5,18 @@ and is retried by one policy (`pacing.is_retryable`). Requests are counted and t
 read by a `requests` response hook on the client's session (`client._client._session`): hcloud-python
 returns parsed JSON only and drops the headers, and the hook also sees the requests hcloud makes on
 its own (page after page of a `get_all`), so the count is exact without wrapping every method.
+
+Before its first call the client checks, once, that the endpoint speaks the Hetzner Cloud API
+(`check_endpoint`): a wrong URL, a closed port, an unknown host or a web page then fails in seconds,
+naming the endpoint and what to check, instead of retrying through the whole run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -26,6 +31,15 @@ HETZNER_ENDPOINT = "https://api.hetzner.cloud/v1"
 MAX_PARALLEL = 16
 #: At most this many action ids per `GET /actions?id=...` (the API pages at 50).
 ACTIONS_PER_REQUEST = 50
+#: (connect, read) seconds for every call: a TCP handshake to an API takes well under a second,
+#: and Hetzner answers even large list pages within a few seconds.
+TIMEOUT = (10.0, 30.0)
+#: (connect, read) seconds for the first request, which only reads one location.
+CHECK_TIMEOUT = (10.0, 10.0)
+#: The first request: cheap, read-only, and answered with JSON by every Hetzner Cloud API (or its envelope).
+CHECK_PATH = "/locations"
+#: Where a person sets the endpoint, for the messages.
+ENDPOINT_SETTINGS = "--endpoint, HCLOUD_ENDPOINT or the plan's hcloud.endpoint"
 
 T = TypeVar("T")
 
@@ -46,9 +60,18 @@ class CloudError(Exception):
         return self.code in ("unauthorized", 401)
 
     @property
+    def bad_input(self) -> bool:
+        """The person's input is wrong (the token, or an endpoint that is not the API): exit 2, not 1."""
+        return self.bad_credentials or self.code == BAD_ENDPOINT
+
+    @property
     def not_found(self) -> bool:
         """The resource is gone (for a delete: already done)."""
         return self.code in ("not_found", 404)
+
+
+#: CloudError.code when the endpoint cannot be reached or does not speak the API.
+BAD_ENDPOINT = "bad_endpoint"
 
 
 class ActionFailed(CloudError):
@@ -65,13 +88,14 @@ class CloudClient:
         usage: ApiUsage | None = None,
         *,
         poll: PollInterval | None = None,
-        timeout: float = 30.0,
+        timeout: float | tuple[float, float] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.usage = usage or ApiUsage()
         self.pacer = Pacer()
         self.poll = poll or PollInterval()
-        self.hcloud = Client(token=token, api_endpoint=self.endpoint, timeout=timeout, application_name="khz-tui")
+        self.hcloud = Client(token=token, api_endpoint=self.endpoint, timeout=timeout or TIMEOUT,
+                             application_name="khz-tui")
         base = self.hcloud._client
         # One retry policy, ours: hcloud's would sleep on 429 without reading RateLimit-Reset.
         base._retry_max_retries = 0
@@ -84,6 +108,7 @@ class CloudClient:
         self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="hcloud")
         self._gate = asyncio.Semaphore(MAX_PARALLEL)
         self._waiter: _ActionWaiter | None = None
+        self._checked: asyncio.Task | None = None
 
     # -- counting --------------------------------------------------------------------------------
 
@@ -107,6 +132,7 @@ class CloudClient:
         """Run `fn(*args, **kwargs)` (an hcloud method) on a worker thread, paced and retried.
 
         Raises CloudError for anything that must not be retried, with the API's message."""
+        await self.check_endpoint()
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
@@ -134,7 +160,65 @@ class CloudClient:
                     attempt += 1
                     await asyncio.sleep(backoff_delay(attempt))
                     continue
-                raise CloudError(f"{what}: cannot reach the API at {self.endpoint}: {exc}", code="unreachable") from None
+                raise CloudError(f"{what}: cannot reach the API at {self.endpoint}: {_network_cause(exc)}",
+                                 code="unreachable",
+                                 hint="check this machine's network connection and the API's status, "
+                                      "then run the same command again") from None
+
+    # -- the endpoint check ------------------------------------------------------------------------
+
+    async def check_endpoint(self) -> None:
+        """Once per client: make sure the endpoint is reachable and answers like the Hetzner Cloud API.
+
+        Raises CloudError(code=BAD_ENDPOINT) naming the endpoint and what to check. Every caller
+        waits for the one check; a failed check fails every later call the same way."""
+        if self._checked is None:
+            self._checked = asyncio.ensure_future(self._check_endpoint())
+        await asyncio.shield(self._checked)
+
+    async def _check_endpoint(self) -> None:
+        loop = asyncio.get_running_loop()
+        base = self.hcloud._client
+        url = self.endpoint + CHECK_PATH
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                response = await loop.run_in_executor(self._executor, lambda: base._session.get(
+                    url, params={"per_page": 1}, headers=base._headers, timeout=CHECK_TIMEOUT))
+            except requests.RequestException as exc:
+                retry = _dropped_after_connect(exc)
+                if not retry or attempt + 1 == MAX_ATTEMPTS:
+                    raise self._unreachable(exc) from None
+            else:
+                verdict = _speaks_hetzner_api(response)
+                if verdict is None:
+                    return
+                if not is_retryable(response.status_code) or attempt + 1 == MAX_ATTEMPTS:
+                    raise CloudError(
+                        f"the API endpoint {self.endpoint} does not answer like the Hetzner Cloud API: "
+                        f"GET {CHECK_PATH} returned {verdict}",
+                        code=BAD_ENDPOINT,
+                        hint=f"check {ENDPOINT_SETTINGS}: it must be the API's base URL, "
+                             f"{HETZNER_ENDPOINT} for Hetzner (or the URL 'khz-tui sim serve' prints)",
+                    )
+            await asyncio.sleep(backoff_delay(attempt))
+
+    def _unreachable(self, exc: requests.RequestException) -> CloudError:
+        cause = _network_cause(exc)
+        connect, read = CHECK_TIMEOUT
+        if isinstance(exc, requests.ConnectTimeout):
+            what = f"no connection to the API endpoint {self.endpoint} within {connect:g}s"
+            check = "that the address and port are right and that no firewall or proxy drops the connection"
+        elif isinstance(exc, requests.Timeout):
+            what = (f"the API endpoint {self.endpoint} accepted the connection but did not answer "
+                    f"GET {CHECK_PATH} within {read:g}s")
+            check = "that the URL points at the Hetzner Cloud API and not at another service"
+        elif cause.startswith("cannot resolve"):
+            what = f"{cause} of the API endpoint {self.endpoint}"
+            check = "the host name for typos, and this machine's DNS settings"
+        else:
+            what = f"cannot connect to the API endpoint {self.endpoint}: {cause}"
+            check = "that the URL and port are right and that the API (or 'khz-tui sim serve') runs there"
+        return CloudError(what, code=BAD_ENDPOINT, hint=f"check {ENDPOINT_SETTINGS}: {check}")
 
     async def request(self, method: str, path: str, *, what: str = "", **kwargs: Any) -> dict[str, Any]:
         """A raw API request (paths the typed client lacks: batched actions, pricing, the simulator's)."""
@@ -243,3 +327,69 @@ def _describe(exc: APIException, what: str) -> str:
         parts = [f"{f.get('name')}: {'; '.join(f.get('messages', []))}" for f in fields]
         message += " - " + ", ".join(parts)
     return f"{what}: {message}" if what else message
+
+
+def _speaks_hetzner_api(response: requests.Response) -> str | None:
+    """None when the response is the API's (a JSON body with `locations`, or the JSON error
+    envelope); else what came back instead, in a few words."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            return None
+        if response.ok and isinstance(body.get("locations"), list):
+            return None
+    kind = (response.headers.get("Content-Type") or "no content type").split(";")[0].strip()
+    return f"HTTP {response.status_code} {response.reason or ''} with {kind}".replace("  ", " ")
+
+
+def _root_causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None)) if
+                 isinstance(e, BaseException)]
+        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+
+
+def _network_cause(exc: BaseException) -> str:
+    """What went wrong on the network, in words instead of urllib3's repr."""
+    causes = list(_root_causes(exc))
+    if any(isinstance(c, socket.gaierror) for c in causes) or any("NameResolution" in type(c).__name__ for c in causes):
+        host = ""
+        url = getattr(getattr(exc, "request", None), "url", None)
+        if url:
+            host = requests.utils.urlparse(url).hostname or ""
+        return f"cannot resolve the host name {host}".rstrip()
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed (a certificate that is not trusted, or not an HTTPS server)"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if any(isinstance(c, (ConnectionResetError, ConnectionAbortedError)) for c in causes) or any(
+        "RemoteDisconnected" in type(c).__name__ for c in causes
+    ):
+        return "the connection was closed before an answer came"
+    return type(exc).__name__
+
+
+def _dropped_after_connect(exc: requests.RequestException) -> bool:
+    """A connection that was open and then dropped (worth a retry); not one that never opened
+    (refused, unknown host, connect timeout) nor an answer that never came (read timeout)."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.ReadTimeout)):
+        return False
+    causes = list(_root_causes(exc))
+    if any(isinstance(c, (socket.gaierror, ConnectionRefusedError)) for c in causes):
+        return False
+    if any(type(c).__name__ in ("NewConnectionError", "NameResolutionError") for c in causes):
+        return False
+    return isinstance(exc, requests.ConnectionError)
