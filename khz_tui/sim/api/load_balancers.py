@@ -7,6 +7,8 @@ Only TCP services are simulated (the cluster needs 6443/tcp); HTTP(S) services a
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -20,20 +22,75 @@ from khz_tui.sim.api.store import STATE, CloudState
 from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
-def _health(lb: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
-    # Health follows the server's power state; whether k3s answers is the node side's business.
-    status = "healthy" if srv["status"] == "running" else "unhealthy"
-    return [{"listen_port": s["listen_port"], "status": status} for s in lb["services"]]
+def _stamp(lb: dict[str, Any], key: str) -> None:
+    """Remember when something the health checks depend on began (wall clock, persisted with the LB)."""
+    lb.setdefault("since", {})[key] = time.time()
 
 
-def _server_target(state: CloudState, lb: dict[str, Any], server_id: int, private: bool) -> dict[str, Any]:
+def _target_key(target: dict[str, Any]) -> str:
+    if target["type"] == "server":
+        return f"server:{target['server']['id']}"
+    return f"label_selector:{target['label_selector']['selector']}"
+
+
+def _created_epoch(srv: dict[str, Any]) -> float:
+    try:
+        return datetime.strptime(srv["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def _reachable(state: CloudState, lb: dict[str, Any], srv: dict[str, Any], private: bool) -> bool:
+    """Whether the load balancer has a path to the server the way the target asks for."""
+    if private:
+        return bool({p["network"] for p in lb["private_net"]} & set(state.server_network_ids(srv["id"])))
+    return bool(srv.get("public_ipv4"))
+
+
+def _health(state: CloudState, lb: dict[str, Any], target: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
+    """`health_status` per service, computed on read from timestamps (no background task).
+
+    Spec, LoadBalancerTargetHealthStatus: `status` is one of `healthy`, `unhealthy`, `unknown`, and
+    the service's health check runs every `interval` seconds on its `port`. A target is `unknown`
+    until its first check, one (time-scaled) interval after the later of: the load balancer ready,
+    the service added, the target added, the server created. Afterwards the check is a TCP connect
+    to the port on the simulated machine: `healthy` while something listens there (k3s serves 6443
+    only while its server unit runs), else `unhealthy`. The spec's `retries` hysteresis is not
+    modelled: each read shows the current check.
+    """
+    since = lb.get("since", {})
+    now = time.time()
+    begun = max(since.get("lb", 0.0), since.get(_target_key(target), 0.0), _created_epoch(srv))
+    out = []
+    for service in lb["services"]:
+        check = service["health_check"]
+        first_check = max(begun, since.get(f"service:{service['listen_port']}", 0.0)) + check["interval"] * state.config.time_scale
+        if lb.get("status") == "creating" or now < first_check:
+            status = "unknown"
+        else:
+            up = state.nodes is not None and state.nodes.listening(srv["id"], check["port"])
+            status = "healthy" if up and _reachable(state, lb, srv, target["use_private_ip"]) else "unhealthy"
+        out.append({"listen_port": service["listen_port"], "status": status})
+    return out
+
+
+def _server_target(state: CloudState, lb: dict[str, Any], target: dict[str, Any], server_id: int) -> dict[str, Any]:
     srv = state.servers.get(server_id)
     return {
         "type": "server",
         "server": {"id": server_id},
-        "health_status": _health(lb, srv) if srv else [],
-        "use_private_ip": private,
+        "health_status": _health(state, lb, target, srv) if srv else [],
+        "use_private_ip": target["use_private_ip"],
     }
+
+
+def _selected(state: CloudState, lb: dict[str, Any], target: dict[str, Any]) -> list[dict[str, Any]]:
+    """Servers a label selector target resolves to. A matching server that the load balancer cannot
+    reach the way the target asks (no shared network for `use_private_ip`, no public IPv4 otherwise)
+    is simply not a target: Hetzner accepts the selector and shows no such server (hetznercloud/cli#760:
+    servers without public IPs behind a public selector target showed "no targets")."""
+    chosen = state.servers_selected(target["label_selector"]["selector"])
+    return [s for s in chosen if _reachable(state, lb, s, target["use_private_ip"])]
 
 
 def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
@@ -41,13 +98,12 @@ def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
     targets = []
     for t in lb["targets"]:
         if t["type"] == "server":
-            targets.append(_server_target(state, lb, t["server"]["id"], t["use_private_ip"]))
+            targets.append(_server_target(state, lb, t, t["server"]["id"]))
         else:
-            chosen = state.servers_selected(t["label_selector"]["selector"])
             targets.append({
                 "type": "label_selector",
                 "label_selector": {"selector": t["label_selector"]["selector"]},
-                "targets": [_server_target(state, lb, s["id"], t["use_private_ip"]) for s in chosen],
+                "targets": [_server_target(state, lb, t, s["id"]) for s in _selected(state, lb, t)],
                 "use_private_ip": t["use_private_ip"],
             })
     return {
@@ -148,9 +204,22 @@ def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k != "use_private_ip"} == {k: v for k, v in b.items() if k != "use_private_ip"}
 
 
-def _check_target_allowed(lb: dict[str, Any], target: dict[str, Any]) -> None:
+def _check_target_allowed(state: CloudState, lb: dict[str, Any], target: dict[str, Any]) -> None:
     if target["use_private_ip"] and not lb["private_net"]:
         raise ApiError("load_balancer_not_attached_to_network", "use_private_ip needs the load balancer in a network", status=422)
+    if target["type"] == "server":
+        srv = state.get("servers", target["server"]["id"])
+        # Spec, POST /load_balancers and add_target, operation specific errors:
+        # `422 resolve_cloud_private_targets_error` "The server you are trying to add as a target is not
+        # attached to the same network as the Load Balancer";
+        # `422 resolve_cloud_public_targets_error` "The server that you are trying to add as a public
+        # target does not have a public IPv4 address".
+        if target["use_private_ip"] and not _reachable(state, lb, srv, private=True):
+            raise ApiError("resolve_cloud_private_targets_error",
+                           f"server {srv['id']} is not attached to the same network as the load balancer")
+        if not target["use_private_ip"] and not _reachable(state, lb, srv, private=False):
+            raise ApiError("resolve_cloud_public_targets_error",
+                           f"server {srv['id']} has no public IPv4 address to use as a public target")
     if any(_same_target(t, target) for t in lb["targets"]):
         raise ApiError("target_already_defined", "the target is already defined", status=422)
 
@@ -161,6 +230,11 @@ async def create(request: web.Request) -> web.Response:
     name = name_field(body)
     labels = labels_field(body) or {}
     lb_type = state.offer.lb_type(body.get("load_balancer_type"))
+    if body.get("location") is not None and body.get("network_zone") is not None:
+        # The spec lists both as optional; Hetzner takes one or the other: "invalid input in fields
+        # 'network_zone', 'location'" when both are sent (hetznercloud/cli#294).
+        raise invalid_input({"network_zone": "give network_zone or location, not both",
+                             "location": "give network_zone or location, not both"})
     if body.get("location") is not None:
         location = state.offer.location(body["location"])["name"]
     elif body.get("network_zone"):
@@ -188,19 +262,23 @@ async def create(request: web.Request) -> web.Response:
         "services": services,
         "targets": [],
         "private_net": [],
-        "public_ipv4": state.public.take_v4(),
-        "public_ipv6": state.public.take_v6(),
+        "public_ipv4": None,
+        "public_ipv6": None,
         "status": "creating",
     }
     if net is not None:
         _attach(state, lb, net)
     for target in targets:
-        _check_target_allowed(lb, target)
+        _check_target_allowed(state, lb, target)
         lb["targets"].append(target)
+    # Addresses only once every check passed: a refused create must not leak them.
+    lb["public_ipv4"] = state.public.take_v4()
+    lb["public_ipv6"] = state.public.take_v6()
     state.load_balancers[lb["id"]] = lb
 
     def ready() -> None:
         lb.pop("status", None)
+        _stamp(lb, "lb")  # health checks start once the load balancer runs
 
     action = state.actions.start("create_load_balancer", [("load_balancer", lb["id"])], state.config.durations.load_balancer_create, on_success=ready)
     return created(201, {"load_balancer": render(state, lb), "action": state.actions.view(action["id"])})
@@ -253,6 +331,7 @@ async def add_service(request: web.Request) -> web.Response:
     if any(s["listen_port"] == service["listen_port"] for s in lb["services"]):
         raise ApiError("source_port_already_used", f"listen port {service['listen_port']} is already used", status=422)
     lb["services"].append(service)
+    _stamp(lb, f"service:{service['listen_port']}")
     return _respond(state, lb, "add_service")
 
 
@@ -268,8 +347,9 @@ async def delete_service(request: web.Request) -> web.Response:
 async def add_target(request: web.Request) -> web.Response:
     state, lb = _lb_action(request)
     target = _target(state, await read_body(request))
-    _check_target_allowed(lb, target)
+    _check_target_allowed(state, lb, target)
     lb["targets"].append(target)
+    _stamp(lb, _target_key(target))
     return _respond(state, lb, "add_target")
 
 

@@ -30,6 +30,13 @@ async def sim() -> AsyncIterator[Simulator]:
         yield running
 
 
+@pytest.fixture
+async def plain_sim() -> AsyncIterator[Simulator]:
+    """One token only, as most projects use the simulator."""
+    async with Simulator(time_scale=0.01, seed=1, node_host_factory=recording_node_host, rate_limit_per_hour=20) as running:
+        yield running
+
+
 async def call(sim: Simulator, method: str, path: str, token: str | None, body: Any = None,
                local: str | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     """One request; `local` picks the client's source address (Linux routes all of 127/8 to loopback)."""
@@ -110,13 +117,14 @@ def test_sim_serve_refuses_a_read_only_token_equal_to_the_token() -> None:
         [sys.executable, "-m", "khz_tui", "sim", "serve", "--token", "same", "--read-only-token", "same"],
         capture_output=True, text=True, timeout=60,
     )
-    assert proc.returncode == 2 and "--read-only-token" in proc.stderr
+    assert proc.returncode == 2 and "--read-only-token must be non-empty and differ from --token" in proc.stderr
 
 
 # -- unauthenticated requests ---------------------------------------------------------------------
 
 
-async def test_unauthenticated_401_carries_rate_limit_headers(sim: Simulator) -> None:
+async def test_unauthenticated_401_carries_rate_limit_headers(plain_sim: Simulator) -> None:
+    sim = plain_sim
     # Spec: "Responses contain several headers which provide information about your current rate limit
     # status." The headers describe the caller's own budget, which each refused request spends.
     remaining = []
@@ -128,7 +136,8 @@ async def test_unauthenticated_401_carries_rate_limit_headers(sim: Simulator) ->
     assert remaining == [19, 18]
 
 
-async def test_unauthenticated_requests_are_rate_limited_per_client_address(sim: Simulator) -> None:
+async def test_unauthenticated_requests_are_rate_limited_per_client_address(plain_sim: Simulator) -> None:
+    sim = plain_sim
     # Spec: "All requests, whether they are authenticated or not, are subject to rate limiting. If you
     # have reached your limit, your requests will be handled with a `429 Too Many Requests` error."
     remaining = []
