@@ -129,16 +129,6 @@ def test_invalid_volume_size_labels_and_selector(api_client: Client) -> None:
     assert exc.value.code == "invalid_input"
 
 
-def test_network_in_use_cannot_be_deleted(api_client: Client, make_network: Callable[..., Any], make_server: Callable[..., Any]) -> None:
-    net = make_network(api_client)
-    server = make_server(api_client, "attached", networks=[net])
-    with pytest.raises(APIException) as exc:
-        api_client.networks.delete(net)
-    assert exc.value.code == "resource_in_use"
-    server.delete().wait_until_finished()
-    assert api_client.networks.delete(net) is True
-
-
 def test_failed_create_action_reports_error() -> None:
     faults = FaultProfile(failed_create_names=["doomed-*"])
     with SimulatorThread(time_scale=0.01, faults=faults, node_host_factory=recording_node_host) as sim:

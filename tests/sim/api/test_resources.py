@@ -76,7 +76,8 @@ def test_network_attach_detach_and_subnets(api_client: Client, api_sim_thread: S
     server = make_server(api_client, "w-1")
     server.attach_to_network(net).wait_until_finished()
     assert api_client.servers.get_by_id(server.id).private_net[0].ip == "10.0.1.2"
-    api_client.networks.add_subnet(net, NetworkSubnet(type="cloud", ip_range="10.0.2.0/24", network_zone="us-east")).wait_until_finished()
+    # Same zone: Hetzner's Networks FAQ, "All subnets within a Network also have to be from the same network zone."
+    api_client.networks.add_subnet(net, NetworkSubnet(type="cloud", ip_range="10.0.2.0/24", network_zone="eu-central")).wait_until_finished()
     assert len(api_client.networks.get_by_id(net.id).subnets) == 2
     server.detach_from_network(net).wait_until_finished()
     assert api_client.servers.get_by_id(server.id).private_net == []

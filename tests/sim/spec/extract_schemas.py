@@ -69,6 +69,8 @@ ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "/networks/{id}/actions/{action_id}"),
     ("POST", "/networks/{id}/actions/add_subnet"),
     ("POST", "/networks/{id}/actions/delete_subnet"),
+    ("POST", "/networks/{id}/actions/add_route"),
+    ("POST", "/networks/{id}/actions/delete_route"),
     ("GET", "/ssh_keys"),
     ("POST", "/ssh_keys"),
     ("GET", "/ssh_keys/{id}"),

@@ -236,6 +236,7 @@ async def _list_networks(api: Any) -> Result:
     await server(api, networks=[net["id"]])
     await load_balancer(api, net)
     await network(api, "empty")
+    await api.ok("POST", "/networks", {"name": "routed", "ip_range": "10.1.0.0/16", "routes": [{"destination": "10.100.1.0/24", "gateway": "10.1.0.2"}]})
     return await api.call("GET", "/networks")
 
 
@@ -268,6 +269,22 @@ async def _delete_subnet(api: Any) -> Result:
     net = await network(api)
     await api.wait((await api.ok("POST", f"/networks/{net['id']}/actions/add_subnet", {"type": "cloud", "ip_range": "10.0.2.0/24", "network_zone": "eu-central"}))["action"]["id"])
     return await api.call("POST", f"/networks/{net['id']}/actions/delete_subnet", {"ip_range": "10.0.2.0/24"})
+
+
+ROUTE = {"destination": "10.100.1.0/24", "gateway": "10.0.1.2"}
+
+
+@recipe("POST /networks/{id}/actions/add_route")
+async def _add_route(api: Any) -> Result:
+    net = await network(api)
+    return await api.call("POST", f"/networks/{net['id']}/actions/add_route", ROUTE)
+
+
+@recipe("POST /networks/{id}/actions/delete_route")
+async def _delete_route(api: Any) -> Result:
+    net = await network(api)
+    await api.wait((await api.ok("POST", f"/networks/{net['id']}/actions/add_route", ROUTE))["action"]["id"])
+    return await api.call("POST", f"/networks/{net['id']}/actions/delete_route", ROUTE)
 
 
 # ---- SSH keys, placement groups ------------------------------------------------------------------
