@@ -4,7 +4,8 @@ machines (`sim.nodes`, `sim.k3s`).
 The API emulator owns the project's state (servers, networks, load balancers, ...). It tells the node
 host when a server starts, stops, reboots, changes networks or is deleted, through `NodeHost`. The node
 side asks the API side about the network (which server owns an address, where a load balancer sends
-port 6443) through `CloudView`. Neither side imports the other's modules; `sim.simulator` wires them.
+port 6443) through `CloudView`, always naming the asking server: private addresses resolve only
+inside the networks it is attached to. Neither side imports the other's modules; `sim.simulator` wires them.
 Nothing here, or anywhere in `sim`, imports `khz_tui.engine`: the engine reaches the simulator only
 over HTTP and SSH.
 """
@@ -74,6 +75,14 @@ class NodeHost(Protocol):
         """Whether a process on the server accepts TCP connections on `port` right now (a load
         balancer's health check asks this: k3s serves 6443 only while its server unit runs)."""
 
+    def public_addresses_changed(self) -> None:
+        """A public IPv4 was handed out or released: open or close load balancers' listeners."""
+
+    def kube_api_target(self, address: str) -> tuple[str, int] | None:
+        """Where the Kubernetes API of a public IPv4 (a control plane's or a load balancer's) is
+        reachable from this machine right now: `(address, 6443)` itself where loopback aliases work,
+        `("127.0.0.1", port)` in the fallback; None while nothing listens there."""
+
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable node and k3s state, for `sim serve --state FILE`."""
 
@@ -87,13 +96,20 @@ class NodeHost(Protocol):
 class CloudView(Protocol):
     """Implemented by the API emulator; queried by the simulated machines and k3s."""
 
-    def server_at(self, address: str) -> int | None:
-        """Id of the server that owns this public or private IPv4 address, if any."""
+    def server_at(self, address: str, from_server: int | None = None) -> int | None:
+        """Id of the server that owns this public IPv4, or this private IPv4 in a network the asking
+        server `from_server` is attached to. A simulated machine always passes its own id: private
+        ranges overlap between networks, so a private address resolves only inside the caller's
+        networks. None is the project's bookkeeping view (every address, for the API and tests)."""
 
     def server_network_ids(self, server_id: int) -> list[int]:
         """Private networks the server is attached to."""
 
-    def load_balancer_backends(self, address: str, port: int) -> list[int] | None:
-        """When `address` is a load balancer's public or private IP with a TCP service listening on
-        `port`: the ids of the servers among its targets (label selectors resolved; `use_private_ip`
-        honoured). None when no load balancer owns that address and port."""
+    def load_balancer_backends(self, address: str, port: int, from_server: int | None = None) -> list[int] | None:
+        """When `address` is a load balancer's public IP, or its private IP in a network `from_server`
+        is attached to, with a TCP service listening on `port`: the ids of the servers among its
+        targets (label selectors resolved; `use_private_ip` honoured). None when no load balancer
+        owns that address and port as seen from there."""
+
+    def load_balancer_addresses(self) -> list[str]:
+        """Public IPv4 addresses of every load balancer."""

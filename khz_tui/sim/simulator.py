@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import secrets
 import threading
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from khz_tui.sim.api.app import RequestCounts, build_app
 from khz_tui.sim.api.actions import ActionFailure
+from khz_tui.sim.api.addresses import BlockClaim, PublicAddresses, claim_block
 from khz_tui.sim.api.config import Durations, SimConfig
 from khz_tui.sim.api.ratelimit import TokenBucket
 from khz_tui.sim.api.store import CloudState
@@ -67,6 +69,12 @@ class RecordingNodeHost:
 
     def listening(self, server_id: int, port: int) -> bool:
         return False  # nothing runs on a recorded machine
+
+    def public_addresses_changed(self) -> None:
+        pass
+
+    def kube_api_target(self, address: str) -> tuple[str, int] | None:
+        return None
 
     def export_state(self) -> dict[str, Any]:
         return {}
@@ -139,6 +147,7 @@ class Simulator:
         self.nodes: NodeHost = factory(self.state, time_scale, seed, self.faults.node)
         self.state.nodes = self.nodes
         self._runner: web.AppRunner | None = None
+        self._claim: BlockClaim | None = None
         self.endpoint = ""
 
     def _create_failure(self, kind: str, name: str) -> ActionFailure | None:
@@ -160,9 +169,20 @@ class Simulator:
         return f"Simulator(endpoint={self.endpoint!r}, time_scale={self.time_scale}, seed={self.seed})"
 
     async def start(self) -> None:
-        """Restore saved state if any, then listen."""
+        """Claim a block of public addresses, restore saved state if any, then listen."""
+        saved = None
         if self.state_file and self.state_file.exists():
-            await self._restore(json.loads(self.state_file.read_text(encoding="utf-8")))
+            saved = json.loads(self.state_file.read_text(encoding="utf-8"))
+        # A restored project keeps its block: its addresses are in the servers and kubeconfigs.
+        self._claim = claim_block((saved or {}).get("cloud", {}).get("public_block"), random.Random())
+        if not self._claim.loopback:
+            log.warning("cannot bind loopback aliases here: public addresses come from %s and each "
+                        "simulated Kubernetes API listens on 127.0.0.1 with a port of its own", self._claim.block)
+        self.state.public = PublicAddresses(self._claim.block)
+        loop = asyncio.get_running_loop()
+        self.state.public.on_change = lambda: loop.call_soon(self.nodes.public_addresses_changed)
+        if saved is not None:
+            await self._restore(saved)
         app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts,
                         announce=self.announce, read_only_token=self.read_only_token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -193,6 +213,9 @@ class Simulator:
             tmp.write_text(json.dumps(self.export(), indent=1), encoding="utf-8")
             tmp.replace(self.state_file)
         await self.nodes.close()
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
 
     async def __aenter__(self) -> "Simulator":
         await self.start()

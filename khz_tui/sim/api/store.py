@@ -44,6 +44,7 @@ class CloudState:
         self.offer = offerings or Offerings()
         self.actions = ActionBook(config.time_scale)
         self.public = PublicAddresses()
+        """Replaced by the simulator with a pool in the block it claimed (see `addresses.claim_block`)."""
         self.tables: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._next_ids = dict(FIRST_IDS)
         self.create_failure: Callable[[str, str], ActionFailure | None] = lambda kind, name: None
@@ -115,12 +116,20 @@ class CloudState:
 
     # -- CloudView --------------------------------------------------------------------------------
 
-    def server_at(self, address: str) -> int | None:
-        """Id of the server owning this public or private IPv4 address."""
+    def _visible_networks(self, from_server: int | None) -> set[int] | None:
+        """Networks whose private addresses `from_server` can reach (None: no boundary)."""
+        return None if from_server is None else set(self.server_network_ids(from_server))
+
+    def server_at(self, address: str, from_server: int | None = None) -> int | None:
+        """Id of the server owning this public IPv4, or this private IPv4 in a network `from_server`
+        is attached to. Private ranges overlap between networks (two clusters on the default
+        10.0.0.0/16), so a private address means nothing outside its own network."""
+        visible = self._visible_networks(from_server)
         for server in self.servers.values():
             if server.get("public_ipv4") == address:
                 return server["id"]
-            if any(p["ip"] == address for p in server["private_net"]):
+            if any(p["ip"] == address and (visible is None or p["network"] in visible)
+                   for p in server["private_net"]):
                 return server["id"]
         return None
 
@@ -129,16 +138,30 @@ class CloudState:
         server = self.servers.get(server_id)
         return [p["network"] for p in server["private_net"]] if server else []
 
-    def load_balancer_backends(self, address: str, port: int) -> list[int] | None:
-        """Target server ids behind a load balancer address and TCP port, or None."""
+    def load_balancer_at(self, address: str, from_server: int | None = None) -> dict[str, Any] | None:
+        """The load balancer owning this public IPv4, or this private IP in a network `from_server`
+        is attached to (its private IP answers only inside its own network)."""
+        visible = self._visible_networks(from_server)
         for lb in self.load_balancers.values():
-            addresses = {lb.get("public_ipv4")} | {p["ip"] for p in lb["private_net"]}
-            if address not in addresses or lb.get("status") == "creating":
-                continue
-            if not any(s["listen_port"] == port for s in lb["services"]):
-                return None
-            return [s["id"] for s in self.lb_target_servers(lb)]
+            if lb.get("public_ipv4") == address:
+                return lb
+            if any(p["ip"] == address and (visible is None or p["network"] in visible) for p in lb["private_net"]):
+                return lb
         return None
+
+    def load_balancer_backends(self, address: str, port: int, from_server: int | None = None) -> list[int] | None:
+        """Target server ids behind a load balancer address and TCP port as seen from `from_server`
+        (None: from anywhere), or None when no load balancer there listens on that port."""
+        lb = self.load_balancer_at(address, from_server)
+        if lb is None or lb.get("status") == "creating":
+            return None
+        if not any(s["listen_port"] == port for s in lb["services"]):
+            return None
+        return [s["id"] for s in self.lb_target_servers(lb)]
+
+    def load_balancer_addresses(self) -> list[str]:
+        """Public IPv4 addresses of every load balancer (where the node host opens their listeners)."""
+        return sorted(lb["public_ipv4"] for lb in self.load_balancers.values() if lb.get("public_ipv4"))
 
     def lb_target_servers(self, lb: dict[str, Any]) -> list[dict[str, Any]]:
         """Running servers behind a load balancer; `use_private_ip` targets need the LB's network."""
@@ -184,6 +207,7 @@ class CloudState:
             "tables": {kind: list(table.values()) for kind, table in self.tables.items()},
             "next_ids": self._next_ids,
             "actions": self.actions.export(),
+            "public_block": str(self.public.pool),
         }
 
     def restore(self, data: dict[str, Any]) -> None:

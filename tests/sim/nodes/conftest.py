@@ -30,16 +30,24 @@ class FakeCloud:
             self.addresses[ip] = spec.server_id
             self.networks.setdefault(net, []).append(spec.server_id)
 
-    def server_at(self, address: str) -> int | None:
-        return self.addresses.get(address)
+    def server_at(self, address: str, from_server: int | None = None) -> int | None:
+        owner = self.addresses.get(address)
+        if owner is None or from_server is None or address.startswith("203.0.113."):
+            return owner
+        # A private address answers only inside a network the asking server shares with its owner.
+        shared = set(self.server_network_ids(owner)) & set(self.server_network_ids(from_server))
+        return owner if shared else None
 
     def server_network_ids(self, server_id: int) -> list[int]:
         return [n for n, ids in self.networks.items() if server_id in ids]
 
-    def load_balancer_backends(self, address: str, port: int) -> list[int] | None:
+    def load_balancer_backends(self, address: str, port: int, from_server: int | None = None) -> list[int] | None:
         if port != 6443:
             return None
         return self.load_balancers.get(address)
+
+    def load_balancer_addresses(self) -> list[str]:
+        return []
 
 
 @dataclass
