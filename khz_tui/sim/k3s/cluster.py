@@ -78,6 +78,11 @@ class Cluster:
     """Every apply/create in order, for tests that assert what was installed and when."""
     learner: int | None = None
     """Server id of the server currently joining etcd as a learner."""
+    service_cidr: str = "10.43.0.0/16"
+    serving_sans: list[str] = field(default_factory=list)
+    """Subject alternative names of the serving certificate on 6443. k3s keeps that certificate in
+    the `k3s-serving` secret shared by every server, and each server adds its own names when it
+    starts, so the list only grows."""
 
     @property
     def token(self) -> str:
@@ -211,6 +216,7 @@ class Cluster:
         return {
             "id": self.id, "secret": self.secret, "version": self.version,
             "flannel_backend": self.flannel_backend, "disabled": self.disabled,
+            "service_cidr": self.service_cidr, "serving_sans": self.serving_sans,
             "certificates": vars(self.certificates),
             "nodes": [{k: v for k, v in vars(n).items() if k not in ("running", "ready_at")}
                       for n in self.nodes.values()],
@@ -223,7 +229,9 @@ class Cluster:
         cluster = cls(id=state["id"], secret=state["secret"], version=state["version"],
                       certificates=ClusterCertificates(**state["certificates"]),
                       flannel_backend=state.get("flannel_backend", "vxlan"),
-                      disabled=list(state.get("disabled", [])))
+                      disabled=list(state.get("disabled", [])),
+                      service_cidr=state.get("service_cidr", "10.43.0.0/16"),
+                      serving_sans=list(state.get("serving_sans", [])))
         for n in state.get("nodes", []):
             node = ClusterNode(**n)
             node.running = False

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 
 import yaml
 
+from khz_tui.sim.k3s import objects
 from khz_tui.sim.k3s.cluster import Cluster
 
 WAIT_LIMIT = 3600.0
@@ -28,13 +29,11 @@ _ALIASES = {
     "configmaps": "ConfigMap", "cm": "ConfigMap", "helmchart": "HelmChart", "helmcharts": "HelmChart",
     "service": "Service", "services": "Service", "svc": "Service", "serviceaccount": "ServiceAccount",
     "serviceaccounts": "ServiceAccount", "sa": "ServiceAccount", "storageclass": "StorageClass",
-    "storageclasses": "StorageClass", "sc": "StorageClass",
+    "storageclasses": "StorageClass", "sc": "StorageClass", "pod": "Pod", "pods": "Pod", "po": "Pod",
+    "persistentvolumeclaim": "PersistentVolumeClaim", "persistentvolumeclaims": "PersistentVolumeClaim",
+    "pvc": "PersistentVolumeClaim",
 }
-_CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                   "StorageClass", "PriorityClass", "CSIDriver", "IngressClass", "Node",
-                   "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
-                   "PersistentVolume"}
-_BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_CLUSTER_SCOPED = objects.CLUSTER_SCOPED
 
 
 @dataclass
@@ -56,8 +55,7 @@ def _resource_name(obj: dict[str, Any]) -> str:
     return f"{kind}.{group}/{obj['metadata']['name']}" if group else f"{kind}/{obj['metadata']['name']}"
 
 
-def _namespaces(cluster: Cluster) -> set[str]:
-    return set(_BUILTIN_NAMESPACES) | {k[2] for k in cluster.objects if k[0] == "Namespace"}
+_namespaces = objects.namespaces
 
 
 def _split_args(args: list[str]) -> tuple[list[str], dict[str, str | bool]]:
@@ -126,13 +124,8 @@ def _node_table(cluster: Cluster) -> Callable[[list[dict[str, Any]]], str]:
             return ""
         rows = ["NAME STATUS ROLES AGE VERSION"]
         for o in objs:
-            ready = o["status"]["conditions"][0]["status"] == "True"
-            roles = ",".join(sorted(k.split("/", 1)[1] for k in o["metadata"]["labels"]
-                                    if k.startswith("node-role.kubernetes.io/"))) or "<none>"
-            status = "Ready" if ready else "NotReady"
-            if o["spec"].get("unschedulable"):
-                status += ",SchedulingDisabled"
-            rows.append(f"{o['metadata']['name']} {status} {roles} 1m {o['status']['nodeInfo']['kubeletVersion']}")
+            name, status, roles, version = objects.node_row(o)
+            rows.append(f"{name} {status} {roles} 1m {version}")
         return "\n".join(rows) + "\n"
     return table
 
@@ -181,7 +174,7 @@ class Kubectl:
         raise _Usage(f"error: the server doesn't have a resource type \"{word}\"")
 
     def _nodes(self) -> list[dict[str, Any]]:
-        return [self.cluster.node_json(n) for n in sorted(self.cluster.nodes.values(), key=lambda n: n.name)]
+        return objects.objects_of(self.cluster, "Node", None)
 
     async def _get(self, verb: str, rest: list[str], opts: dict[str, Any]) -> Result:
         if not rest:
@@ -202,8 +195,8 @@ class Kubectl:
         kind = self._kind(what)
         ns = "" if kind in _CLUSTER_SCOPED else str(opts.get("namespace", "default"))
         every = bool(opts.get("all-namespaces"))
-        objs = [o for (k, n, name), o in sorted(self.cluster.objects.items())
-                if k == kind and (every or n == ns) and (not names or name in names)]
+        objs = [o for o in objects.objects_of(self.cluster, kind, None if every or not ns else ns)
+                if not names or o["metadata"]["name"] in names]
         if names and not objs:
             plural = kind.lower() + "s"
             return Result(1, err=f"Error from server (NotFound): {plural} \"{names[0]}\" not found\n")

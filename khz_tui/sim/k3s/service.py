@@ -8,13 +8,16 @@ multiplied by the simulator's time scale.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 from typing import Any, Awaitable, Callable
 
+from khz_tui.sim.k3s.apiserver import KubeApis, server_sans
 from khz_tui.sim.k3s.cluster import Cluster, ClusterNode
 from khz_tui.sim.k3s.install import InstallError, InstallRequest
 from khz_tui.sim.k3s.kubeconfig import admin_kubeconfig, make_certificates
+from khz_tui.sim.k3s.objects import service_ip
 
 FIRST_SERVER_SECONDS = 20.0
 JOIN_SECONDS = 15.0
@@ -27,6 +30,7 @@ REJECT_SECONDS = 2.0
 TOKEN_PATH = "/var/lib/rancher/k3s/server/node-token"
 KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
+log = logging.getLogger(__name__)
 UNIT_FAILED = "Job for {unit}.service failed because the control process exited with error code.\n" \
               "See \"systemctl status {unit}.service\" and \"journalctl -xeu {unit}.service\" for details.\n"
 
@@ -52,6 +56,13 @@ class K3sService:
         self.clusters: list[Cluster] = []
         self._next_id = 1
         self._start_locks: dict[int, asyncio.Lock] = {}
+        self.apis = KubeApis(cloud, cluster_of=self.cluster_of, listening=self._api_listening)
+        """The TLS Kubernetes API of every cluster on 6443."""
+
+    def _api_listening(self, server_id: int, port: int) -> bool:
+        machine = self.machines.get(server_id)
+        return port == 6443 and machine is not None and machine.state == "running" \
+            and machine.services.get("k3s") == "active"
 
     # --- lookups ----------------------------------------------------------------------------
 
@@ -66,19 +77,14 @@ class K3sService:
             return None
         address, port = m.group(1), int(m.group(2))
         candidates: list[int] = []
-        backends = self.cloud.load_balancer_backends(address, port)
+        # Asked as this machine: a private address (a server's or a load balancer's) resolves only
+        # inside the networks it is attached to; another network's 10.0.0.2 is not this one's.
+        backends = self.cloud.load_balancer_backends(address, port, machine.server_id)
         if backends is not None:
             candidates = list(backends)
         elif port == 6443:
-            owner = self.cloud.server_at(address)
+            owner = self.cloud.server_at(address, machine.server_id)
             if owner is not None:
-                target = self.machines.get(owner)
-                # A private address answers only inside a network both servers are attached to.
-                if target is not None and address in target.spec.private_ips.values():
-                    shared = set(self.cloud.server_network_ids(owner)) & set(
-                        self.cloud.server_network_ids(machine.server_id))
-                    if not shared:
-                        return None
                 candidates = [owner]
         for sid in candidates:
             cluster = self.cluster_of(sid)
@@ -145,6 +151,20 @@ class K3sService:
         lock = self._start_locks.setdefault(machine.server_id, asyncio.Lock())
         async with lock:
             await self._start_unit(machine, request)
+            await self._serve_api(machine, request)
+
+    async def _serve_api(self, machine: Any, request: InstallRequest) -> None:
+        """A server unit that came up serves the Kubernetes API on its public IPv4:6443."""
+        cluster = self.cluster_of(machine.server_id)
+        node = cluster.node_for(machine.server_id) if cluster else None
+        if cluster is None or node is None or request.role != "server" or machine.services.get("k3s") != "active":
+            return
+        sans = server_sans(request, node.name, next(iter(machine.interfaces().values()), None),
+                           service_ip(cluster, 1))
+        try:
+            await self.apis.server_up(machine.server_id, machine.spec.public_ipv4, cluster, sans)
+        except OSError as exc:  # k3s itself would keep running; only the listener is missing
+            log.warning("%s: the Kubernetes API cannot listen: %s", machine.name, exc)
 
     async def _start_unit(self, machine: Any, request: InstallRequest) -> None:
         unit = "k3s" if request.role == "server" else "k3s-agent"
@@ -203,6 +223,7 @@ class K3sService:
         secret = token.split("::server:", 1)[1] if token and "::server:" in token else token
         cluster = Cluster(id=self._next_id, secret=secret or secrets.token_hex(16),
                           certificates=make_certificates(), version=request.version,
+                          service_cidr=str(request.value("service-cidr") or "10.43.0.0/16").split(",")[0],
                           flannel_backend=str(request.value("flannel-backend") or "vxlan"),
                           disabled=request.values("disable"))
         self._next_id += 1
@@ -266,6 +287,7 @@ class K3sService:
         for unit in ("k3s", "k3s-agent"):
             if unit in machine.services:
                 machine.services[unit] = "inactive"
+        self.apis.server_down(machine.server_id)
         cluster = self.cluster_of(machine.server_id)
         node = cluster.node_for(machine.server_id) if cluster else None
         if node is not None:

@@ -127,6 +127,14 @@ class SimNodes:
             return machine.services.get("k3s") == "active"
         return False
 
+    def public_addresses_changed(self) -> None:
+        """Load balancers came or went: their 6443 listeners follow."""
+        self.k3s.apis.load_balancers_changed()
+
+    def kube_api_target(self, address: str) -> tuple[str, int] | None:
+        """Where the Kubernetes API behind a public IPv4 listens now (see `NodeHost`)."""
+        return self.k3s.apis.target(address)
+
     async def boot(self, spec: NodeSpec, boot_seconds: float) -> None:
         """Power on: sshd answers after `boot_seconds`; cloud-init runs on the first boot."""
         machine = self.machines.get(spec.server_id)
@@ -217,6 +225,7 @@ class SimNodes:
         self.k3s.import_state(state.get("k3s", {}))
         for spec in specs:
             await self.boot(spec, 0.0)
+        self.public_addresses_changed()
 
     async def close(self) -> None:
         """Stop every sshd and job."""
@@ -225,6 +234,7 @@ class SimNodes:
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()
+        await self.k3s.apis.close()
 
     # --- machinery --------------------------------------------------------------------------
 
