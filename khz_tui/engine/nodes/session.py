@@ -5,7 +5,8 @@ pins exactly that key (`known_hosts=([key], [], [])`) and the first connection i
 A different key means someone else answered (interception, a reused address, a rebuilt server): that
 is fatal, explained, and nothing is sent to that machine.
 
-The client is hermetic: no ~/.ssh/config, no agent, only the plan's key, bounded timeouts. A booting
+The client is hermetic: no ~/.ssh/config, only the plan's key (unlocked by KHZ_TUI_SSH_PASSPHRASE,
+or signed with by the SSH agent that holds it; see `preflight`), bounded timeouts. A booting
 server refuses connections for a while, so `connect` retries with backoff until a deadline, reporting
 progress as LogLine events.
 """
@@ -23,6 +24,7 @@ from types import TracebackType
 import asyncssh
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.preflight import KeyProblem, SigningKey, signing_key
 from khz_tui.engine.state import HostKey
 
 #: How often a "still waiting for SSH" line is emitted while a node boots.
@@ -67,6 +69,14 @@ class NodeError(Exception):
 
 class NodeUnreachable(NodeError):
     """SSH did not come up before the deadline, or refused our key."""
+
+
+class ClientKeyUnusable(NodeUnreachable):
+    """Our own SSH key cannot be used (locked, unreadable, or the agent lost it); `hint` says what to do."""
+
+    def __init__(self, message: str, *, node: str, address: str, hint: str) -> None:
+        super().__init__(message, node=node, address=address)
+        self.hint = hint
 
 
 class HostKeyMismatch(NodeError):
@@ -124,7 +134,7 @@ class NodeSession:
         self.username = username
         self._host_key = asyncssh.import_public_key(host_key.public_openssh)
         self._client_key_path = Path(client_key).expanduser()
-        self._client_key: asyncssh.SSHKey | None = None
+        self._client_key: SigningKey | None = None
         self._retry_interval = retry_interval
         self._max_interval = max_interval
         self._resolve_endpoint = resolve_endpoint
@@ -181,21 +191,17 @@ class NodeSession:
         await self.close()
         await self._open(deadline)
 
-    def _load_client_key(self) -> asyncssh.SSHKey:
+    async def _load_client_key(self) -> SigningKey:
         if self._client_key is None:
             try:
-                self._client_key = asyncssh.read_private_key(self._client_key_path)
-            except (OSError, asyncssh.KeyImportError) as exc:
-                raise NodeUnreachable(
-                    f"cannot use the SSH private key {self._client_key_path} to reach {self.node}: {exc}. "
-                    "Point ssh.private_key in the plan at an unencrypted OpenSSH private key.",
-                    node=self.node,
-                    address=str(self.endpoint),
-                ) from None
+                self._client_key = await signing_key(self._client_key_path)
+            except KeyProblem as exc:
+                raise ClientKeyUnusable(f"cannot use the SSH private key to reach {self.node}: {exc.message}",
+                                        node=self.node, address=str(self.endpoint), hint=exc.hint) from None
         return self._client_key
 
     async def _open(self, deadline: float) -> None:
-        key = self._load_client_key()
+        key = await self._load_client_key()
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline
         delay = self._retry_interval
@@ -211,24 +217,28 @@ class NodeSession:
                     self.endpoint = current
             address = str(self.endpoint)
             try:
-                self._conn = await asyncssh.connect(
-                    self.endpoint.host,
-                    self.endpoint.port,
-                    username=self.username,
-                    known_hosts=([self._host_key], [], []),
-                    client_keys=[key],
-                    config=[],
-                    agent_path=None,
-                    agent_forwarding=False,
-                    password=None,
-                    kbdint_auth=False,
-                    connect_timeout=max(1.0, min(15.0, remaining)),
-                    keepalive_interval=15,
-                    keepalive_count_max=4,
-                )
+                async with key.client_keys() as client_keys:
+                    self._conn = await asyncssh.connect(
+                        self.endpoint.host,
+                        self.endpoint.port,
+                        username=self.username,
+                        known_hosts=([self._host_key], [], []),
+                        client_keys=client_keys,
+                        config=[],
+                        agent_path=None,  # an agent's keys, if used, are in client_keys already
+                        agent_forwarding=False,
+                        password=None,
+                        kbdint_auth=False,
+                        connect_timeout=max(1.0, min(15.0, remaining)),
+                        keepalive_interval=15,
+                        keepalive_count_max=4,
+                    )
                 if attempts > 1:
                     self.bus.log(f"SSH to {self.node} ({address}) is up after {attempts} attempts", node=self.node)
                 return
+            except KeyProblem as exc:  # the agent lost the key or went away since the run began
+                raise ClientKeyUnusable(f"cannot sign in to {self.node} ({address}): {exc.message}",
+                                        node=self.node, address=address, hint=exc.hint) from None
             except asyncssh.HostKeyNotVerifiable as exc:
                 # Nothing more is sent: the key exchange failed before authentication, so not even
                 # our user name reached the other side.
