@@ -2,12 +2,15 @@
 
 Text mode prints one readable line per event, then a node table, the elapsed time and the API requests
 used; `--output json` prints every event as one JSON line (the same objects the run log holds).
-Exit codes: 0 success, 1 provisioning failed, 2 bad input (plan, token, missing --yes), 130 interrupted.
+Exit codes: 0 success, 1 provisioning failed, 2 bad input (plan, token, endpoint, SSH key, missing --yes),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM, e.g. a CI job cancelled): both stop the run the same way,
+with its last event written and the state resumable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +35,8 @@ from khz_tui.engine.events import (
 from khz_tui.engine.options import RunOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: 128 + SIGTERM, what a shell reports for a process SIGTERM ended.
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def describe(event: EngineEvent) -> str | None:
@@ -161,7 +166,35 @@ def _sim_instructions(printer: Printer, out: TextIO) -> None:
     )
 
 
-async def _headless(mode: str, plan, options: RunOptions, out: TextIO) -> int:
+class _Termination:
+    """SIGTERM cancels the run like Ctrl-C does (the engine then writes its last event and stops
+    with a resumable state) instead of killing the process mid-step."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_sigterm() -> None:
+            self.received = True
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+            pass
+
+    def remove(self) -> None:
+        try:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+
+
+async def _headless(mode: str, plan, options: RunOptions, out: TextIO, termination: _Termination) -> int:
     from khz_tui.engine.api import connect, run
 
     printer = Printer(options.output, out)
@@ -171,12 +204,24 @@ async def _headless(mode: str, plan, options: RunOptions, out: TextIO) -> int:
         print(f"khz-tui: {question}\nkhz-tui: not confirmed; run again with --yes to go ahead.", file=sys.stderr)
         return False
 
-    async with connect(plan, options) as target:
-        await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
-        printer.summary()
-        if target.simulated and options.output == "text" and mode == "apply":
-            _sim_instructions(printer, out)
+    termination.install()
+    try:
+        async with connect(plan, options) as target:
+            await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
+            printer.summary()
+            if target.simulated and options.output == "text" and mode == "apply":
+                _sim_instructions(printer, out)
+    finally:
+        termination.remove()
     return exit_code(printer.finished)
+
+
+def _stopped(mode: str, how: str) -> str:
+    """The last line of a run stopped by a signal: what to run next, for this mode."""
+    from khz_tui.engine.steps import interrupted_advice
+
+    _, hint = interrupted_advice(mode)
+    return f"\nkhz-tui: {how}. {hint[0].upper()}{hint[1:]}."
 
 
 def run_headless(mode: str, plan_path: Path, options: RunOptions, *, out: TextIO | None = None) -> int:
@@ -190,11 +235,17 @@ def run_headless(mode: str, plan_path: Path, options: RunOptions, *, out: TextIO
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
+    termination = _Termination()
     try:
-        return asyncio.run(_headless(mode, plan, options, out))
+        return asyncio.run(_headless(mode, plan, options, out, termination))
     except CredentialsError as exc:
         print(f"khz-tui: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("\nkhz-tui: interrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
+        print(_stopped(mode, "interrupted"), file=sys.stderr)
         return EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        if not termination.received:
+            raise
+        print(_stopped(mode, "terminated (SIGTERM)"), file=sys.stderr)
+        return EXIT_TERMINATED

@@ -10,7 +10,13 @@ from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.context import NotConfirmed
 from khz_tui.engine.events import StepFailed, StepFinished, StepStarted
-from khz_tui.engine.nodes.session import CommandFailed, HostKeyMismatch, NodeError, NodeUnreachable
+from khz_tui.engine.nodes.session import (
+    ClientKeyUnusable,
+    CommandFailed,
+    HostKeyMismatch,
+    NodeError,
+    NodeUnreachable,
+)
 
 
 class StepError(Exception):
@@ -45,6 +51,8 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
             "delete that server in the Hetzner console (or with --destroy) and apply again; "
             "khz-tui will not talk to a node it cannot verify"
         )
+    if isinstance(exc, ClientKeyUnusable):
+        return str(exc), exc.hint
     if isinstance(exc, NodeUnreachable):
         return str(exc), (
             "check that ssh.allowed_cidrs includes the address you run khz-tui from and that the server is "
@@ -73,3 +81,17 @@ async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
         bad = isinstance(inner, CloudError) and inner.bad_input
         raise StepError(name, title, message, hint, bad_input=bad) from inner
     bus.emit(StepFinished, step=name, title=title, duration=round(bus.elapsed - started, 3))
+
+
+def interrupted_advice(mode: str) -> tuple[str, str]:
+    """(message, hint) for a run stopped by Ctrl-C or SIGTERM: how to finish what *this* mode began.
+
+    Advice to apply after an interrupted destroy would rebuild the cluster being deleted."""
+    if mode == "destroy":
+        return ("interrupted; part of the cluster may be left: run the destroy again to finish deleting it",
+                "run the same destroy again to finish deleting the cluster (applying would rebuild it)")
+    if mode in ("dry-run", "verify"):
+        return (f"interrupted; a {mode} changes nothing, so there is nothing to resume",
+                f"nothing to resume: run the {mode} again to see its full result")
+    return ("interrupted; the state is resumable: run the same command again to continue",
+            "apply again to continue where this run stopped")
