@@ -15,6 +15,7 @@ import re
 import stat
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,8 @@ def parse_plan(text: str, source: str = "<plan>", catalog: Catalog | None = None
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m[1]) if m else (text.count("\n") + 1 if "end of document" in msg else None)
         detail = msg[: m.start()].strip() if m else msg
-        _raise(Problem("", f"this is not valid TOML: {detail[:1].lower()}{detail[1:]}", line), source)
+        path, detail = _overwritten(text, line, detail)
+        _raise(Problem(path, f"this is not valid TOML: {detail[:1].lower()}{detail[1:]}", line), source)
     plan, problems = validate_data(data, catalog, strict=True)
     lines = key_lines(text)  # one scan of the text serves every problem
     problems = [_with_line(p, text, lines) for p in problems]
@@ -148,13 +150,35 @@ def _split_key(key: str) -> list[str]:
     return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
 
 
+def _overwritten(text: str, line: int | None, detail: str) -> tuple[str, str]:
+    """(key path, message) for tomllib's "cannot overwrite a value", which names neither the key
+    nor where it was first written; other errors come back unchanged with no path."""
+    if line is None or "cannot overwrite" not in detail.lower():
+        return "", detail
+    here = [path for path, number in key_occurrences(text) if number == line]
+    if not here:
+        return "", detail
+    path = max(here, key=len)  # `a.b.c = 1` lists a, a.b and a.b.c: the whole key is the one
+    earlier = [number for other, number in key_occurrences(text) if other == path and number < line]
+    if not earlier:
+        return path, f"{detail} (the key {path})"
+    return path, f"the key {path} is written twice (lines {earlier[0]} and {line}); keep one of them"
+
+
 def key_lines(text: str) -> dict[str, int]:
-    """Map each key path (`worker_pools[1].count`) written in `text` to its 1-based line.
+    """Map each key path (`worker_pools[1].count`) written in `text` to its 1-based line (its first).
 
     A scan, not a parser: it follows `[table]` and `[[array]]` headers and `key =` lines, and skips
     multi-line strings. Paths inside inline tables or arrays are not listed; their key's line is.
     """
     lines: dict[str, int] = {}
+    for path, number in key_occurrences(text):
+        lines.setdefault(path, number)
+    return lines
+
+
+def key_occurrences(text: str) -> Iterator[tuple[str, int]]:
+    """Every (key path, line) written in `text`, in order, repeats included (see `key_lines`)."""
     aot_counts: dict[str, int] = {}
     table = ""
     in_multiline: str | None = None
@@ -175,19 +199,18 @@ def key_lines(text: str) -> dict[str, int]:
                     aot_counts[table] = aot_counts.get(table, 0) + 1
                 if table in aot_counts:
                     table += f"[{aot_counts[table] - 1}]"
-            lines.setdefault(table, number)
+            yield table, number
             continue
         key = _KEY.match(raw)
         if key:
             path = table
             for part in _split_key(key[1]):
                 path = f"{path}.{part}" if path else part
-                lines.setdefault(path, number)
+                yield path, number
             rest = raw[key.end():]
             for quote in ('"""', "'''"):
                 if rest.count(quote) == 1:
                     in_multiline = quote
-    return lines
 
 
 def find_line(text: str, path: str, lines: dict[str, int] | None = None) -> int | None:
