@@ -32,7 +32,9 @@ def render(state: CloudState, vol: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _attach(state: CloudState, vol: dict[str, Any], srv: dict[str, Any], after: int | None = None) -> dict[str, Any]:
+def attach_action(state: CloudState, vol: dict[str, Any], srv: dict[str, Any], after: int | None = None) -> dict[str, Any]:
+    """Start `attach_volume` (behind action `after` when given); the volume is attached when it ends.
+    Spec, attach: "Works only if the Server is in the same Location as the Volume"."""
     if vol["location"] != srv["location"]:
         raise invalid_input({"server": f"server {srv['id']} is in {srv['location']}, the volume in {vol['location']}"})
 
@@ -63,6 +65,10 @@ async def create(request: web.Request) -> web.Response:
     if srv is None and body.get("location") is None:
         raise invalid_input({"location": "location or server is required"})
     location = srv["location"] if srv else state.offer.location(body["location"])["name"]
+    # Spec, POST /volumes: `server` means "Volume will be created in the same Location as the server" and
+    # `location` "can be omitted if Server is specified": naming another location contradicts `server`.
+    if srv is not None and body.get("location") is not None and state.offer.location(body["location"])["name"] != location:
+        raise invalid_input({"location": f"location must be omitted or the server's location ({location})"})
     if state.name_taken("volumes", name):
         raise uniqueness_error("name")
     if srv is not None:
@@ -85,7 +91,7 @@ async def create(request: web.Request) -> web.Response:
         vol["status"] = "available"
 
     action = state.actions.start("create_volume", [("volume", vol["id"])], state.config.durations.volume_create, on_success=ready)
-    next_actions = [_attach(state, vol, srv, after=action["id"])] if srv is not None else []
+    next_actions = [attach_action(state, vol, srv, after=action["id"])] if srv is not None else []
     return created(201, {
         "volume": render(state, vol),
         "action": state.actions.view(action["id"]),
@@ -129,7 +135,7 @@ async def attach(request: web.Request) -> web.Response:
     if vol.get("server") is not None:
         raise ApiError("volume_already_attached", f"volume {vol['id']} is attached to server {vol['server']}", status=422)
     vol["automount"] = bool(body.get("automount"))
-    return created(201, {"action": state.actions.view(_attach(state, vol, srv)["id"])})
+    return created(201, {"action": state.actions.view(attach_action(state, vol, srv)["id"])})
 
 
 async def detach(request: web.Request) -> web.Response:
