@@ -83,7 +83,9 @@ async def attach_to_network(request: web.Request) -> web.Response:
         raise ApiError("server_already_attached", f"server {srv['id']} is already attached to network {net['id']}")
     members = sum(1 for s in state.servers.values() if any(p["network"] == net["id"] for p in s["private_net"]))
     if members >= state.config.network_server_limit:
-        raise ApiError("resource_limit_exceeded", f"network {net['id']} already holds {members} servers")
+        # `details.limits` shaped as in the spec's overview example of this error.
+        raise ApiError("resource_limit_exceeded", f"network {net['id']} already holds {members} servers",
+                       {"limits": [{"name": "servers_per_network"}]})
     zone = state.offer.location(srv["location"])["network_zone"]
     ip = allocate_ip(state, net, zone, body.get("ip"))
     # The address is reserved at once so concurrent attaches never collide; the machine sees it when
