@@ -3,7 +3,8 @@
 Order: the load balancer (it holds a network attachment), volumes (detached first), servers (all at
 once, then their delete actions waited on together), placement groups, the firewall, the network,
 and the SSH key only when khz-tui created it (it carries the cluster's labels; a key the project
-already had is never touched). Everything is found by label selector, so unlabeled look-alikes with
+already had is never touched). Hetzner detaches a firewall from deleted servers with a lag, so its
+delete is retried on `resource_in_use` with bounded, time-scaled backoff. Everything is found by label selector, so unlabeled look-alikes with
 the same names survive, and a second destroy finds nothing and changes nothing.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, backoff_delay
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine.context import NotConfirmed, RunContext
 from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
@@ -33,6 +35,39 @@ async def _delete(ctx: RunContext, resource_type: str, item: Any, sub: Any) -> N
     if action is not None and getattr(action, "id", None) is not None and hasattr(action, "status"):
         await client.wait_action(action.id, what=f"deleting {resource_type} {item.name}")
     ctx.bus.emit(ResourceDeleted, resource_type=resource_type, name=item.name, id=item.id)
+
+
+#: Backoff for the firewall's delete while Hetzner still detaches it: about 45 to 90 s in all at scale 1.
+DETACH_BASE, DETACH_CAP = 1.0, 30.0
+
+
+async def _delete_firewall(ctx: RunContext, fw: Any, firewalls: Any) -> None:
+    """Delete the firewall, retrying `resource_in_use`: right after its servers are deleted Hetzner
+    still counts them as users for a while (terraform-provider-hcloud retries the same in
+    resourceFirewallDelete). Gives up after MAX_ATTEMPTS with a message that says what to do."""
+    waited = 0.0
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            await _delete(ctx, "firewall", fw, firewalls)
+            return
+        except CloudError as exc:
+            if exc.code != "resource_in_use":
+                raise
+            if attempt + 1 == MAX_ATTEMPTS:
+                raise CloudError(
+                    f"deleting firewall {fw.name}: still in use {waited:.1f}s after its servers were deleted "
+                    f"({MAX_ATTEMPTS} attempts): {exc.message}",
+                    code="resource_in_use",
+                    hint=(
+                        "Hetzner detaches a firewall from deleted servers with a delay: run destroy again in a "
+                        "minute. If a server outside this cluster uses the firewall, remove it there first."
+                    ),
+                    what=f"deleting firewall {fw.name}",
+                ) from None
+            delay = ctx.scaled(backoff_delay(attempt, base=DETACH_BASE, cap=DETACH_CAP))
+            ctx.bus.log(f"firewall {fw.name} is still detaching from deleted servers; retrying in {delay:.1f}s")
+            waited += delay
+            await asyncio.sleep(delay)
 
 
 async def destroy(ctx: RunContext) -> int:
@@ -69,7 +104,7 @@ async def destroy(ctx: RunContext) -> int:
     async with step(bus, "infrastructure", "Deleting placement groups, firewall, network, SSH key"):
         await asyncio.gather(
             *(_delete(ctx, "placement group", pg, h.placement_groups) for pg in inv.placement_groups.values()),
-            *(_delete(ctx, "firewall", fw, h.firewalls) for fw in inv.firewalls.values()),
+            *(_delete_firewall(ctx, fw, h.firewalls) for fw in inv.firewalls.values()),
         )
         await asyncio.gather(*(_delete(ctx, "network", n, h.networks) for n in inv.networks.values()))
         await asyncio.gather(*(_delete(ctx, "ssh key", k, h.ssh_keys) for k in inv.ssh_keys.values()))
