@@ -70,7 +70,7 @@ class K3sService:
         """The cluster a machine belongs to, if any."""
         return next((c for c in self.clusters if c.node_for(server_id) is not None), None)
 
-    def _reachable_cluster(self, machine: Any, url: str) -> Cluster | None:
+    def reachable_cluster(self, machine: Any, url: str) -> Cluster | None:
         """The cluster behind a `server` URL as seen from `machine`, or None when nothing answers."""
         m = re.fullmatch(r"https://([0-9.]+):(\d+)/?", url.strip())
         if not m:
@@ -185,7 +185,7 @@ class K3sService:
             self._finish(cluster, machine, unit, request)
             return
         url = request.server_url or ""
-        cluster = self._reachable_cluster(machine, url)
+        cluster = self.reachable_cluster(machine, url)
         if cluster is None:
             await self._sleep(UNREACHABLE_SECONDS)
             raise K3sFailed(f"failed to get CA certs: Get \"{url}/cacerts\": dial tcp: i/o timeout")

@@ -328,18 +328,68 @@ INSTALLER_MARKER = b"# k3s install script (https://get.k3s.io), interpreted by t
 """What `curl https://get.k3s.io` returns here; `sh` recognises it and runs the simulated installer."""
 
 
+CURL_CONNECT_SECONDS = 120.0
+"""How long a connection to an address nobody answers at hangs (SYN retries), before time scaling."""
+
+
+async def _curl_k3s(inv: Invocation, url: str, insecure: bool, fail: bool, connect_timeout: float) -> int:
+    """`curl https://IP:PORT/PATH` from this machine: what k3s' supervisor answers without a token
+    (`/cacerts`, `/ping`), reached the way the machine's packets would go (private addresses only
+    inside its own networks)."""
+    m = re.fullmatch(r"https://([0-9.]+):(\d+)(/.*)?", url)
+    assert m is not None
+    address, port, path = m.group(1), m.group(2), m.group(3) or "/"
+    k3s = inv.node.host.k3s
+    cluster = k3s.reachable_cluster(inv.node, f"https://{address}:{port}")
+    if cluster is None:
+        cloud = k3s.cloud
+        if cloud.server_at(address, inv.node.server_id) is not None:
+            await inv.err(f"curl: (7) Failed to connect to {address} port {port} after 0 ms: Couldn't connect to server\n")
+            return 7
+        await asyncio.sleep(connect_timeout * inv.node.time_scale)
+        await inv.err(f"curl: (28) Failed to connect to {address} port {port} after {int(connect_timeout * 1000)} ms: "
+                      "Timeout was reached\n")
+        return 28
+    if not insecure:
+        await inv.err("curl: (60) SSL certificate problem: unable to get local issuer certificate\n")
+        return 60
+    if path.split("?")[0] == "/cacerts":
+        await inv.out(cluster.certificates.ca_cert)
+        return 0
+    if path.split("?")[0] == "/ping":
+        await inv.out("pong")
+        return 0
+    if fail:
+        await inv.err("curl: (22) The requested URL returned error: 401\n")
+        return 22
+    await inv.out('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized",'
+                  '"reason":"Unauthorized","code":401}')
+    return 0
+
+
 async def cmd_curl(inv: Invocation) -> int:
-    """`curl [-sfLS] https://get.k3s.io [-o FILE]`; every other URL fails to resolve (no internet)."""
+    """`curl [-sfLSk] [--connect-timeout S] URL [-o FILE]`: https://get.k3s.io, and k3s' supervisor on
+    https://IP:PORT (see `_curl_k3s`); every other host fails to resolve (no internet)."""
     args = inv.argv[1:]
     url, output = None, None
+    insecure = fail = False
+    connect_timeout = CURL_CONNECT_SECONDS
     it = iter(args)
     for a in it:
         if a in ("-o", "--output"):
             output = next(it, None)
-        elif a.startswith("--") and a in ("--silent", "--fail", "--location", "--show-error"):
-            continue
-        elif re.fullmatch(r"-[sfLS]+", a):
-            continue
+        elif a == "--connect-timeout":
+            try:
+                connect_timeout = min(float(next(it, "")), CURL_CONNECT_SECONDS)
+            except ValueError:
+                await inv.err("curl: option --connect-timeout: expected a proper numerical parameter\n")
+                return 2
+        elif a in ("--silent", "--fail", "--location", "--show-error", "--insecure"):
+            insecure = insecure or a == "--insecure"
+            fail = fail or a == "--fail"
+        elif re.fullmatch(r"-[sfLSk]+", a):
+            insecure = insecure or "k" in a
+            fail = fail or "f" in a
         elif a.startswith("-"):
             await inv.err(f"curl: option {a}: is unknown\n")
             return 2
@@ -348,6 +398,8 @@ async def cmd_curl(inv: Invocation) -> int:
     if url is None:
         await inv.err("curl: no URL specified!\n")
         return 2
+    if re.fullmatch(r"https://[0-9.]+:\d+(/.*)?", url):
+        return await _curl_k3s(inv, url, insecure, fail, connect_timeout)
     host = re.sub(r"^[a-z]+://", "", url).split("/", 1)[0]
     if host != "get.k3s.io":
         await inv.err(f"curl: (6) Could not resolve host: {host}\n")

@@ -1,0 +1,151 @@
+"""Two clusters on one simulated project, both on the default 10.0.0.0/16, built side by side by the real
+engine: neither sees the other. A private address (a server's, a load balancer's, a join URL) resolves
+only inside the caller's own network, as on Hetzner, where each network is a separate layer-2 domain
+("Networks ... allow private communication between servers [and load balancers] in the same network",
+spec: `Network`); the two clusters' load balancers even have the same private IP.
+
+Probed as any client would: the Kubernetes API over TLS with each written kubeconfig, the API over
+HTTP, and `curl` on the nodes over SSH."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncssh
+import yaml
+
+from kube_helpers import engine
+
+
+def _tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
+    """The API URL and a verifying TLS context (CA, client certificate) from a kubeconfig."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+    ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    with tempfile.TemporaryDirectory() as tmp:
+        pem = Path(tmp) / "client.pem"
+        pem.write_bytes(base64.b64decode(user["client-certificate-data"]) + base64.b64decode(user["client-key-data"]))
+        ctx.load_cert_chain(pem)
+    return cluster["server"], ctx
+
+
+async def api_get(kubeconfig: Path, path: str) -> dict[str, Any]:
+    server, ctx = _tls(kubeconfig)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server + path, ssl=ctx, timeout=aiohttp.ClientTimeout(total=20)) as resp:
+            assert resp.status == 200, (resp.status, await resp.text())
+            return await resp.json()
+
+
+async def ready_nodes(kubeconfig: Path) -> set[str]:
+    nodes = (await api_get(kubeconfig, "/api/v1/nodes"))["items"]
+    return {n["metadata"]["name"] for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
+
+
+async def hcloud(sim: Any, path: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {sim.token}"}) as session:
+        async with session.get(sim.endpoint + path) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+
+async def on_node(sim: Any, key: Path, server_id: int, command: str) -> asyncssh.SSHCompletedProcess:
+    """Run a command on a simulated server over SSH (its sshd's port from the simulator's x-sim API)."""
+    targets = (await hcloud(sim, f"/x-sim/ssh-targets?id={server_id}"))["targets"]
+    async with asyncssh.connect(targets[0]["host"], targets[0]["port"], username="root", client_keys=[str(key)],
+                                known_hosts=None, config=[], agent_path=None) as conn:
+        return await conn.run(command, check=False)
+
+
+async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_the_other(
+        sim, make_plan, ssh_keys, tmp_path: Path) -> None:
+    plans = {name: make_plan(name, cp=1, workers=1) for name in ("alpha", "beta")}
+    assert {p.network.ip_range for p in plans.values()} == {"10.0.0.0/16"}
+    built = await asyncio.gather(*(engine("apply", p, sim, tmp_path / f"{n}.yaml") for n, p in plans.items()))
+    for b in built:
+        assert b.finished.ok, (b.finished.failed_step, b.finished.message)
+    alpha, beta = (b.kubeconfig for b in built)
+    assert await ready_nodes(alpha) == {"alpha-cp-1", "alpha-default-1"}
+    assert await ready_nodes(beta) == {"beta-cp-1", "beta-default-1"}
+
+    lbs = {lb["name"]: lb for lb in (await hcloud(sim, "/load_balancers"))["load_balancers"]}
+    servers = {s["name"]: s for s in (await hcloud(sim, "/servers"))["servers"]}
+    alpha_lb_ip = next(lb for n, lb in lbs.items() if n.startswith("alpha"))["private_net"][0]["ip"]
+    beta_lb_ip = next(lb for n, lb in lbs.items() if n.startswith("beta"))["private_net"][0]["ip"]
+    assert alpha_lb_ip == beta_lb_ip  # the same address, in two networks
+    private_key = ssh_keys[0]
+
+    # The same URL gives each node its own cluster's CA: the address resolves in the asker's network.
+    probe = f"curl -sk --connect-timeout 5 https://{alpha_lb_ip}:6443/cacerts"
+    from_alpha = await on_node(sim, private_key, servers["alpha-default-1"]["id"], probe)
+    from_beta = await on_node(sim, private_key, servers["beta-default-1"]["id"], probe)
+    assert from_alpha.exit_status == 0 and from_beta.exit_status == 0, (from_alpha.stderr, from_beta.stderr)
+    assert "BEGIN CERTIFICATE" in from_alpha.stdout and from_alpha.stdout != from_beta.stdout
+
+    # The control planes' private addresses coincide too; each node reaches its own.
+    cp_ip = servers["alpha-cp-1"]["private_net"][0]["ip"]
+    assert cp_ip == servers["beta-cp-1"]["private_net"][0]["ip"]
+    direct = f"curl -sk --connect-timeout 5 https://{cp_ip}:6443/cacerts"
+    assert (await on_node(sim, private_key, servers["alpha-default-1"]["id"], direct)).stdout == from_alpha.stdout
+    assert (await on_node(sim, private_key, servers["beta-default-1"]["id"], direct)).stdout == from_beta.stdout
+
+    gone = await engine("destroy", plans["alpha"], sim, alpha)
+    assert gone.finished.ok, gone.finished.message
+    assert await ready_nodes(beta) == {"beta-cp-1", "beta-default-1"}
+    assert not [s for s in (await hcloud(sim, "/servers"))["servers"] if s["name"].startswith("alpha")]
+    gone = await engine("destroy", plans["beta"], sim, beta)
+    assert gone.finished.ok, gone.finished.message
+    assert (await hcloud(sim, "/servers"))["servers"] == []
+    assert (await hcloud(sim, "/load_balancers"))["load_balancers"] == []
+
+
+async def hcloud_post(sim: Any, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {sim.token}"}) as session:
+        async with session.post(sim.endpoint + path, json=body) as resp:
+            assert resp.status in (200, 201), await resp.text()
+            return await resp.json()
+
+
+async def stranger(sim: Any, key: Path, location: str) -> int:
+    """A server in a network of its own on the same default range, reachable over SSH."""
+    net = (await hcloud_post(sim, "/networks", {"name": "elsewhere", "ip_range": "10.0.0.0/16", "subnets": [
+        {"type": "cloud", "network_zone": "eu-central", "ip_range": "10.0.0.0/24"}]}))["network"]
+    keys = (await hcloud(sim, "/ssh_keys"))["ssh_keys"]
+    server = (await hcloud_post(sim, "/servers", {
+        "name": "stranger", "server_type": "cpx22", "image": "ubuntu-24.04", "location": location,
+        "ssh_keys": [keys[0]["id"]], "networks": [net["id"]]}))["server"]
+    for _ in range(200):  # bounded: boot takes a few scaled seconds
+        try:
+            done = await on_node(sim, key, server["id"], "true")
+            if done.exit_status == 0:
+                return int(server["id"])
+        except (OSError, asyncssh.Error, IndexError):
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("the stranger's sshd never answered")
+
+
+async def test_a_node_of_another_network_cannot_join_through_the_load_balancers_private_ip(
+        sim, make_plan, ssh_keys, tmp_path: Path) -> None:
+    """The k3s join a node in another network (same default range) makes to the first cluster's API
+    load balancer private IP times out instead of reaching that cluster (which would answer 401)."""
+    first = await engine("apply", make_plan("one", cp=1), sim, tmp_path / "one.yaml")
+    assert first.finished.ok, first.finished.message
+    lb = next(lb for lb in (await hcloud(sim, "/load_balancers"))["load_balancers"] if lb["name"].startswith("one"))
+    lb_ip = lb["private_net"][0]["ip"]
+    servers = {s["name"]: s for s in (await hcloud(sim, "/servers"))["servers"]}
+    other = await stranger(sim, ssh_keys[0], servers["one-cp-1"]["datacenter"]["location"]["name"])
+    private = (await hcloud(sim, f"/servers/{other}"))["server"]["private_net"][0]["ip"]
+    assert private != lb_ip
+    script = (f"mkdir -p /etc/rancher/k3s && printf 'server: https://{lb_ip}:6443\\ntoken: K10x::server:wrong\\n' "
+              "> /etc/rancher/k3s/config.yaml && curl -sfL https://get.k3s.io | sh -s - agent")
+    joined = await on_node(sim, ssh_keys[0], other, script)
+    assert joined.exit_status != 0
+    assert "i/o timeout" in joined.stderr and "401" not in joined.stderr, joined.stderr
