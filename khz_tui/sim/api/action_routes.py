@@ -5,19 +5,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from khz_tui.sim.api.errors import invalid_input, not_found
-from khz_tui.sim.api.listing import ids_param
-from khz_tui.sim.api.pagination import paginate
+from khz_tui.sim.api.listing import ids_param, sort_by_query
+from khz_tui.sim.api.pagination import paginated_response
 from khz_tui.sim.api.store import KINDS, SINGULAR, STATE
 from khz_tui.sim.api.wire import path_id
+
+
+# The `sort` enum of `GET /actions` and the per-kind action lists in the spec.
+ACTION_SORT_FIELDS = ("id", "command", "status", "started", "finished")
 
 
 def _filtered(request: web.Request, actions: list[dict]) -> list[dict]:
     statuses = request.query.getall("status", [])
     if statuses:
         actions = [a for a in actions if a["status"] in statuses]
-    if request.query.get("sort", "").startswith("id:desc"):
-        actions = sorted(actions, key=lambda a: a["id"], reverse=True)
-    return actions
+    return sort_by_query(request, actions, ACTION_SORT_FIELDS)
 
 
 async def get_action(request: web.Request) -> web.Response:
@@ -35,8 +37,7 @@ async def list_actions(request: web.Request) -> web.Response:
     if not ids:
         raise invalid_input({"id": "at least one id is required"})
     found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
-    page, meta = paginate(request, _filtered(request, found))
-    return web.json_response({"actions": page, "meta": meta})
+    return paginated_response(request, "actions", _filtered(request, found))
 
 
 def _kind_routes(kind: str) -> list[web.RouteDef]:
@@ -46,8 +47,7 @@ def _kind_routes(kind: str) -> list[web.RouteDef]:
         state = request.app[STATE]
         record = state.get(kind, path_id(request))
         actions = _filtered(request, state.actions.for_resource(singular, record["id"]))
-        page, meta = paginate(request, actions)
-        return web.json_response({"actions": page, "meta": meta})
+        return paginated_response(request, "actions", actions)
 
     async def one_for_resource(request: web.Request) -> web.Response:
         state = request.app[STATE]
@@ -62,8 +62,7 @@ def _kind_routes(kind: str) -> list[web.RouteDef]:
         ids = ids_param(request)
         found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
         found = [a for a in found if any(r["type"] == singular for r in a["resources"])]
-        page, meta = paginate(request, _filtered(request, found))
-        return web.json_response({"actions": page, "meta": meta})
+        return paginated_response(request, "actions", _filtered(request, found))
 
     async def kind_one(request: web.Request) -> web.Response:
         state = request.app[STATE]

@@ -42,8 +42,13 @@ def filter_records(request: web.Request, records: Iterable[dict[str, Any]]) -> l
         except SelectorError as exc:
             raise invalid_input({"label_selector": str(exc)}, "invalid label_selector") from None
         items = [r for r in items if predicate(r.get("labels") or {})]
+    return sort_by_query(request, items, _sort_fields(request))
+
+
+def sort_by_query(request: web.Request, items: list[dict[str, Any]], allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Order `items` by the query's `sort` values (by id first); a value outside `allowed` with
+    `:asc`/`:desc` is `invalid_input`."""
     # Every `sort` value is checked before any is applied, so one bad value fails the whole request.
-    allowed = _sort_fields(request)
     keys = []
     for sort in request.query.getall("sort", []):
         field, colon, order = sort.partition(":")

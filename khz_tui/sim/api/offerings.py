@@ -10,7 +10,7 @@ from aiohttp import web
 from khz_tui.plan.catalog import snapshot_wire
 from khz_tui.sim.api.errors import ApiError, invalid_input, not_found
 from khz_tui.sim.api.listing import filter_records, list_response
-from khz_tui.sim.api.pagination import paginate
+from khz_tui.sim.api.pagination import paginated_response
 from khz_tui.sim.api.wire import by_id_or_name, path_id
 
 
@@ -115,9 +115,9 @@ def routes(offer: Offerings) -> list[web.RouteDef]:
         return web.json_response({"pricing": offer.pricing})
 
     async def list_datacenters(request: web.Request) -> web.Response:
-        page, meta = paginate(request, filter_records(request, offer.datacenters.values()))
         # `recommendation` is deprecated but still required by the spec: a datacenter id for new servers.
-        return web.json_response({"datacenters": page, "recommendation": min(offer.datacenters), "meta": meta})
+        return paginated_response(request, "datacenters", filter_records(request, offer.datacenters.values()),
+                                  recommendation=min(offer.datacenters))
 
     return [
         *collection("server_types", offer.server_types, "server_type", "server type"),

@@ -64,16 +64,11 @@ def test_link_header_only_has_the_rels_that_exist(api_sim_thread: Simulator) -> 
 LISTS = [
     "/servers", "/networks", "/load_balancers", "/volumes", "/firewalls", "/ssh_keys", "/placement_groups",
     "/server_types", "/locations", "/images", "/load_balancer_types",
-]
-NOT_YET = [
-    # These lists build their response outside the shared list helpers (`action_routes.py`,
-    # `offerings.py`); the change is reported to the lead. strict: this fails once they carry it.
-    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="list built outside listing.py; needs pagination.link_headers"))
-    for path in ("/datacenters", "/actions?id=1", "/servers/actions?id=1")
+    "/datacenters", "/actions?id=1", "/servers/actions?id=1",
 ]
 
 
-@pytest.mark.parametrize("path", [*LISTS, *NOT_YET])
+@pytest.mark.parametrize("path", LISTS)
 def test_every_list_carries_a_link_header(api_sim_thread: Simulator, path: str) -> None:
     """"Responses which return multiple items support pagination. ... Responses contain a `Link`
     header with pagination information." """
@@ -104,6 +99,20 @@ def test_sort_outside_the_spec_enum_is_invalid_input(api_sim_thread: Simulator, 
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_input" and [f["name"] for f in error["details"]["fields"]] == ["sort"]
+
+
+@pytest.mark.parametrize("path", ["/actions?id=1", "/servers/actions?id=1", "/networks/{id}/actions"])
+def test_action_lists_sort_by_their_own_enum(api_sim_thread: Simulator, path: str) -> None:
+    """`GET /actions` and the per-resource action lists take `sort` from "id", "command", "status",
+    "started", "finished" (each with `:asc`/`:desc`); a list field such as `name` is outside it."""
+    body = {"name": "net", "ip_range": "10.0.0.0/16"}
+    created = requests.post(f"{api_sim_thread.endpoint}/networks", json=body, timeout=10,
+                            headers={"Authorization": f"Bearer {api_sim_thread.token}"})
+    assert created.status_code == 201, created.text
+    path = path.format(id=created.json()["network"]["id"])
+    assert get(api_sim_thread, path, {"sort": "command:desc"}).status_code == 200
+    response = get(api_sim_thread, path, {"sort": "name"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
 
 
 def test_sort_inside_the_enum_orders_the_list(api_sim_thread: Simulator) -> None:
