@@ -430,11 +430,22 @@ def _max_servers(plan: ClusterPlan) -> int:
     return plan.control_plane.count + workers
 
 
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
 def _check_network(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
     net = plan.network
     problems = []
     ip_range = ipaddress.ip_network(net.ip_range)
     subnet = ipaddress.ip_network(net.subnet)
+    # Hetzner's API, POST /networks ip_range: "Must be one of the private IPv4 ranges of RFC1918.
+    # Minimum network size is /24." Refused here, before any change, rather than by the API mid-apply.
+    if not any(ip_range.subnet_of(block) for block in _RFC1918):  # type: ignore[arg-type]
+        problems.append(_error("network.ip_range", f"{ip_range} is not a private range Hetzner accepts; use one "
+                               "inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, such as 10.0.0.0/16"))
+    elif ip_range.prefixlen > 24:
+        problems.append(_error("network.ip_range", f"{ip_range} is smaller than Hetzner's minimum network size "
+                               "(/24); use a /24 or larger, such as 10.0.0.0/16"))
     if not subnet.subnet_of(ip_range):  # type: ignore[arg-type]
         problems.append(_error("network.subnet", f"subnet {subnet} lies outside ip_range {ip_range}; pick a subnet "
                                f"inside it, such as {next(ip_range.subnets(new_prefix=max(ip_range.prefixlen, 24)))}"))
