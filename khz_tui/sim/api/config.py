@@ -25,6 +25,10 @@ class Durations:
     volume_attach: float = 5.0
     volume_detach: float = 3.0
     firewall_apply: float = 2.0
+    firewall_detach: float = 5.0
+    """From a server's `delete_server` finishing until its firewalls stop counting it as a user: Hetzner
+    detaches them asynchronously, so `DELETE /firewalls/{id}` right after answers `resource_in_use`
+    (terraform-provider-hcloud retries exactly that in `resourceFirewallDelete`)."""
     network_change: float = 1.0
 
 

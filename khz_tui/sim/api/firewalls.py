@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,9 @@ from khz_tui.sim.api.store import STATE, CloudState
 from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 PROTOCOLS = ("tcp", "udp", "icmp", "esp", "gre")
+# Spec, apply_to_resources: "A Server can be applied to a maximum of 5 Firewalls. This limit applies to
+# Servers applied via a matching Label Selector as well."
+MAX_PER_SERVER = 5
 
 
 def _servers_of(state: CloudState, fw: dict[str, Any]) -> list[int]:
@@ -46,14 +50,67 @@ def apply_directly(state: CloudState, firewall_id: int, server_id: int) -> None:
     state.firewalls[firewall_id]["applied_to"].append({"type": "server", "server": {"id": server_id}})
 
 
-def forget_server(state: CloudState, server_id: int) -> None:
-    """Drop direct applications to a deleted server."""
-    for fw in state.firewalls.values():
-        fw["applied_to"] = [e for e in fw["applied_to"] if not (e["type"] == "server" and e["server"]["id"] == server_id)]
+def firewall_ids_for_labels(state: CloudState, labels: dict[str, str]) -> list[int]:
+    """Firewalls whose label selectors match these labels (a server about to be created)."""
+    return sorted(
+        fw["id"] for fw in state.firewalls.values()
+        if any(e["type"] == "label_selector" and matches(e["label_selector"]["selector"], labels) for e in fw["applied_to"])
+    )
+
+
+def limit_exceeded(server_id: int | str, count: int) -> ApiError:
+    """More than MAX_PER_SERVER firewalls on one server. The spec names the limit but no code for it;
+    `resource_limit_exceeded` is its general code for "exceeding the maximum quantity of a resource",
+    with `details.limits` shaped like its overview example."""
+    return ApiError(
+        "resource_limit_exceeded",
+        f"server {server_id} would have {count} firewalls; at most {MAX_PER_SERVER} apply to one server",
+        {"limits": [{"name": "firewalls_per_server"}]},
+    )
+
+
+def server_deleted(state: CloudState, srv: dict[str, Any]) -> None:
+    """A server is gone: its firewalls keep counting it as a user for `firewall_detach` (scaled).
+
+    Spec, DELETE /servers/{id}: attached resources, Firewalls among them, "are detached while the
+    server is deleted"; that detach lags on Hetzner (terraform-provider-hcloud, internal/firewall/
+    resource.go, resourceFirewallDelete, retries `resource_in_use` "Removing resources from the firewall
+    can sometimes take longer"). Direct applications stay listed in `applied_to` until then."""
+    until = time.time() + state.config.durations.firewall_detach * state.config.time_scale
+    for fid in firewall_ids_of(state, srv):
+        state.firewalls[fid].setdefault("detaching", {})[str(srv["id"])] = until
+
+
+def _settle(fw: dict[str, Any]) -> None:
+    """Finish the detaches whose time has come (wall clock, so a saved project resumes them)."""
+    detaching: dict[str, float] = fw.get("detaching") or {}
+    now = time.time()
+    done = {int(sid) for sid, until in detaching.items() if until <= now}
+    if not done:
+        return
+    fw["detaching"] = {sid: until for sid, until in detaching.items() if int(sid) not in done}
+    fw["applied_to"] = [e for e in fw["applied_to"] if not (e["type"] == "server" and e["server"]["id"] in done)]
+
+
+def mark_pending(state: CloudState, firewall_id: int, server_ids: list[int], action_id: int) -> None:
+    """The firewall is `pending` on these servers until `action_id` ends (spec, apply_to_resources: "A
+    Firewall is applied to a resource once the related Action with command `apply_firewall`
+    successfully finished")."""
+    pending = state.firewalls[firewall_id].setdefault("pending", {})
+    for sid in server_ids:
+        pending[str(sid)] = action_id
+
+
+def status_on(state: CloudState, firewall_id: int, server_id: int) -> str:
+    """`public_net.firewalls[].status` of one firewall on one server: `pending` or `applied`."""
+    action_id = (state.firewalls[firewall_id].get("pending") or {}).get(str(server_id))
+    record = state.actions.records.get(action_id) if action_id is not None else None
+    return "pending" if record is not None and record["status"] == "running" else "applied"
 
 
 def render(state: CloudState, fw: dict[str, Any]) -> dict[str, Any]:
     """A firewall as the API shows it; every rule carries all six keys (hcloud-python needs them)."""
+    _settle(fw)
     applied = []
     for entry in fw["applied_to"]:
         if entry["type"] == "server":
@@ -127,33 +184,67 @@ def _ipv6_ok(text: str) -> bool:
         return False
 
 
-def _apply_entries(state: CloudState, raw: Any) -> list[dict[str, Any]]:
+def _apply_entries(state: CloudState, raw: Any, field: str, *, missing_status: int = 404) -> list[dict[str, Any]]:
+    """The `apply_to`/`remove_from` entries. A server that does not exist is
+    `firewall_resource_not_found`: 404 in the actions' error tables, 422 in POST /firewalls' table."""
     if not isinstance(raw, list):
-        raise invalid_input({"apply_to": "apply_to must be a list"})
+        raise invalid_input({field: f"{field} must be a list"})
     out = []
     for entry in raw:
         if not isinstance(entry, dict):
-            raise invalid_input({"apply_to": "entries must be objects"})
+            raise invalid_input({field: "entries must be objects"})
         if entry.get("type") == "server":
             sid = (entry.get("server") or {}).get("id")
+            if isinstance(sid, bool) or not isinstance(sid, int):
+                raise invalid_input({field: "server.id must be an integer"})
             if sid not in state.servers:
-                raise invalid_input({"apply_to": f"server '{sid}' not found"})
+                raise ApiError("firewall_resource_not_found", f"server with ID '{sid}' not found", status=missing_status)
             out.append({"type": "server", "server": {"id": sid}})
         elif entry.get("type") == "label_selector":
             selector = (entry.get("label_selector") or {}).get("selector", "")
             try:
                 parse_selector(selector)
             except SelectorError as exc:
-                raise invalid_input({"apply_to": str(exc)}) from None
+                raise invalid_input({field: str(exc)}) from None
             out.append({"type": "label_selector", "label_selector": {"selector": selector}})
         else:
-            raise invalid_input({"apply_to": "type must be 'server' or 'label_selector'"})
+            raise invalid_input({field: "type must be 'server' or 'label_selector'"})
     return out
 
 
-def _action(state: CloudState, command: str, fw: dict[str, Any], servers: list[int]) -> dict[str, Any]:
+def _check_servers(state: CloudState, firewall_id: int | None, entries: list[dict[str, Any]]) -> None:
+    """Refuse servers without a public interface and servers that would pass MAX_PER_SERVER firewalls.
+
+    Spec, apply_to_resources: "Supported resources: Servers (with a public network interface)", and
+    `422 private_net_only_server`: "The Server the Firewall should be applied to has no public
+    interface"."""
+    affected: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        if entry["type"] == "server":
+            srv = state.servers[entry["server"]["id"]]
+            if not has_public_interface(srv):
+                raise ApiError("private_net_only_server", f"server {srv['id']} has no public interface")
+            affected[srv["id"]] = srv
+        else:
+            affected.update((s["id"], s) for s in state.servers_selected(entry["label_selector"]["selector"]))
+    for srv in affected.values():
+        count = len(set(firewall_ids_of(state, srv)) - {firewall_id}) + 1
+        if count > MAX_PER_SERVER:
+            raise limit_exceeded(srv["id"], count)
+
+
+def has_public_interface(srv: dict[str, Any]) -> bool:
+    """Whether the server has a public IPv4 or IPv6 (created with neither, it has no public NIC)."""
+    return bool(srv.get("public_ipv4") or srv.get("public_ipv6"))
+
+
+def _action(state: CloudState, command: str, fw: dict[str, Any], servers: list[int],
+            pending: list[int] | None = None) -> dict[str, Any]:
+    """Start a firewall action; the firewall shows `pending` on the `pending` servers until it ends."""
     resources = [("firewall", fw["id"])] + [("server", s) for s in servers]
     record = state.actions.start(command, resources, state.config.durations.firewall_apply, lock=[("firewall", fw["id"])])
+    if pending:
+        mark_pending(state, fw["id"], pending, record["id"])
     return state.actions.view(record["id"])
 
 
@@ -163,14 +254,16 @@ async def create(request: web.Request) -> web.Response:
     name = name_field(body)
     labels = labels_field(body) or {}
     rules = _rules(body.get("rules") or [])
-    applied = _apply_entries(state, body.get("apply_to") or [])
+    applied = _apply_entries(state, body.get("apply_to") or [], "apply_to", missing_status=422)
+    _check_servers(state, None, applied)
     if state.name_taken("firewalls", name):
         raise uniqueness_error("name")
     fw = {"id": state.new_id("firewalls"), "name": name, "labels": labels, "created": now_iso(), "rules": rules, "applied_to": applied}
     state.firewalls[fw["id"]] = fw
     actions = [_action(state, "set_firewall_rules", fw, [])] if rules else []
     if applied:
-        actions.append(_action(state, "apply_firewall", fw, _servers_of(state, fw)))
+        servers = _servers_of(state, fw)
+        actions.append(_action(state, "apply_firewall", fw, servers, pending=servers))
     return created(201, {"firewall": render(state, fw), "actions": actions})
 
 
@@ -187,6 +280,10 @@ async def get_firewall(request: web.Request) -> web.Response:
 async def update(request: web.Request) -> web.Response:
     state = request.app[STATE]
     fw = state.get("firewalls", path_id(request))
+    # Spec, PUT /firewalls/{id}: "In case of a parallel running change on the Firewall a `conflict` error
+    # will be returned." (Its actions' pages say nothing, so they keep the common `locked`.)
+    if state.actions.is_locked("firewall", fw["id"]):
+        raise ApiError("conflict", f"firewall {fw['id']} is being changed by a running action; retry")
     update_name_and_labels(state, "firewalls", fw, await read_body(request))
     return web.json_response({"firewall": render(state, fw)})
 
@@ -201,7 +298,8 @@ def _unlocked_firewall(request: web.Request) -> tuple[CloudState, dict[str, Any]
 
 async def delete(request: web.Request) -> web.Response:
     state, fw = _unlocked_firewall(request)
-    in_use = _servers_of(state, fw)
+    _settle(fw)
+    in_use = sorted(set(_servers_of(state, fw)) | {int(sid) for sid in fw.get("detaching") or {}})
     if in_use:
         raise ApiError("resource_in_use", f"firewall {fw['id']} is still applied to servers {in_use}")
     del state.firewalls[fw["id"]]
@@ -218,18 +316,22 @@ async def set_rules(request: web.Request) -> web.Response:
 async def apply_to_resources(request: web.Request) -> web.Response:
     state, fw = _unlocked_firewall(request)
     body = await read_body(request)
-    entries = _apply_entries(state, body.get("apply_to"))
+    entries = _apply_entries(state, body.get("apply_to"), "apply_to")
     for entry in entries:
         if entry in fw["applied_to"]:
             raise ApiError("firewall_already_applied", "firewall is already applied to this resource", status=422)
+    _check_servers(state, fw["id"], entries)
+    before = set(_servers_of(state, fw))
     fw["applied_to"].extend(entries)
-    return created(201, {"actions": [_action(state, "apply_firewall", fw, _servers_of(state, fw))]})
+    servers = _servers_of(state, fw)
+    added = [s for s in servers if s not in before]
+    return created(201, {"actions": [_action(state, "apply_firewall", fw, servers, pending=added)]})
 
 
 async def remove_from_resources(request: web.Request) -> web.Response:
     state, fw = _unlocked_firewall(request)
     body = await read_body(request)
-    entries = _apply_entries(state, body.get("remove_from"))
+    entries = _apply_entries(state, body.get("remove_from"), "remove_from")
     for entry in entries:
         if entry not in fw["applied_to"]:
             raise ApiError("firewall_resource_not_found", "firewall is not applied to this resource", status=404)

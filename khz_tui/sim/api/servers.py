@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from khz_tui.sim.api import firewalls as fw
+from khz_tui.sim.api import volumes as vols
 from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
@@ -44,7 +45,7 @@ def render(state: CloudState, srv: dict[str, Any]) -> dict[str, Any]:
             "ipv4": ipv4,
             "ipv6": ipv6,
             "floating_ips": [],
-            "firewalls": [{"id": f, "status": "applied"} for f in fw.firewall_ids_of(state, srv)],
+            "firewalls": [{"id": f, "status": fw.status_on(state, f, srv["id"])} for f in fw.firewall_ids_of(state, srv)],
         },
         "private_net": [dict(p) for p in srv["private_net"]],
         "server_type": server_type,
@@ -74,6 +75,10 @@ def _render_group(state: CloudState, group: dict[str, Any]) -> dict[str, Any]:
 
 
 def _location_of(state: CloudState, body: dict[str, Any]) -> dict[str, Any]:
+    # Spec, POST /servers: `location` "must not be used together with `datacenter`" (and vice versa).
+    if body.get("location") is not None and body.get("datacenter") is not None:
+        message = "location and datacenter must not be used together"
+        raise invalid_input({"location": message, "datacenter": message})
     if body.get("location") is not None:
         return state.offer.location(body["location"])
     if body.get("datacenter") is not None:
@@ -97,7 +102,9 @@ async def create(request: web.Request) -> web.Response:
     if state.name_taken("servers", name):
         raise uniqueness_error("name")
     if len(state.servers) >= state.config.server_limit:
-        raise ApiError("resource_limit_exceeded", f"server limit of {state.config.server_limit} exceeded")
+        # `details.limits` as in the spec's overview example of this error.
+        raise ApiError("resource_limit_exceeded", f"server limit of {state.config.server_limit} exceeded",
+                       {"limits": [{"name": "project_limit"}]})
     if not state.offer.offered_in(stype, location["name"]):
         raise ApiError("resource_unavailable", f"server type {stype['name']} is not available in {location['name']}")
 
@@ -119,6 +126,17 @@ async def create(request: web.Request) -> web.Response:
         if fid not in state.firewalls:
             raise invalid_input({"firewalls": f"firewall '{fid}' not found"})
         firewall_ids.append(fid)
+    public_net = body.get("public_net") or {}
+    public = public_net.get("enable_ipv4", True) is not False or public_net.get("enable_ipv6", True) is not False
+    # Spec: `firewalls` "should be applied on the Server's public network interface"; without one the
+    # code of apply_to_resources applies: 422 private_net_only_server ("has no public interface").
+    if firewall_ids and not public:
+        raise ApiError("private_net_only_server", "a server without public IPv4 and IPv6 has no public interface for firewalls")
+    # Spec, apply_to_resources: at most 5 firewalls per server, label-selector matches included.
+    applying = set(firewall_ids) | set(fw.firewall_ids_for_labels(state, labels))
+    if len(applying) > fw.MAX_PER_SERVER:
+        raise fw.limit_exceeded(name, len(applying))
+    volumes = _volumes_for(state, body, location["name"])
     group_id = id_field(body, "placement_group", required=False)
     if group_id is not None:
         if group_id not in state.placement_groups:
@@ -127,7 +145,6 @@ async def create(request: web.Request) -> web.Response:
         if len(members) >= state.config.placement_group_limit:
             raise ApiError("placement_error", f"placement group {group_id} already holds {len(members)} servers")
 
-    public_net = body.get("public_net") or {}
     server_id = state.new_id("servers")
     private_net = []
     for net in networks:
@@ -144,8 +161,8 @@ async def create(request: web.Request) -> web.Response:
         "image": image["name"],
         "image_id": image["id"],
         "labels": labels,
-        "public_ipv4": state.public.take_v4() if public_net.get("enable_ipv4", True) else None,
-        "public_ipv6": state.public.take_v6() if public_net.get("enable_ipv6", True) else None,
+        "public_ipv4": state.public.take_v4() if public_net.get("enable_ipv4", True) is not False else None,
+        "public_ipv6": state.public.take_v6() if public_net.get("enable_ipv6", True) is not False else None,
         "private_net": private_net,
         "placement_group": group_id,
         "user_data": user_data,
@@ -172,9 +189,16 @@ async def create(request: web.Request) -> web.Response:
         "create_server", [("server", server_id)], durations.server_create,
         on_success=created_ok, on_error=created_failed, failure=failure,
     )
+    for fid in fw.firewall_ids_of(state, srv):
+        fw.mark_pending(state, fid, [server_id], action["id"])  # applied with the server, when it exists
     next_actions = []
     if start:
         next_actions.append(_start_action(state, srv, after=action["id"]))
+    # Spec: `volumes` "should be attached to the Server at the creation time"; `automount`: "Auto-mount
+    # Volumes after attach".
+    for vol in volumes:
+        vol["automount"] = body.get("automount") is True
+        next_actions.append(vols.attach_action(state, vol, srv, after=action["id"]))
     return created(
         201,
         {
@@ -184,6 +208,28 @@ async def create(request: web.Request) -> web.Response:
             "root_password": None if keys else "simulated-root-password",
         },
     )
+
+
+def _volumes_for(state: CloudState, body: dict[str, Any], location: str) -> list[dict[str, Any]]:
+    """The volumes of `POST /servers`, checked: "Volumes must be in the same Location" (spec)."""
+    raw = body.get("volumes") or []
+    if not isinstance(raw, list):
+        raise invalid_input({"volumes": "volumes must be a list of volume IDs"})
+    found = []
+    for ident in raw:
+        if isinstance(ident, bool) or not isinstance(ident, int):
+            raise invalid_input({"volumes": "volumes must be a list of volume IDs"})
+        vol = state.volumes.get(ident)
+        if vol is None:
+            raise invalid_input({"volumes": f"volume '{ident}' not found"})
+        if vol["location"] != location:
+            raise invalid_input({"volumes": f"volume {ident} is in {vol['location']}, the server in {location}"})
+        if vol.get("server") is not None:
+            raise ApiError("volume_already_attached", f"volume {ident} is attached to server {vol['server']}", status=422)
+        state.ensure_unlocked("volumes", ident)
+        if vol not in found:
+            found.append(vol)
+    return found
 
 
 def _start_action(state: CloudState, srv: dict[str, Any], after: int | None = None) -> dict[str, Any]:
@@ -235,7 +281,7 @@ async def delete(request: web.Request) -> web.Response:
                 vol["server"] = None
         for lb in state.load_balancers.values():
             lb["targets"] = [t for t in lb["targets"] if t.get("server", {}).get("id") != srv["id"]]
-        fw.forget_server(state, srv["id"])
+        fw.server_deleted(state, srv)
         if state.nodes is not None:
             await state.nodes.remove(srv["id"])
 
