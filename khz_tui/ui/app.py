@@ -87,10 +87,14 @@ class KhzApp(App[int]):
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
         self.theme = DARK_THEME
         self._input_at = time.monotonic()
+        self.last_input_time = 0.0
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.Paste)):
             self._input_at = time.monotonic()
+            # When the input was made (Textual stamps every message as it is created), not when it
+            # is handled: the review tells a key typed ahead of it from one pressed while it shows.
+            self.last_input_time = event.time
         await super().on_event(event)
 
     def get_default_screen(self) -> Screen:
@@ -206,9 +210,18 @@ class KhzApp(App[int]):
         self.push_screen(SavePlanDialog(default), chosen)
 
     def action_apply(self) -> None:
+        """Apply from the review screen only: from anywhere else (the palette on a wizard step) it opens
+        the review, where applying takes its own key."""
+        from khz_tui.ui.screens.review import ReviewScreen
+
         plan = self._valid_plan("apply")
-        if plan is not None:
-            self.start_run("apply", plan)
+        if plan is None:
+            return
+        if not isinstance(self.screen, ReviewScreen):
+            self.show_step("review")
+            self.notify("Check the plan and what it changes, then press a to apply")
+            return
+        self.start_run("apply", plan)
 
     def action_dry_run(self) -> None:
         plan = self._valid_plan("dry-run")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -36,7 +36,7 @@ class ReviewScreen(Screen):
         "console; D destroys the cluster (after you type its name); escape goes back to change something."
     )
     BINDINGS = [
-        Binding("a", "app.apply", "Apply"),
+        Binding("a", "apply", "Apply"),
         Binding("ctrl+s", "app.save_plan", "Save plan"),
         Binding("d", "dry_run", "Dry-run again"),
         Binding("D", "app.destroy", "Destroy"),
@@ -56,6 +56,19 @@ class ReviewScreen(Screen):
                 yield Static(id="warnings")
         yield ProblemList(id="problems")
         yield Footer()
+
+    shown_at = float("inf")
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        self.shown_at = event.time
+
+    def action_apply(self) -> None:
+        """Apply on a deliberate key: one typed before this screen was on show (Next hammered
+        through the wizard, keys queued behind it) is ignored."""
+        if self.app.last_input_time < self.shown_at:
+            self.notify("Look over the plan first: press a again to apply it", severity="warning")
+            return
+        self.app.action_apply()
 
     def on_mount(self) -> None:
         self.query_one("#plan-toml").border_title = "Plan"
