@@ -34,7 +34,8 @@ STATUS = {
     "server_error": 500,
     "unavailable": 503,
     "timeout": 504,
-    # POST /firewalls/{id}/actions/apply_to_resources and remove_from_resources
+    # POST /firewalls, its apply_to_resources and remove_from_resources
+    "server_already_added": 422,
     "firewall_resource_not_found": 404,
     "firewall_already_applied": 422,
     "private_net_only_server": 422,

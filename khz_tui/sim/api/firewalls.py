@@ -255,6 +255,10 @@ async def create(request: web.Request) -> web.Response:
     labels = labels_field(body) or {}
     rules = _rules(body.get("rules") or [])
     applied = _apply_entries(state, body.get("apply_to") or [], "apply_to", missing_status=422)
+    # POST /firewalls' error table: "422 server_already_added: The Server was applied more than once."
+    server_ids = [e["server"]["id"] for e in applied if e["type"] == "server"]
+    if len(server_ids) != len(set(server_ids)):
+        raise ApiError("server_already_added", "a server was applied more than once", status=422)
     _check_servers(state, None, applied)
     if state.name_taken("firewalls", name):
         raise uniqueness_error("name")

@@ -126,6 +126,15 @@ async def test_put_firewall_while_an_action_runs_is_a_conflict_and_actions_stay_
         assert status == 423 and data["error"]["code"] == "locked", data
 
 
+async def test_a_server_named_twice_at_firewall_create_is_server_already_added() -> None:
+    # Spec, POST /firewalls: "`422` `server_already_added` The Server was applied more than once."
+    async with api_of() as api:
+        srv = await api.server("node")
+        status, data = await api.call("POST", "/firewalls", {"name": "fw", "apply_to": [server_entry(srv["id"])] * 2})
+        assert status == 422 and data["error"]["code"] == "server_already_added", data
+        assert (await api.call("GET", "/firewalls?name=fw"))[1]["firewalls"] == []
+
+
 # ---- row 6: an unknown server is firewall_resource_not_found ------------------------------------------
 
 
