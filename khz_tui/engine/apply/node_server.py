@@ -14,12 +14,13 @@ from khz_tui.engine.cloud.servers import create_server, server_drift, server_fac
 from khz_tui.engine.events import ResourceDeleted, ResourceFound
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
+from khz_tui.engine.state import HostKey
 
 
 async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
     """Bring the node's server up to `ssh-ready`: find or create it, then open its pinned SSH session."""
     slot = node.slot
-    host_key = run.ctx.state.host_key(slot.name)
+    host_key = _host_key(run, node)
     await _ensure_server(run, node, shared, host_key)
     _maybe_servers_known(run)
     if node.facts.private_ip is None:
@@ -39,6 +40,27 @@ async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
     ))
     run.phase(node, "ssh-ready")
     node.reachable.set()
+
+
+def _host_key(run: ApplyRun, node: Node) -> HostKey:
+    """The key to pin: generated (once) and stored before this run creates the server, so the server
+    gets it through cloud-init. A server that exists already keeps the key stored when it was created;
+    when this machine has none, the server was created elsewhere (another machine, a lost state
+    folder) and a new key could only be a wrong pin: nothing is written and nothing is sent to it."""
+    state, name = run.ctx.state, node.slot.name
+    if name not in run.inv.servers:
+        return state.host_key(name)
+    pinned = state.pinned_host_key(name)
+    if pinned is None:
+        raise CloudError(
+            f"server {name} exists, but this machine holds no host key for it (it was created by a run on "
+            "another machine, or this machine's khz-tui state folder was lost), so khz-tui cannot verify "
+            "whom it talks to and sends it nothing",
+            code="host_key_unknown",
+            hint=f"run apply from the machine that created {name}, or copy that machine's "
+                 f"clusters/{run.plan.name}/host-keys folder into {state.dir}",
+        )
+    return pinned
 
 
 async def _ensure_server(run: ApplyRun, node: Node, shared: dict[str, Any], host_key) -> None:
