@@ -1,6 +1,7 @@
 """Command line entry point: parses arguments and hands over to the wizard, the engine or the simulator.
 
-Exit codes: 0 success, 1 provisioning failed, 2 bad input (never with a traceback), 130 interrupted.
+Exit codes: 0 success, 1 provisioning failed, 2 bad input (never with a traceback), 75 another run of
+the cluster is in progress (nothing was changed; try again later), 130 interrupted.
 Heavy modules are imported lazily so `--help`, `validate` and `schema` start fast.
 """
 
@@ -15,6 +16,8 @@ from khz_tui.engine.options import RunOptions
 from khz_tui.plan.syntax import check_env_name, check_http_url
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: sysexits' EX_TEMPFAIL: a temporary condition, the same command may succeed later.
+EXIT_LOCKED = 75
 
 DESCRIPTION = """\
 From a Hetzner Cloud token to a highly available k3s cluster.
@@ -54,6 +57,11 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", metavar="URL", help="API base URL (default: HCLOUD_ENDPOINT, then the plan)")
     p.add_argument("--token-env", metavar="VAR", help="environment variable that holds the API token")
     p.add_argument("--yes", "-y", action="store_true", help="confirm destroy and scale-down without asking")
+    p.add_argument(
+        "--force-unlock", action="store_true",
+        help="take over the cluster's run lock left by a run that was killed, without waiting for it to expire "
+             "(asks first; --yes confirms)",
+    )
     p.add_argument("--output", choices=["text", "json"], default="text", help="headless output format")
     p.add_argument("--kubeconfig", metavar="PATH", type=Path, help="where to write the cluster's kubeconfig")
     p.add_argument(
@@ -80,6 +88,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         endpoint=args.endpoint,
         token_env=args.token_env,
         yes=args.yes,
+        force_unlock=args.force_unlock,
         output=args.output,
         kubeconfig=args.kubeconfig,
         merge_kubeconfig=args.merge_kubeconfig,

@@ -156,6 +156,37 @@ class KubeconfigWritten(EngineEvent):
     """A kubectl command that uses it, ready to copy."""
 
 
+class RunLockTaken(EngineEvent):
+    """This run holds the cluster: `local` (this machine's lock, for the whole run) or `cloud` (the
+    marker in the project, taken once the run knows it will change something)."""
+
+    kind: Literal["RunLockTaken"] = "RunLockTaken"
+    cluster: str
+    scope: Literal["local", "cloud"]
+    expires: str = ""
+    """When the cloud marker expires unless renewed (UTC); empty for the local lock."""
+    took_over: str = ""
+    """The earlier holder whose marker this run took over (expired, or --force-unlock); empty if none."""
+
+
+class RunLockRefused(EngineEvent):
+    """Another run holds the cluster; this run stops without changing anything."""
+
+    kind: Literal["RunLockRefused"] = "RunLockRefused"
+    cluster: str
+    scope: Literal["local", "cloud"]
+    since: str
+    pid: int | None = None
+    host: str = ""
+    expires: str = ""
+
+
+class RunLockReleased(EngineEvent):
+    kind: Literal["RunLockReleased"] = "RunLockReleased"
+    cluster: str
+    scope: Literal["local", "cloud"]
+
+
 class RunFinished(EngineEvent):
     """The last event of every run, successful or not."""
 
@@ -188,6 +219,9 @@ Event = Annotated[
         LogLine,
         PlanDiffed,
         KubeconfigWritten,
+        RunLockTaken,
+        RunLockRefused,
+        RunLockReleased,
         RunFinished,
     ],
     Field(discriminator="kind"),

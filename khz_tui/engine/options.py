@@ -24,3 +24,6 @@ class RunOptions:
     """Where to write the kubeconfig; None: the cluster's state directory."""
     merge_kubeconfig: bool = False
     """Also merge the cluster's context into ~/.kube/config (or $KUBECONFIG)."""
+    force_unlock: bool = False
+    """Take over another run's lock on the cluster at once (after confirming) instead of waiting
+    for it to expire; for a lock left by a run that was killed."""

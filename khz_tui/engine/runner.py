@@ -15,9 +15,12 @@ from khz_tui.engine.cloud.pacing import PollInterval
 from khz_tui.engine.cloud.resources import firewall_rules
 from khz_tui.engine.cloud.targets import detect_seam
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
-from khz_tui.engine.events import EngineEvent, RunFinished, RunMode, RunStarted
+from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.events import EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine import run_lock
+from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
+from khz_tui.engine.state import ClusterState, LocalLockHeld, LocalRunLock
 from khz_tui.engine.steps import StepError, describe_failure, first_failure
 from khz_tui.plan.model import ClusterPlan
 
@@ -41,6 +44,10 @@ def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: Event
     bus.log(f"{problem}; this is a simulated cloud, so a key generated for it is used: {private}")
     ssh = plan.ssh.model_copy(update={"public_key": str(public), "private_key": str(private)})
     return plan.model_copy(update={"ssh": ssh})
+
+
+#: Modes that change the cluster: one run of them per cluster at a time (dry-run only reads).
+CHANGING_MODES = ("apply", "destroy")
 
 
 def _poll_interval(scale: float) -> PollInterval:
@@ -71,71 +78,103 @@ async def execute(
     scale = float(getattr(target, "time_scale", 1.0) or 1.0)
     client = CloudClient(target.endpoint, target.token, bus.usage, poll=_poll_interval(scale))
     total = len(planned_nodes(plan))
+    local: LocalRunLock | None = None
+    guard: RunGuard | None = None
 
-    def finished(ok: bool, message: str, **extra) -> RunFinished:
+    async def release() -> None:
+        # Before RunFinished, which must stay the last event; also after a failure or Ctrl-C: the
+        # marker must not outlive the run.
+        nonlocal guard, local
+        held_guard, held_local, guard, local = guard, local, None, None
+        if held_guard is not None:
+            await held_guard.release()
+        elif held_local is not None:
+            held_local.release()
+
+    async def finished(ok: bool, message: str, **extra) -> RunFinished:
+        await release()
         return bus.emit(RunFinished, mode=mode, ok=ok, message=message, nodes_total=total,
                         api_throttled=bus.usage.throttled, **extra)
 
     try:
         bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,
                  simulated=bool(target.simulated), node_count=total)
+        if mode in CHANGING_MODES:  # before anything else: a second run on this machine stops here
+            try:
+                local = state.lock_run(mode)
+            except LocalLockHeld as held:
+                h = held.holder
+                bus.emit(RunLockRefused, cluster=plan.name, scope="local", since=h.since, pid=h.pid, host=h.host)
+                return await finished(False, str(held), failed_step=LOCKED_STEP, hint=run_lock.local_lock_hint())
+            bus.emit(RunLockTaken, cluster=plan.name, scope="local")
         # Apply needs a usable key pair; on a simulated target an unusable one is swapped for a generated one.
         problem = ssh_key_problem(plan) if target.simulated or mode == "apply" else None
         if target.simulated and problem:
             plan = with_simulated_client_key(plan, state, bus, problem)
             problem = ssh_key_problem(plan)
         if mode == "apply" and problem:
-            return finished(False, problem, failed_step="ssh-key", bad_input=True,
+            return await finished(False, problem, failed_step="ssh-key", bad_input=True,
                             hint="point ssh.public_key and ssh.private_key at an existing key pair "
                                  "(ssh-keygen -t ed25519 makes one)")
         try:
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
-            return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
+            return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
         if mode == "apply":
             try:  # the firewall's sources are known before anything is created, or nothing is
                 firewall_rules(plan, seam.caller_cidr)
             except CloudError as exc:
-                return finished(False, exc.message, failed_step="firewall", hint=exc.hint, bad_input=True)
+                return await finished(False, exc.message, failed_step="firewall", hint=exc.hint, bad_input=True)
         if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
             # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
             scale = seam.time_scale
             client.poll = _poll_interval(scale)
         ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
                          hcloud_token=target.token, confirm=confirm, time_scale=scale)
+        if mode in CHANGING_MODES:
+            guard, local = RunGuard(ctx, mode, local), None  # the guard releases the local lock from now on
+        guarded = run_lock.CURRENT.set(guard)
         try:
+            if mode == "destroy" and (await discover(client, plan.name)).count():
+                await guard.before_changes()  # destroy discovers again, now holding the cluster
             if mode == "apply":
                 from khz_tui.engine.apply import apply
 
                 ready, total = await apply(ctx)
-                return finished(True, f"cluster {plan.name} is up: {ready} of {total} nodes Ready", nodes_ready=ready)
+                return await finished(True, f"cluster {plan.name} is up: {ready} of {total} nodes Ready", nodes_ready=ready)
             if mode == "destroy":
                 from khz_tui.engine.destroy import destroy
 
                 deleted = await destroy(ctx)
                 message = f"deleted {deleted} resources of {plan.name}" if deleted else f"nothing to delete for {plan.name}"
-                return finished(True, message)
+                return await finished(True, message)
             from khz_tui.engine.diff import dry_run
 
             changes = await dry_run(ctx)
             todo = sum(1 for c in changes if c.action != "keep")
-            return finished(True, f"{todo} change(s), {len(changes) - todo} resource(s) kept; nothing was changed")
+            return await finished(True, f"{todo} change(s), {len(changes) - todo} resource(s) kept; nothing was changed")
         except Exception as exc:  # noqa: BLE001
             err = first_failure(exc)  # the exception itself, or the first inside a group of concurrent tasks
             if isinstance(err, StepError):
-                return finished(False, err.message, failed_step=err.step, hint=err.hint, bad_input=err.bad_input)
+                return await finished(False, err.message, failed_step=err.step, hint=err.hint, bad_input=err.bad_input)
             if isinstance(err, NotConfirmed):
-                return finished(False, str(err), failed_step="confirm", bad_input=True,
+                return await finished(False, str(err), failed_step="confirm", bad_input=True,
                                 hint="confirm with --yes (headless) or answer yes when asked")
             raise err from exc
+        finally:
+            run_lock.CURRENT.reset(guarded)
     except asyncio.CancelledError:
+        await release()
         bus.emit(RunFinished, mode=mode, ok=False, nodes_total=total, failed_step="interrupted",
                  message="interrupted; the state is resumable: run the same command again to continue",
                  hint="apply again to continue where this run stopped")
         raise
     except Exception as exc:  # noqa: BLE001 - the last event must be RunFinished, whatever happened
         message, hint = describe_failure(exc)
-        return finished(False, message, failed_step="internal", hint=hint)
+        return await finished(False, message, failed_step="internal", hint=hint)
     finally:
-        client.close()
-        log.close()
+        try:
+            await release()  # a no-op unless the run ended by an exception the branches above let out
+        finally:
+            client.close()
+            log.close()

@@ -1,6 +1,7 @@
-"""The order of one apply: discover, confirm a scale-down, infrastructure, then every node's task,
-the seed choice, the readiness watcher, volumes, add-ons and the load balancer together, then
-scale-down and the kubeconfig."""
+"""The order of one apply: discover, refuse names another cluster uses, take the cluster's run lock
+when the run will change something (then discover again), confirm a scale-down, infrastructure, then
+every node's task, the seed choice, the readiness watcher, volumes, add-ons and the load balancer
+together, then scale-down and the kubeconfig."""
 
 from __future__ import annotations
 
@@ -15,18 +16,31 @@ from khz_tui.engine.apply.readiness import watch_readiness
 from khz_tui.engine.apply.run_state import ApplyRun, Node
 from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
-from khz_tui.engine.cloud.inventory import discover
-from khz_tui.engine.cloud.names import network_name, planned_volumes
+from khz_tui.engine.apply.settled import will_change
+from khz_tui.engine.cloud.inventory import discover, name_clashes
+from khz_tui.engine.cloud.names import network_name, planned_names, planned_volumes
 from khz_tui.engine.cloud.servers import ensure_volume
-from khz_tui.engine.events import NodePlanned
+from khz_tui.engine.events import NodePlanned, StepFailed
+from khz_tui.engine import run_lock
 from khz_tui.engine.nodes import bootstrap
-from khz_tui.engine.steps import step
+from khz_tui.engine.steps import StepError, step
 
 
 async def run_apply(run: ApplyRun) -> tuple[int, int]:
     """Returns (ready nodes, total nodes)."""
     async with step(run.bus, "discover", "Finding what already exists"):
         run.inv = await discover(run.client, run.plan.name)
+    await refuse_name_clashes(run)
+    guard = run_lock.current()
+    if guard is not None and not guard.holds_cloud:
+        change = await will_change(run)
+        if change is not None:
+            run.bus.log(f"this run changes the cluster ({change}): taking its run lock first")
+            await guard.before_changes()
+            # Another run may have acted between our first look and the lock: decide on what is there now.
+            async with step(run.bus, "discover-again", "Looking again, now that this run holds the cluster"):
+                run.inv = await discover(run.client, run.plan.name)
+            await refuse_name_clashes(run)
     await confirm_scale_down(run)
     for node in run.nodes.values():
         s = node.slot
@@ -43,6 +57,26 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
         await write_kubeconfig(run)
     ready = sum(1 for n in run.nodes.values() if n.phase == "ready")
     return ready, len(run.nodes)
+
+
+async def refuse_name_clashes(run: ApplyRun) -> None:
+    """Stop before any change when a name the plan would create is another cluster's (or not
+    khz-tui's): exit 2, naming that cluster. Nothing of the other cluster is touched or suggested
+    for deletion."""
+    title = "Checking that the planned names are free"
+    clashes = await name_clashes(run.client, run.plan.name, planned_names(run.plan), run.inv)
+    if not clashes:
+        return
+    message = "; ".join(c.describe(run.plan.name) for c in clashes[:5])
+    if len(clashes) > 5:
+        message += f"; and {len(clashes) - 5} more"
+    message += ". Nothing was changed"
+    owners = sorted({c.owner for c in clashes if c.owner})
+    hint = ("names join the cluster, pool and volume names with '-', so two plans can make the same name: "
+            "rename the pool, volume or cluster in this plan so its names differ"
+            + (f"; cluster {', '.join(owners)} is left exactly as it is" if owners else ""))
+    run.bus.emit(StepFailed, step="names", title=title, message=message, hint=hint)
+    raise StepError("names", title, message, hint, bad_input=True)
 
 
 async def together(run: ApplyRun, coros: list) -> None:

@@ -19,6 +19,9 @@ ROLE_LABEL = f"{LABEL_PREFIX}/role"
 POOL_LABEL = f"{LABEL_PREFIX}/pool"
 INDEX_LABEL = f"{LABEL_PREFIX}/index"
 MANAGED_BY = "khz-tui"
+#: On a cluster's run-lock marker instead of CLUSTER_LABEL: discovery by the cluster's selector never
+#: lists the marker, so apply does not see an unplanned placement group and destroy does not count it.
+RUN_LOCK_OF_LABEL = f"{LABEL_PREFIX}/run-lock-of"
 
 #: Pool label value of control-plane servers. The plan checks reserve only the name part `cp`, so a
 #: worker pool may be called `control-plane` too: the role label, not this one, tells the two apart.
@@ -59,6 +62,12 @@ def ssh_key_name(cluster: str) -> str:
 
 def load_balancer_name(cluster: str) -> str:
     return f"{cluster}-api"
+
+
+def run_lock_name(cluster: str) -> str:
+    """The run-lock marker (a placement group). No planned name ends in `-run-lock`: control-plane
+    groups end in `-cp`, worker groups in `-pg-<k>`."""
+    return f"{cluster}-run-lock"
 
 
 def control_plane_name(cluster: str, n: int) -> str:
@@ -151,3 +160,17 @@ def planned_volumes(plan: ClusterPlan) -> list[tuple[str, str, int, str]]:
             if slot.role == "worker" and slot.pool == vol.pool:
                 out.append((volume_name(plan.name, vol.name, slot.index), slot.name, vol.size_gb, vol.format))
     return out
+
+
+def planned_names(plan: ClusterPlan) -> dict[str, list[str]]:
+    """Every name the plan's resources get, by inventory kind (the SSH key is left out: apply reuses
+    the project's key with the plan's fingerprint, whatever its name)."""
+    c = plan.name
+    return {
+        "networks": [network_name(c)],
+        "firewalls": [firewall_name(c)],
+        "load_balancers": [load_balancer_name(c)] if plan.load_balancer.enabled else [],
+        "placement_groups": planned_placement_groups(plan),
+        "servers": [s.name for s in planned_nodes(plan)],
+        "volumes": [v[0] for v in planned_volumes(plan)],
+    }
