@@ -111,7 +111,7 @@ class Claim:
             PID_LABEL: str(self.pid or 0),
             HOST_LABEL: label_value(self.host),
             STARTED_LABEL: _stamp(self.started),
-            EXPIRES_LABEL: str(int(self.expires)),
+            EXPIRES_LABEL: f"{self.expires:.1f}",  # seconds since the epoch, UTC
             MODE_LABEL: label_value(self.mode),
         }
 
