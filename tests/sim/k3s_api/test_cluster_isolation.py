@@ -10,63 +10,29 @@ HTTP, and `curl` on the nodes over SSH."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import ssl
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncssh
-import yaml
 
-from kube_helpers import engine
-
-
-def _tls(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
-    """The API URL and a verifying TLS context (CA, client certificate) from a kubeconfig."""
-    config = yaml.safe_load(kubeconfig.read_text())
-    cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
-    ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
-    with tempfile.TemporaryDirectory() as tmp:
-        pem = Path(tmp) / "client.pem"
-        pem.write_bytes(base64.b64decode(user["client-certificate-data"]) + base64.b64decode(user["client-key-data"]))
-        ctx.load_cert_chain(pem)
-    return cluster["server"], ctx
-
-
-async def api_get(kubeconfig: Path, path: str) -> dict[str, Any]:
-    server, ctx = _tls(kubeconfig)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(server + path, ssl=ctx, timeout=aiohttp.ClientTimeout(total=20)) as resp:
-            assert resp.status == 200, (resp.status, await resp.text())
-            return await resp.json()
-
-
-async def ready_nodes(kubeconfig: Path) -> set[str]:
-    nodes = (await api_get(kubeconfig, "/api/v1/nodes"))["items"]
-    return {n["metadata"]["name"] for n in nodes
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
-
-
-async def hcloud(sim: Any, path: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {sim.token}"}) as session:
-        async with session.get(sim.endpoint + path) as resp:
-            assert resp.status == 200, await resp.text()
-            return await resp.json()
-
-
-async def on_node(sim: Any, key: Path, server_id: int, command: str) -> asyncssh.SSHCompletedProcess:
-    """Run a command on a simulated server over SSH (its sshd's port from the simulator's x-sim API)."""
-    targets = (await hcloud(sim, f"/x-sim/ssh-targets?id={server_id}"))["targets"]
-    async with asyncssh.connect(targets[0]["host"], targets[0]["port"], username="root", client_keys=[str(key)],
-                                known_hosts=None, config=[], agent_path=None) as conn:
-        return await conn.run(command, check=False)
+from khz_tui.plan.model import ClusterPlan
+from kube_helpers import engine, hcloud, on_node, ready_nodes
+from support.keys import write_private_key
+from support.plans import plan_data
 
 
 async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_the_other(
         sim, make_plan, ssh_keys, tmp_path: Path) -> None:
-    plans = {name: make_plan(name, cp=1, workers=1) for name in ("alpha", "beta")}
+    # Each cluster with a key pair of its own: Hetzner refuses a second SSH key with the same
+    # fingerprint, and that is not what this test is about.
+    (tmp_path / "beta-key").mkdir()
+    beta_private, beta_key = write_private_key(tmp_path / "beta-key")
+    beta_public = tmp_path / "beta-key" / "id_ed25519.pub"
+    beta_public.write_bytes(beta_key.export_public_key("openssh"))
+    plans = {"alpha": make_plan("alpha", cp=1, workers=1),
+             "beta": ClusterPlan.model_validate(plan_data("beta", (beta_private, beta_public), cp=1, workers=1, lb=True))}
+    keys = {"alpha": ssh_keys[0], "beta": beta_private}
     assert {p.network.ip_range for p in plans.values()} == {"10.0.0.0/16"}
     built = await asyncio.gather(*(engine("apply", p, sim, tmp_path / f"{n}.yaml") for n, p in plans.items()))
     for b in built:
@@ -80,12 +46,11 @@ async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_th
     alpha_lb_ip = next(lb for n, lb in lbs.items() if n.startswith("alpha"))["private_net"][0]["ip"]
     beta_lb_ip = next(lb for n, lb in lbs.items() if n.startswith("beta"))["private_net"][0]["ip"]
     assert alpha_lb_ip == beta_lb_ip  # the same address, in two networks
-    private_key = ssh_keys[0]
 
     # The same URL gives each node its own cluster's CA: the address resolves in the asker's network.
     probe = f"curl -sk --connect-timeout 5 https://{alpha_lb_ip}:6443/cacerts"
-    from_alpha = await on_node(sim, private_key, servers["alpha-default-1"]["id"], probe)
-    from_beta = await on_node(sim, private_key, servers["beta-default-1"]["id"], probe)
+    from_alpha = await on_node(sim, keys["alpha"], servers["alpha-default-1"]["id"], probe)
+    from_beta = await on_node(sim, keys["beta"], servers["beta-default-1"]["id"], probe)
     assert from_alpha.exit_status == 0 and from_beta.exit_status == 0, (from_alpha.stderr, from_beta.stderr)
     assert "BEGIN CERTIFICATE" in from_alpha.stdout and from_alpha.stdout != from_beta.stdout
 
@@ -93,8 +58,8 @@ async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_th
     cp_ip = servers["alpha-cp-1"]["private_net"][0]["ip"]
     assert cp_ip == servers["beta-cp-1"]["private_net"][0]["ip"]
     direct = f"curl -sk --connect-timeout 5 https://{cp_ip}:6443/cacerts"
-    assert (await on_node(sim, private_key, servers["alpha-default-1"]["id"], direct)).stdout == from_alpha.stdout
-    assert (await on_node(sim, private_key, servers["beta-default-1"]["id"], direct)).stdout == from_beta.stdout
+    assert (await on_node(sim, keys["alpha"], servers["alpha-default-1"]["id"], direct)).stdout == from_alpha.stdout
+    assert (await on_node(sim, keys["beta"], servers["beta-default-1"]["id"], direct)).stdout == from_beta.stdout
 
     gone = await engine("destroy", plans["alpha"], sim, alpha)
     assert gone.finished.ok, gone.finished.message
