@@ -23,10 +23,9 @@ async def write_kubeconfig(run: ApplyRun) -> None:
     kubeconfig.write_kubeconfig(text, Path(path))
     if run.ctx.options.merge_kubeconfig:
         kubeconfig.merge_kubeconfig(text, kubeconfig.default_merge_target())
-    # A simulated cluster's API address is not a server anyone can reach: offer a command that
-    # works offline rather than one that would try to connect there.
-    verb = "config get-contexts" if run.ctx.seam.simulated else "get nodes"
+    # The simulator serves a simulated cluster's API on this very address too, so the command is
+    # the same for both.
     run.bus.emit(
         KubeconfigWritten, path=str(path), context=run.plan.name, server=server_url,
-        command=f"kubectl --kubeconfig {path} {verb}",
+        command=f"kubectl --kubeconfig {path} get nodes",
     )
