@@ -21,7 +21,7 @@ from khz_tui.engine.options import RunOptions
 from khz_tui.engine import run_lock
 from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
 from khz_tui.engine.state import ClusterState, LocalLockHeld, LocalRunLock
-from khz_tui.engine.steps import StepError, describe_failure, first_failure
+from khz_tui.engine.steps import StepError, describe_failure, first_failure, interrupted_advice
 from khz_tui.plan.model import ClusterPlan
 
 
@@ -165,9 +165,9 @@ async def execute(
             run_lock.CURRENT.reset(guarded)
     except asyncio.CancelledError:
         await release()
+        message, hint = interrupted_advice(mode)  # after a destroy, "apply again" would rebuild the cluster
         bus.emit(RunFinished, mode=mode, ok=False, nodes_total=total, failed_step="interrupted",
-                 message="interrupted; the state is resumable: run the same command again to continue",
-                 hint="apply again to continue where this run stopped")
+                 message=message, hint=hint)
         raise
     except Exception as exc:  # noqa: BLE001 - the last event must be RunFinished, whatever happened
         message, hint = describe_failure(exc)
