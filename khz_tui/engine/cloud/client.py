@@ -24,7 +24,15 @@ import requests
 from hcloud import APIException, Client
 
 from khz_tui.engine.bus import ApiUsage
-from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, Pacer, PollInterval, backoff_delay, error_hint, is_retryable
+from khz_tui.engine.cloud.pacing import (
+    MAX_ATTEMPTS,
+    Pacer,
+    PollInterval,
+    backoff_delay,
+    error_hint,
+    is_bad_credentials,
+    is_retryable,
+)
 
 HETZNER_ENDPOINT = "https://api.hetzner.cloud/v1"
 #: Requests in flight at once; also the size of the HTTP connection pool.
@@ -56,8 +64,8 @@ class CloudError(Exception):
 
     @property
     def bad_credentials(self) -> bool:
-        """The API refused the token."""
-        return self.code in ("unauthorized", 401)
+        """The API refused the token (or its permissions, like a read-only token's first change)."""
+        return is_bad_credentials(self.code)
 
     @property
     def bad_input(self) -> bool:
