@@ -17,7 +17,8 @@ background while the run lasts and deleted when it ends (also on failure and Ctr
 finds nothing to change takes no marker, so a no-op rerun still sends no mutating request; a run that
 will change something takes it first and then looks at the project again before it acts. A marker
 whose holder was killed is taken over once it has expired, or at once with `--force-unlock` after
-the person confirms.
+the person confirms; a rerun from the killed run's own state folder takes it over at once, because
+holding that folder's flock proves the marker's run has ended.
 
 The marker does not carry the cluster label (`RUN_LOCK_OF_LABEL` instead): discovery by the
 cluster's selector never lists it, so apply does not take it for an unplanned placement group and
@@ -68,6 +69,7 @@ HOST_LABEL = f"{LABEL_PREFIX}/run-host"
 STARTED_LABEL = f"{LABEL_PREFIX}/run-started"
 EXPIRES_LABEL = f"{LABEL_PREFIX}/run-expires"
 MODE_LABEL = f"{LABEL_PREFIX}/run-mode"
+STATE_LABEL = f"{LABEL_PREFIX}/run-state"
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 _NOT_LABEL_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -102,6 +104,8 @@ class Claim:
     started: float
     expires: float
     mode: str
+    state: str = ""
+    """The id of the state folder whose flock the run held (`ClusterState.state_id`)."""
 
     def labels(self, cluster: str) -> dict[str, str]:
         return {
@@ -113,6 +117,7 @@ class Claim:
             STARTED_LABEL: _stamp(self.started),
             EXPIRES_LABEL: f"{self.expires:.1f}",  # seconds since the epoch, UTC
             MODE_LABEL: label_value(self.mode),
+            STATE_LABEL: label_value(self.state),
         }
 
     @classmethod
@@ -129,7 +134,7 @@ class Claim:
         pid = labels.get(PID_LABEL, "")
         return cls(owner=labels.get(OWNER_LABEL, ""), pid=int(pid) if pid.isdigit() and pid != "0" else None,
                    host=labels.get(HOST_LABEL, "unknown"), started=started if started is not None else 0.0,
-                   expires=expires, mode=labels.get(MODE_LABEL, ""))
+                   expires=expires, mode=labels.get(MODE_LABEL, ""), state=labels.get(STATE_LABEL, ""))
 
     def holder(self) -> LockHolder:
         since = utc_stamp(self.started) if self.started else "an unknown time"
@@ -159,15 +164,16 @@ def local_lock_hint() -> str:
 class CloudMarker:
     """The run's marker in the project: taken once, renewed in the background, deleted at the end."""
 
-    def __init__(self, ctx: RunContext, mode: str) -> None:
+    def __init__(self, ctx: RunContext, mode: str, *, local_lock_held: bool) -> None:
         self.ctx = ctx
+        self.local_lock_held = local_lock_held
         self.cluster = ctx.plan.name
         self.name = run_lock_name(self.cluster)
         self.mode = mode
         self.ttl = max(MIN_TTL, TTL * ctx.time_scale)
         now = time.time()
         self.claim = Claim(owner=uuid.uuid4().hex, pid=os.getpid(), host=socket.gethostname(), started=now,
-                           expires=now + self.ttl, mode=mode)
+                           expires=now + self.ttl, mode=mode, state=ctx.state.state_id)
         self.id: int | None = None
         self._renewal: asyncio.Task | None = None
 
@@ -214,7 +220,10 @@ class CloudMarker:
         """Delete a marker that may be taken over and return who held it; raise otherwise."""
         holder = found.holder()
         expired = found.expired()
-        if not expired:
+        # A marker taken under the flock this run now holds belongs to a run that has ended (killed:
+        # the OS dropped its flock). Waiting for its expiry would only stall the rerun of a kill -9.
+        ended = self.local_lock_held and bool(found.state) and found.state == self.claim.state
+        if not (expired or ended):
             if not self.ctx.options.force_unlock:
                 self.ctx.bus.emit(RunLockRefused, cluster=self.cluster, scope="cloud", since=holder.since,
                                   pid=holder.pid, host=holder.host, expires=utc_stamp(found.expires))
@@ -227,10 +236,11 @@ class CloudMarker:
             if not await self.ctx.confirmed(question):
                 raise NotConfirmed(f"taking over the run lock of cluster {self.cluster} was not confirmed; nothing "
                                    "was changed (confirm with --yes)")
-        why = "expired" if expired else "taken over with --force-unlock"
+        why = ("left by a run from this machine's state folder that no longer runs" if ended
+               else "expired" if expired else "taken over with --force-unlock")
         self.ctx.bus.log(
             f"the run lock of cluster {self.cluster} held since {holder.since} by pid {holder.pid or 'unknown'} on "
-            f"host {holder.host} was {why}; this run takes it", level="warning",
+            f"host {holder.host} was {why}; this run takes it over", level="warning",
         )
         client = self.ctx.client
         try:  # by id: a marker someone else created meanwhile has another id and is never deleted here
@@ -312,7 +322,7 @@ class RunGuard:
     def __init__(self, ctx: RunContext, mode: str, local: LocalRunLock | None) -> None:
         self.ctx = ctx
         self.local = local
-        self.marker = CloudMarker(ctx, mode)
+        self.marker = CloudMarker(ctx, mode, local_lock_held=local is not None)
 
     @property
     def holds_cloud(self) -> bool:

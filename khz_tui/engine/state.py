@@ -7,6 +7,7 @@ other users cannot even list the cluster names:
     clusters/<cluster>/            0700
         run.lock                   0600  flock'ed by the one apply or destroy running on this machine
         run.lock.json              0600  who holds it (pid, host, start), for the refusal message
+        state-id                   0600  random id of this folder, carried by the cloud run-lock marker
         host-keys/<node>           0600  ed25519 private key (OpenSSH), the node's SSH host key
         host-keys/<node>.pub       0600  its public half, pinned when connecting
         sim-client-key[.pub]       0600  login key for simulated clusters when the plan's key pair is missing
@@ -25,6 +26,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import socket
 import tempfile
 import time
@@ -318,6 +320,15 @@ class ClusterState:
                 victim.unlink()
             except FileNotFoundError:
                 pass
+
+    @property
+    def state_id(self) -> str:
+        """A random id of this state folder, made once. A cloud run-lock marker carrying it was taken
+        under this folder's flock: whoever holds that flock now knows the marker's run has ended."""
+        path = self.dir / "state-id"
+        if not path.exists():
+            write_private_file_once(path, secrets.token_hex(8) + "\n")  # of two runs, the first one's id stays
+        return path.read_text(encoding="utf-8").strip()
 
     @property
     def run_lock_path(self) -> Path:

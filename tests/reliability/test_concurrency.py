@@ -223,8 +223,8 @@ def test_an_expired_marker_is_taken_over(sim, ssh_keys, tmp_path) -> None:
     assert_complete(sim, "late")
 
 
-def test_a_killed_runs_marker_refuses_until_force_unlock(sim, ssh_keys, tmp_path) -> None:
-    env = machine(tmp_path, "m0")
+def test_a_killed_runs_marker_stops_other_machines_but_not_its_own_rerun(sim, ssh_keys, tmp_path) -> None:
+    env, other = machine(tmp_path, "m0"), machine(tmp_path, "m1")
     plan = write_plan(tmp_path, ssh_keys, "kill")
     proc = start(sim, env, "apply", plan)
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -237,19 +237,35 @@ def test_a_killed_runs_marker_refuses_until_force_unlock(sim, ssh_keys, tmp_path
     proc.wait(timeout=30)
     assert len(markers(sim, "kill")) == 1
 
-    again = cli(sim, env, "apply", plan)
-    assert_refused(again, "kill", holder_pid=proc.pid)
-    assert "--force-unlock" in again.finished["hint"]
-
-    unconfirmed = cli(sim, env, "apply", plan, "--force-unlock")  # headless never asks: --yes confirms
+    # Another machine cannot know the run is dead: it waits for the expiry, or --force-unlock.
+    elsewhere = cli(sim, other, "apply", plan)
+    assert_refused(elsewhere, "kill", holder_pid=proc.pid)
+    assert "--force-unlock" in elsewhere.finished["hint"]
+    unconfirmed = cli(sim, other, "apply", plan, "--force-unlock")  # headless never asks: --yes confirms
     assert unconfirmed.code == 2 and unconfirmed.finished["failed_step"] == "confirm"
     assert len(markers(sim, "kill")) == 1
+
+    # The killed run's own machine holds the flock the dead run held: it takes the marker over at once.
+    again = cli(sim, env, "apply", plan)
+    assert again.code == 0, again.finished
+    taken = [e for e in again.of("RunLockTaken") if e["scope"] == "cloud"]
+    assert taken and f"pid {proc.pid} on host " in taken[0]["took_over"]
+    assert_complete(sim, "kill")
+
+
+def test_force_unlock_yes_takes_a_live_marker_over_at_once(sim, ssh_keys, tmp_path) -> None:
+    _plant_marker(sim, "stuck", expires_in=600)  # another machine's run, as far as anyone can tell
+    env, plan = machine(tmp_path, "m0"), write_plan(tmp_path, ssh_keys, "stuck")
+    refused = cli(sim, env, "apply", plan)
+    assert_refused(refused, "stuck", holder_pid=4242)
+    assert "on host build-7.example)" in refused.finished["message"]
 
     forced = cli(sim, env, "apply", plan, "--force-unlock", "--yes")
     assert forced.code == 0, forced.finished
     taken = [e for e in forced.of("RunLockTaken") if e["scope"] == "cloud"]
-    assert taken and f"pid {proc.pid} on host " in taken[0]["took_over"]
-    assert_complete(sim, "kill")
+    assert taken and "pid 4242 on host build-7.example" in taken[0]["took_over"]
+    assert any("taken over with --force-unlock" in e.get("text", "") for e in forced.of("LogLine"))
+    assert_complete(sim, "stuck")
 
 
 def test_a_machine_that_did_not_create_a_server_never_pins_a_key_for_it(sim, ssh_keys, tmp_path) -> None:
