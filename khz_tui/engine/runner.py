@@ -119,7 +119,7 @@ async def execute(
         try:
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
-            return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_credentials)
+            return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
         if mode == "apply":
             try:  # the firewall's sources are known before anything is created, or nothing is
                 firewall_rules(plan, seam.caller_cidr)
