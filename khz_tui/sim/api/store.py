@@ -123,7 +123,9 @@ class CloudState:
     def server_at(self, address: str, from_server: int | None = None) -> int | None:
         """Id of the server owning this public IPv4, or this private IPv4 in a network `from_server`
         is attached to. Private ranges overlap between networks (two clusters on the default
-        10.0.0.0/16), so a private address means nothing outside its own network."""
+        10.0.0.0/16), so a private address means nothing outside its own network (spec, tag Networks:
+        "They allow Servers to talk to each other over a dedicated network interface using private IP
+        addresses not available publicly")."""
         visible = self._visible_networks(from_server)
         for server in self.servers.values():
             if server.get("public_ipv4") == address:

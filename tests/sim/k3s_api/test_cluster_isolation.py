@@ -1,8 +1,9 @@
 """Two clusters on one simulated project, both on the default 10.0.0.0/16, built side by side by the real
 engine: neither sees the other. A private address (a server's, a load balancer's, a join URL) resolves
-only inside the caller's own network, as on Hetzner, where each network is a separate layer-2 domain
-("Networks ... allow private communication between servers [and load balancers] in the same network",
-spec: `Network`); the two clusters' load balancers even have the same private IP.
+only inside the caller's own network. The spec (tag Networks): "They allow Servers to talk to each
+other over a dedicated network interface using private IP addresses not available publicly"; and for a
+load balancer's `use_private_ip`: "requires the Server and Load Balancer to be in the same network".
+The two clusters' load balancers even have the same private IP.
 
 Probed as any client would: the Kubernetes API over TLS with each written kubeconfig, the API over
 HTTP, and `curl` on the nodes over SSH."""
