@@ -40,7 +40,8 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
             # Another run may have acted between our first look and the lock: decide on what is there now.
             async with step(run.bus, "discover-again", "Looking again, now that this run holds the cluster"):
                 run.inv = await discover(run.client, run.plan.name)
-            await refuse_name_clashes(run)
+            # No second name check: a look again can only find more of our own resources, and a name
+            # another cluster takes meanwhile is still refused by create_or_adopt.
     await confirm_scale_down(run)
     for node in run.nodes.values():
         s = node.slot
