@@ -315,6 +315,15 @@ class CloudMarker:
                          level="warning")
 
 
+async def marker_left(ctx: RunContext) -> bool:
+    """Whether the project holds a run-lock marker of the cluster (one GET): a destroy that finds
+    nothing else still removes it, taking it over like any other run would."""
+    client = ctx.client
+    existing = await client.call(client.hcloud.placement_groups.get_by_name, run_lock_name(ctx.plan.name),
+                                 what="looking for the cluster's run lock")
+    return existing is not None and Claim.from_labels(existing.labels, ctx.plan.name) is not None
+
+
 class RunGuard:
     """A changing run's hold on its cluster: this machine's lock for the whole run, and the cloud
     marker from the moment the run knows it will change something."""

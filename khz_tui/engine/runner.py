@@ -135,7 +135,7 @@ async def execute(
             guard, local = RunGuard(ctx, mode, local), None  # the guard releases the local lock from now on
         guarded = run_lock.CURRENT.set(guard)
         try:
-            if mode == "destroy" and (await discover(client, plan.name)).count():
+            if mode == "destroy" and ((await discover(client, plan.name)).count() or await run_lock.marker_left(ctx)):
                 await guard.before_changes()  # destroy discovers again, now holding the cluster
             if mode == "apply":
                 from khz_tui.engine.apply import apply

@@ -88,3 +88,19 @@ def _target(sim):
     from support.simulator import target_of
 
     return target_of(sim)
+
+
+async def test_destroy_removes_a_marker_left_behind(api_sim, make_plan, engine_run) -> None:
+    # The only remnant of a run killed long ago: destroy takes it over (expired) and deletes it.
+    import time
+
+    from hcloud import Client
+
+    now = time.time()
+    claim = Claim(owner="dead", pid=99, host="gone", started=now - 900, expires=now - 300, mode="apply")
+    hc = Client(token=api_sim.token, api_endpoint=api_sim.endpoint)
+    await asyncio.to_thread(hc.placement_groups.create, name="left-run-lock", type="spread", labels=claim.labels("left"))
+    out = await engine_run("destroy", make_plan("left", cp=1), api_sim, yes=True)
+    assert out.finished.ok, out.finished.message
+    assert _marker(api_sim, "left") is None
+    assert "pid 99 on host gone" in out.of("RunLockTaken")[-1].took_over
