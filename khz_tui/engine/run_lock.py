@@ -186,7 +186,7 @@ class CloudMarker:
 
         Raises RunLocked when another live run holds it, NotConfirmed when a takeover was not
         confirmed, StepError when a resource that is not a run lock has the marker's name."""
-        client, bus = self.ctx.client, self.ctx.bus
+        client = self.ctx.client
         took_over = ""
         for _ in range(TAKE_ATTEMPTS):
             self.claim = replace(self.claim, expires=time.time() + self.ttl)
