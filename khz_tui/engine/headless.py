@@ -3,6 +3,7 @@
 Text mode prints one readable line per event, then a node table, the elapsed time and the API requests
 used; `--output json` prints every event as one JSON line (the same objects the run log holds).
 Exit codes: 0 success, 1 provisioning failed, 2 bad input (plan, token, endpoint, SSH key, missing --yes),
+75 another run of the cluster is in progress (EX_TEMPFAIL: try again later),
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, e.g. a CI job cancelled): both stop the run the same way,
 with its last event written and the state resumable.
 """
@@ -35,6 +36,8 @@ from khz_tui.engine.events import (
 from khz_tui.engine.options import RunOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: sysexits' EX_TEMPFAIL: another run holds the cluster; the same command works once it has finished.
+EXIT_LOCKED = 75
 #: 128 + SIGTERM, what a shell reports for a process SIGTERM ended.
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
@@ -149,6 +152,10 @@ def exit_code(finished: RunFinished | None) -> int:
         return EXIT_OK
     if finished.failed_step == "interrupted":
         return EXIT_INTERRUPTED
+    from khz_tui.engine.run_lock import LOCKED_STEP  # here: the module pulls in the cloud client
+
+    if finished.failed_step == LOCKED_STEP:
+        return EXIT_LOCKED
     return EXIT_BAD_INPUT if finished.bad_input else EXIT_FAILED
 
 
