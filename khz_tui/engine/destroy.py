@@ -17,6 +17,7 @@ from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, backoff_delay
 from khz_tui.engine.cloud.servers import delete_volume
+from khz_tui.engine import run_lock
 from khz_tui.engine.context import NotConfirmed, RunContext
 from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
 from khz_tui.engine.steps import step
@@ -86,6 +87,12 @@ async def destroy(ctx: RunContext) -> int:
     )
     if not await ctx.confirmed(f"Delete cluster {plan.name!r} ({summary})? This cannot be undone."):
         raise NotConfirmed(f"destroying {plan.name!r} was not confirmed; nothing was deleted (confirm with --yes)")
+    # Only now, confirmed, does the run take the cluster (an unconfirmed destroy sends no request that
+    # changes anything); holding it, it looks again, since another run may have changed the cluster.
+    guard = run_lock.current()
+    if guard is not None and await guard.before_changes():
+        async with step(bus, "discover", "Finding the cluster's resources again"):
+            inv = await discover(client, plan.name)
 
     h = client.hcloud
     async with step(bus, "load-balancer", "Deleting the API load balancer"):

@@ -18,6 +18,7 @@ from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.events import EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
 from khz_tui.engine.options import RunOptions
+from khz_tui.engine.preflight import check_client_key
 from khz_tui.engine import run_lock
 from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
 from khz_tui.engine.state import ClusterState, LocalLockHeld, LocalRunLock
@@ -116,6 +117,9 @@ async def execute(
             return await finished(False, problem, failed_step="ssh-key", bad_input=True,
                             hint="point ssh.public_key and ssh.private_key at an existing key pair "
                                  "(ssh-keygen -t ed25519 makes one)")
+        # Check the key as OpenSSH would (passphrase, agent, permissions) before anything is created.
+        if mode == "apply" and (refusal := await check_client_key(plan, lambda text: bus.log(text, level="warning"))):
+            return await finished(False, refusal.message, failed_step="ssh-key", bad_input=True, hint=refusal.hint)
         try:
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
@@ -135,8 +139,9 @@ async def execute(
             guard, local = RunGuard(ctx, mode, local), None  # the guard releases the local lock from now on
         guarded = run_lock.CURRENT.set(guard)
         try:
-            if mode == "destroy" and ((await discover(client, plan.name)).count() or await run_lock.marker_left(ctx)):
-                await guard.before_changes()  # destroy discovers again, now holding the cluster
+            if mode == "destroy" and not (await discover(client, plan.name)).count() and await run_lock.marker_left(ctx):
+                await guard.before_changes()  # only a marker is left: take it over so that it is removed
+            # Otherwise destroy takes the cluster itself, once the person has confirmed.
             if mode == "apply":
                 from khz_tui.engine.apply import apply
 

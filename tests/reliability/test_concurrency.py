@@ -25,6 +25,7 @@ from hcloud import Client
 from khz_tui.engine.api import run
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.run_lock import Claim
+from khz_tui.sim.api.config import Durations
 from khz_tui.sim.simulator import SimulatorThread
 from reliability_helpers import duplicates, ready_servers, target_of
 
@@ -167,42 +168,45 @@ def test_simultaneous_applies_exactly_one_proceeds(sim, ssh_keys, tmp_path, mach
 
 
 @pytest.mark.parametrize("same_machine", [True, False], ids=["same-machine", "other-machine"])
-async def test_apply_during_destroy_is_refused(sim, ssh_keys, tmp_path, monkeypatch, same_machine) -> None:
-    plan_path = write_plan(tmp_path, ssh_keys, "bye")
-    destroyer = machine(tmp_path, "m0")
-    first = await asyncio.to_thread(cli, sim, destroyer, "apply", plan_path)
-    assert first.code == 0, first.finished
+async def test_apply_during_destroy_is_refused(ssh_keys, tmp_path, monkeypatch, same_machine) -> None:
+    # Server deletes take 10 s here, so the destroy holds the cluster (both locks, once confirmed)
+    # long enough for an apply to start and meet it; the wait for that moment is bounded.
+    with SimulatorThread(time_scale=TIME_SCALE, seed=31, durations=Durations(server_delete=500.0)) as sim:
+        plan_path = write_plan(tmp_path, ssh_keys, "bye")
+        destroyer = machine(tmp_path, "m0")
+        first = await asyncio.to_thread(cli, sim, destroyer, "apply", plan_path)
+        assert first.code == 0, first.finished
 
-    # The destroy runs in this process and holds its confirmation question open: it holds the
-    # cluster (both locks) for as long as this test wants, with no race against the clock.
-    from khz_tui.plan.toml_io import load_plan
+        from khz_tui.plan.toml_io import load_plan
 
-    plan = load_plan(plan_path)
-    asked, answer = asyncio.Event(), asyncio.Event()
+        plan = load_plan(plan_path)
+        for var in ("HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):  # this process is machine m0
+            monkeypatch.setenv(var, destroyer[var])
+        events: list = []
+        before_destroy = sim.mutating_request_count
 
-    async def confirm(question: str) -> bool:
-        asked.set()
-        await answer.wait()
-        return True
+        async def confirm(question: str) -> bool:
+            # An unconfirmed destroy has taken nothing in the cloud yet.
+            assert markers(sim, "bye") == [] and sim.mutating_request_count == before_destroy
+            return True
 
-    for var in ("HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):  # this process is machine m0
-        monkeypatch.setenv(var, destroyer[var])
-    events: list = []
-    destroy = asyncio.create_task(run("destroy", plan, target_of(sim), sink=events.append, confirm=confirm,
-                                      options=RunOptions()))
-    await asyncio.wait_for(asked.wait(), 60)
-    assert len(markers(sim, "bye")) == 1, "destroy holds the marker before it asks"
-    applier = destroyer if same_machine else machine(tmp_path, "m1")
-    before = sim.mutating_request_count
-    refused = await asyncio.to_thread(cli, sim, applier, "apply", plan_path)
-    assert_refused(refused, "bye", holder_pid=os.getpid())
-    # At most the refused attempt to create the marker reached the API.
-    assert sim.mutating_request_count - before <= (0 if same_machine else 1)
-    answer.set()
-    finished = await asyncio.wait_for(destroy, 120)
-    assert finished.ok, finished.message
-    assert not [s for s in sim.state.servers.values() if (s.get("labels") or {}).get("khz-tui.io/cluster") == "bye"]
-    assert markers(sim, "bye") == [], "destroy deletes the marker too"
+        destroy = asyncio.create_task(run("destroy", plan, target_of(sim), sink=events.append, confirm=confirm,
+                                          options=RunOptions()))
+        deadline = time.monotonic() + 60
+        while not any(s["status"] == "deleting" for s in sim.state.servers.values()):
+            assert time.monotonic() < deadline and not destroy.done(), "the destroy never started deleting"
+            await asyncio.sleep(0.05)
+        assert len(markers(sim, "bye")) == 1, "a confirmed destroy holds the marker while it deletes"
+        applier = destroyer if same_machine else machine(tmp_path, "m1")
+        before = sim.mutating_request_count
+        refused = await asyncio.to_thread(cli, sim, applier, "apply", plan_path)
+        assert_refused(refused, "bye", holder_pid=os.getpid())
+        # At most the refused attempt to create the marker reached the API.
+        assert sim.mutating_request_count - before <= (0 if same_machine else 1)
+        finished = await asyncio.wait_for(destroy, 120)
+        assert finished.ok, finished.message
+        assert not [s for s in sim.state.servers.values() if (s.get("labels") or {}).get("khz-tui.io/cluster") == "bye"]
+        assert markers(sim, "bye") == [], "destroy deletes the marker too"
 
 
 def _plant_marker(sim, cluster: str, *, expires_in: float) -> None:
