@@ -30,8 +30,10 @@ From a Hetzner Cloud token to a highly available k3s cluster.
   khz-tui validate PLAN        check a plan and print a summary with its monthly cost
   khz-tui schema               print the plan's JSON Schema
   khz-tui sim serve            run the built-in Hetzner Cloud simulator
+  khz-tui sim reset            empty the simulated project that --sim keeps between runs
 
-Add --sim to any of them to work against the built-in simulator instead of Hetzner.
+Add --sim to any of them to work against the built-in simulator instead of Hetzner: it keeps one
+simulated project per user between runs, like a cloud account.
 """
 
 
@@ -134,6 +136,10 @@ def _dispatch(argv: list[str]) -> int:
 
         _schema_parser().parse_args(argv[1:])
         return run_schema()
+    if argv[:2] == ["sim", "reset"]:  # the simulated project is the engine's (the simulator never imports it)
+        from khz_tui.engine.sim_project import run_reset
+
+        return run_reset(argv[2:])
     if argv[:1] == ["sim"]:
         try:
             from khz_tui.sim.serve import main as sim_main
