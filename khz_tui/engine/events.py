@@ -187,6 +187,39 @@ class RunLockReleased(EngineEvent):
     scope: Literal["local", "cloud"]
 
 
+class CallerAddressDetected(EngineEvent):
+    """The address khz-tui runs from, found for a plan whose `ssh.allowed_cidrs` or
+    `ssh.api_allowed_cidrs` is empty (meaning: that address); the firewall lets it in."""
+
+    kind: Literal["CallerAddressDetected"] = "CallerAddressDetected"
+    address: str
+    """As a firewall source: `203.0.113.7/32` or `2001:db8::7/128`."""
+    source: str
+    """Where it was found: the echo service's URL, or the simulator."""
+    used_for: list[str] = []
+    """The plan's empty lists it stands for (`ssh.allowed_cidrs`, `ssh.api_allowed_cidrs`)."""
+
+
+class SweptResource(BaseModel):
+    """A paid resource that a cluster add-on made (the cloud controller's load balancers, the CSI
+    driver's volumes): not labelled by khz-tui, found by the add-on's own marks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resource_type: str
+    name: str
+    id: int | None = None
+    why: str
+    """What proves it belongs to this cluster (the label, the network, the server it is attached to)."""
+
+
+class AddonResourcesFound(EngineEvent):
+    """Destroy (and its dry-run) found what the cluster's add-ons made at Hetzner; destroy deletes them."""
+
+    kind: Literal["AddonResourcesFound"] = "AddonResourcesFound"
+    resources: list[SweptResource]
+
+
 class RunFinished(EngineEvent):
     """The last event of every run, successful or not."""
 
@@ -222,6 +255,8 @@ Event = Annotated[
         RunLockTaken,
         RunLockRefused,
         RunLockReleased,
+        CallerAddressDetected,
+        AddonResourcesFound,
         RunFinished,
     ],
     Field(discriminator="kind"),

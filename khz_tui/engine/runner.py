@@ -9,6 +9,12 @@ import asyncio
 from pathlib import Path
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.caller_address import (
+    CallerAddressUnknown,
+    detect_caller_cidrs,
+    needs_caller_address,
+    with_caller_cidrs,
+)
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.names import planned_nodes
 from khz_tui.engine.cloud.pacing import PollInterval
@@ -16,7 +22,7 @@ from khz_tui.engine.cloud.resources import firewall_rules
 from khz_tui.engine.cloud.targets import detect_seam
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
 from khz_tui.engine.cloud.inventory import discover
-from khz_tui.engine.events import EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
+from khz_tui.engine.events import CallerAddressDetected, EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.preflight import check_client_key
 from khz_tui.engine import run_lock
@@ -124,6 +130,16 @@ async def execute(
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
+        if mode != "destroy" and needs_caller_address(plan):
+            # An empty allowed list means "the address I run from": found now, at each run.
+            try:
+                found = await detect_caller_cidrs(simulated_cidr=seam.caller_cidr if seam.simulated else None)
+            except CallerAddressUnknown as exc:
+                return await finished(False, exc.message, failed_step="caller-address", hint=exc.hint, bad_input=True)
+            used_for = [f"ssh.{k}" for k in ("allowed_cidrs", "api_allowed_cidrs") if not getattr(plan.ssh, k)]
+            for address in found:
+                bus.emit(CallerAddressDetected, address=address.cidr, source=address.source, used_for=used_for)
+            plan = with_caller_cidrs(plan, found)
         if mode == "apply":
             try:  # the firewall's sources are known before anything is created, or nothing is
                 firewall_rules(plan, seam.caller_cidr)

@@ -6,8 +6,8 @@ of the two applies is decided once per run: when the endpoint is not Hetzner's d
 `GET /x-sim/info`; a 404 means a real (or Hetzner-compatible) cloud.
 
 The same probe gives the address the engine calls from (`caller_cidr`), used for the firewall when the
-plan leaves `ssh.allowed_cidrs` / `api_allowed_cidrs` empty. Hetzner cannot tell us that address, so
-against the real cloud those lists must be filled in (the wizard prefills them).
+plan leaves `ssh.allowed_cidrs` / `api_allowed_cidrs` empty. Hetzner cannot tell us that address: on a
+real cloud `engine/caller_address.py` asks echo services for it instead.
 """
 
 from __future__ import annotations
