@@ -147,7 +147,7 @@ def test_sim_without_an_ssh_key_uses_a_generated_one(tmp_path, monkeypatch) -> N
     assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=tmp_path / "kc"), out=out) == 0
     text = out.getvalue()
     assert "does not exist; this is a simulated cloud" in text
-    key = tmp_path / "data" / "khz-tui" / "clusters" / "first" / "sim-client-key"
+    key = tmp_path / "data" / "khz-tui" / "simulated" / "clusters" / "first" / "sim-client-key"  # the simulated project's
     assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
     assert not (tmp_path / "home" / ".ssh").exists()  # nothing written into the person's own SSH dir
 
