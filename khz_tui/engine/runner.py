@@ -22,6 +22,7 @@ from khz_tui.engine.cloud.resources import firewall_rules
 from khz_tui.engine.cloud.targets import detect_seam
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
 from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.cloud import live_catalog
 from khz_tui.engine.events import CallerAddressDetected, EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.preflight import check_client_key
@@ -29,6 +30,8 @@ from khz_tui.engine import run_lock
 from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
 from khz_tui.engine.state import ClusterState, LocalLockHeld, LocalRunLock
 from khz_tui.engine.steps import StepError, describe_failure, first_failure, interrupted_advice
+from khz_tui.plan.catalog import Catalog, bundled_catalog
+from khz_tui.plan.checks import check_plan
 from khz_tui.plan.model import ClusterPlan
 
 
@@ -51,6 +54,24 @@ def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: Event
     bus.log(f"{problem}; this is a simulated cloud, so a key generated for it is used: {private}")
     ssh = plan.ssh.model_copy(update={"public_key": str(public), "private_key": str(private)})
     return plan.model_copy(update={"ssh": ssh})
+
+
+def catalog_refusal(plan: ClusterPlan, catalog: Catalog, bus: EventBus) -> str | None:
+    """Check the plan against the run's catalog. What it finds beyond the bundled snapshot's findings
+    (those were shown when the plan was loaded): errors as one message, warnings logged."""
+    where = "bundled with khz-tui" if catalog.source == "snapshot" else "read from the API"
+    bus.log(f"checking the plan against the catalog {where} on {catalog.snapshot_date}")
+    if catalog.source == "snapshot":
+        return None
+    known = {str(p) for p in check_plan(plan, bundled_catalog())}
+    new = [p for p in check_plan(plan, catalog) if str(p) not in known]
+    for p in new:
+        if p.severity != "error":
+            bus.log(str(p), level="warning")
+    errors = [str(p) for p in new if p.severity == "error"]
+    if errors:
+        return f"the plan asks for what the API does not offer (catalog of {catalog.snapshot_date}): " + "; ".join(errors)
+    return None
 
 
 #: Modes that change the cluster: one run of them per cluster at a time (dry-run only reads).
@@ -87,6 +108,7 @@ async def execute(
     total = len(planned_nodes(plan))
     local: LocalRunLock | None = None
     guard: RunGuard | None = None
+    catalog_set = None
 
     async def release() -> None:
         # Before RunFinished, which must stay the last event; also after a failure or Ctrl-C: the
@@ -130,6 +152,16 @@ async def execute(
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
+        if mode != "destroy":
+            # The plan was checked against the bundled snapshot when it was loaded; now against what
+            # this project's API offers today (cached for a day).
+            catalog = await live_catalog.load_catalog(
+                client, simulated=seam.simulated, warn=lambda text: bus.log(text, level="warning"))
+            catalog_set = live_catalog.CURRENT.set(catalog)
+            if refusal := catalog_refusal(plan, catalog, bus):
+                return await finished(False, refusal, failed_step="catalog", bad_input=True,
+                                      hint="change the plan to types, locations and images the API offers "
+                                           "(khz-tui validate lists them)")
         if mode != "destroy" and needs_caller_address(plan):
             # An empty allowed list means "the address I run from": found now, at each run.
             try:
@@ -194,6 +226,8 @@ async def execute(
         message, hint = describe_failure(exc)
         return await finished(False, message, failed_step="internal", hint=hint)
     finally:
+        if catalog_set is not None:
+            live_catalog.CURRENT.reset(catalog_set)
         try:
             await release()  # a no-op unless the run ended by an exception the branches above let out
         finally:

@@ -2,7 +2,10 @@
 
 The catalog is read in Hetzner's own wire format, either from the bundled, dated snapshot
 (`catalog_snapshot.json`, so validation and the wizard work offline) or from live API responses
-(`Catalog.from_api`). The simulator serves the same snapshot, so tests see one truth.
+(`Catalog.from_wire(..., source="live")`; `engine/cloud/live_catalog.py` reads and caches them when a
+token is at hand). The simulator serves the same snapshot, so tests see one truth. The snapshot's
+deprecation flags follow Hetzner's announcements: CX Gen2 (cx22..cx52) and CPX Gen1 (cpx11..cpx51)
+were deprecated on 2025-10-16 and left sale at the end of 2025.
 """
 
 from __future__ import annotations
