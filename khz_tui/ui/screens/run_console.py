@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 1 / 30
 _LEVEL_MARK = {"warning": "! ", "error": "✗ ", "debug": "· "}
 TITLES = {"apply": "Applying", "destroy": "Destroying", "dry-run": "Dry run of"}
+#: What a retry of each mode does, said before it starts: retrying never turns into another mode.
+RETRY_SAYS = {
+    "apply": "applying again: creates what is missing and continues from where it stopped",
+    "destroy": "destroying again: deletes what is left of the cluster",
+    "dry-run": "asking again what applying would change; nothing is changed",
+}
 
 
 class RunConsole(Screen):
@@ -52,7 +58,10 @@ class RunConsole(Screen):
         Binding("slash", "search", "Search log"),
         Binding("l", "all_lines", "All lines"),
         Binding("c", "copy_command", "Copy kubectl"),
-        Binding("r", "retry", "Retry"),
+        # One binding per mode, so the footer says what r will do; check_action shows the run's own.
+        Binding("r", "retry('apply')", "Retry apply"),
+        Binding("r", "retry('destroy')", "Retry destroy"),
+        Binding("r", "retry('dry-run')", "Retry dry-run"),
         Binding("D", "destroy", "Destroy"),
     ]
 
@@ -165,7 +174,8 @@ class RunConsole(Screen):
         if action == "copy_command":
             return self.kubeconfig is not None and not self.running
         if action == "retry":
-            return not self.running and self.finished is not None and not self.finished.ok
+            return parameters == (self.mode,) and not self.running and self.finished is not None \
+                and not self.finished.ok
         if action == "destroy":
             return not self.running
         return True
@@ -195,8 +205,12 @@ class RunConsole(Screen):
             self.app.copy_to_clipboard(self.kubeconfig.command)
             self.notify(f"Copied: {self.kubeconfig.command}")
 
-    def action_retry(self) -> None:
-        self.app.start_run("apply", self.plan, replace=True)
+    def action_retry(self, mode: RunMode) -> None:
+        """Run the same mode again (a failed destroy is never retried as an apply) and say what it does."""
+        if mode != self.mode:
+            return
+        self.notify(RETRY_SAYS[mode].capitalize(), title=f"Retrying {mode} of {self.plan.name}")
+        self.app.start_run(mode, self.plan, replace=True)
 
     def action_destroy(self) -> None:
         self.app.action_destroy()

@@ -8,6 +8,14 @@ from textual.widgets import Static
 from khz_tui.engine.events import KubeconfigWritten, RunFinished, StepFailed
 
 
+#: What `r` does after a failure of each mode: the same mode again, never another one.
+RETRY_HINT = {
+    "apply": "r applies again (continues from where it stopped)",
+    "destroy": "r destroys again (deletes what is left)",
+    "dry-run": "r asks again (a dry-run changes nothing)",
+}
+
+
 class OutcomePanel(Static):
     DEFAULT_CSS = """
     OutcomePanel { display: none; height: auto; padding: 0 1; border: heavy $success; }
@@ -36,7 +44,7 @@ class OutcomePanel(Static):
             hint = finished.hint or (failed.hint if failed else "")
             if hint:
                 text.append(f"\nHint: {hint}")
-            text.append("\nr retries (converges from where it stopped) · D destroys the cluster", style="bold")
+            text.append(f"\n{RETRY_HINT.get(finished.mode, 'r retries')} · D destroys the cluster", style="bold")
         self.update(text)
         self.set_class(True, "-shown")
         self.set_class(not finished.ok, "-failed")
