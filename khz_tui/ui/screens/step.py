@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, RadioSet, Select, SelectionList, Switch
 
@@ -48,7 +49,9 @@ class WizardStep(Screen):
 
     def __init__(self) -> None:
         super().__init__(classes=f"wizard-step step-{self.STEP}")
-        self._loading = False
+        # Until `load` has filled the fields there is nothing to read: a Changed posted by a field as it
+        # mounts (Select announces its first value) may reach the step before its other fields exist.
+        self._loading = True
 
     @property
     def draft(self) -> "PlanDraft":
@@ -120,7 +123,11 @@ class WizardStep(Screen):
         """Write the fields into the draft, re-check the plan, show what the checks found."""
         if self._loading or not self.showing:
             return
-        self.draft.update(self.collect())
+        try:
+            values = self.collect()
+        except NoMatches:  # fields removed as the step is left: nothing of theirs may reach the draft
+            return
+        self.draft.update(values)
         self.show_problems(self.draft.problems_under(self.PREFIXES))
         self.after_check()
 
