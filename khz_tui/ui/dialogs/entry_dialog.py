@@ -17,6 +17,8 @@ from khz_tui.ui.widgets.plan_field import PlanField
 class EntryDialog(ModalScreen[dict[str, Any] | None]):
     """Compose fields in `compose_fields`, return the entry from `values`; escape cancels."""
 
+    #: The first field has the cursor, not the scrolling box around the fields.
+    AUTO_FOCUS = "PlanField > *"
     BINDINGS = [
         Binding("ctrl+s", "keep", "Keep", priority=True),
         Binding("escape", "cancel", "Cancel"),

@@ -41,6 +41,10 @@ class WizardStep(Screen):
     PREFIXES: ClassVar[tuple[str, ...]] = ()
     HELP: ClassVar[str] = ""
 
+    #: Typing starts in the first field, not on the scroll container around the form (keys typed there
+    #: were lost, and a few Tabs later a drop-down opened).
+    AUTO_FOCUS = "#form PlanField > *"
+
     BINDINGS = [
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("enter", "next", "Next", show=False),
