@@ -74,6 +74,7 @@ class RunConsole(Screen):
         self.finished: RunFinished | None = None
         self.kubeconfig: KubeconfigWritten | None = None
         self.failed_step: StepFailed | None = None
+        self.failed_node: str | None = None
         self.flush_interval = flush_interval
 
     def compose(self) -> ComposeResult:
@@ -137,6 +138,8 @@ class RunConsole(Screen):
                 lines.append((event.node, log_line(event.elapsed, event.node, mark + event.text)))
             elif isinstance(event, NodePhaseChanged):
                 table.phase_changed(event)
+                if event.phase == "failed":
+                    self.failed_node = event.node
                 if event.reason:
                     lines.append((event.node, log_line(event.elapsed, event.node, f"→ {event.phase}: {event.reason}")))
             elif isinstance(event, NodePlanned):
@@ -162,6 +165,9 @@ class RunConsole(Screen):
         progress.show(1.0 if done else table.progress())
         if self.finished is not None:
             self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step)
+            if not self.finished.ok and self.failed_node in table.nodes:
+                # The cursor goes where the person looks next: enter shows that node's lines only.
+                table.move_cursor(row=table.get_row_index(self.failed_node))
             self.refresh_bindings()
 
     # -- actions ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Iterable
 from itertools import islice
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Log
@@ -48,6 +48,23 @@ def fit(name: str, width: int) -> str:
     return name[:head] + "…" + name[len(name) - (width - 1 - head):]
 
 
+class TailLog(Log):
+    """A Log that keeps to its last line while the person has not scrolled back, also when it changes
+    size: Textual's Log follows only on writes, so the outcome panel appearing at the end of a run (which
+    shortens the log) left the last lines out of view."""
+
+    following = True
+    """Whether the view was at the last line when last scrolled; a scroll back (wheel, keys) clears it."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.following = new_value >= self.max_scroll_y
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.following:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+
+
 class LogPane(Vertical):
     DEFAULT_CSS = """
     LogPane { height: 1fr; border: round $panel; border-title-color: $text-primary; }
@@ -65,7 +82,7 @@ class LogPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search the log (enter keeps it, escape clears)", id="log-search")
-        yield Log(max_lines=SHOWN, highlight=False, id="log")
+        yield TailLog(max_lines=SHOWN, highlight=False, id="log")
 
     def add_lines(self, lines: list[tuple[str | None, str]]) -> None:
         """Keep a batch of (node, line) pairs and show the ones that pass the filter."""
@@ -74,7 +91,8 @@ class LogPane(Vertical):
         self.history.extend(lines)
         shown = list(self._passing(lines))
         if shown:
-            self.query_one(Log).write_lines(shown[-SHOWN:])
+            log = self.query_one(TailLog)
+            log.write_lines(shown[-SHOWN:], scroll_end=log.following)
 
     def _passing(self, lines: Iterable[tuple[str | None, str]]) -> Iterable[str]:
         """The texts of `lines` that pass the node filter and the search, in the order given."""
