@@ -12,13 +12,58 @@ only ever sent on a command's stdin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import yaml
 
+from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
 
 HETZNER_CHARTS = "https://charts.hetzner.cloud"
-SYSTEM_UPGRADE_CONTROLLER_IMAGE = "rancher/system-upgrade-controller:v0.14.2"
+MANAGED = {"app.kubernetes.io/managed-by": "khz-tui"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart at one exact version (`spec.version` of its HelmChart)."""
+
+    repo: str
+    chart: str
+    version: str
+    source: str
+    """Where the version was read: the chart's public repository at that release."""
+
+
+#: Every chart khz-tui installs, pinned, so that a cluster built today and one built next month get
+#: the same add-ons (an unpinned HelmChart installs whatever is newest at install time). Bump a
+#: version here, nowhere else.
+CHARTS: dict[str, Chart] = {
+    "cilium": Chart("https://helm.cilium.io", "cilium", "1.19.1",
+                    "github.com/cilium/cilium release v1.19.1 (install/kubernetes/cilium)"),
+    "tigera-operator": Chart("https://docs.tigera.io/calico/charts", "tigera-operator", "v3.32.1",
+                             "github.com/projectcalico/calico tag v3.32.1 (charts/tigera-operator)"),
+    "hcloud-cloud-controller-manager": Chart(
+        HETZNER_CHARTS, "hcloud-cloud-controller-manager", "1.35.0",
+        "github.com/hetznercloud/hcloud-cloud-controller-manager tag v1.35.0 (chart/Chart.yaml)"),
+    "hcloud-csi": Chart(HETZNER_CHARTS, "hcloud-csi", "2.22.1",
+                        "github.com/hetznercloud/csi-driver tag v2.22.1 (chart/Chart.yaml)"),
+    "longhorn": Chart("https://charts.longhorn.io", "longhorn", "1.12.1",
+                      "github.com/longhorn/longhorn tag v1.12.1 (chart/Chart.yaml)"),
+    "ingress-nginx": Chart("https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "4.15.1",
+                           "github.com/kubernetes/ingress-nginx tag helm-chart-4.15.1 (charts/ingress-nginx)"),
+}
+
+#: rancher/system-upgrade-controller release whose manifests and CRD are bundled (manifests/).
+SYSTEM_UPGRADE_CONTROLLER_VERSION = "v0.20.1"
+SYSTEM_UPGRADE_CONTROLLER_IMAGE = f"rancher/system-upgrade-controller:{SYSTEM_UPGRADE_CONTROLLER_VERSION}"
+
+#: MTU of a Hetzner private network interface (Hetzner's docs on networks: 1450, the rest is their
+#: own encapsulation). Cilium's `MTU` value is the underlying device's MTU: Cilium subtracts its own
+#: VXLAN (50 bytes) and, with encryption, WireGuard (80 bytes) overhead from it (pkg/mtu).
+HETZNER_PRIVATE_MTU = 1450
+VXLAN_OVERHEAD = 50
+WIREGUARD_OVERHEAD = 80
 
 
 @dataclass(frozen=True)
@@ -33,22 +78,30 @@ class Addon:
         return yaml.safe_dump_all(list(self.documents), sort_keys=False, default_flow_style=False)
 
 
-def hcloud_secret(hcloud_token: str, network: str) -> str:
-    """The `hcloud` Secret read by the cloud controller manager and the CSI driver. Secret: stdin only."""
-    document = {
+def hcloud_secret_document(hcloud_token: str, network: str) -> dict:
+    """The `hcloud` Secret read by the cloud controller manager and the CSI driver."""
+    return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "hcloud", "namespace": "kube-system", "labels": {"app.kubernetes.io/managed-by": "khz-tui"}},
+        "metadata": {"name": "hcloud", "namespace": "kube-system", "labels": dict(MANAGED)},
         "type": "Opaque",
         "stringData": {"token": hcloud_token, "network": network},
     }
-    return yaml.safe_dump(document, sort_keys=False)
 
 
-def _helm_chart(
-    name: str, repo: str, chart: str, namespace: str, values: dict, *, bootstrap: bool = False
-) -> dict:
-    spec: dict = {"repo": repo, "chart": chart, "targetNamespace": namespace}
+def hcloud_secret(hcloud_token: str, network: str) -> str:
+    """The `hcloud` Secret as YAML. Secret: stdin only."""
+    return yaml.safe_dump(hcloud_secret_document(hcloud_token, network), sort_keys=False)
+
+
+def needs_hcloud_secret(plan: ClusterPlan) -> bool:
+    """Whether an add-on reads the `hcloud` Secret (the cloud controller or the CSI driver)."""
+    return plan.addons.cloud_controller or plan.storage.hcloud_csi
+
+
+def _helm_chart(key: str, namespace: str, values: dict, *, bootstrap: bool = False) -> dict:
+    chart = CHARTS[key]
+    spec: dict = {"repo": chart.repo, "chart": chart.chart, "version": chart.version, "targetNamespace": namespace}
     if namespace != "kube-system":
         spec["createNamespace"] = True
     if bootstrap:
@@ -58,8 +111,44 @@ def _helm_chart(
     return {
         "apiVersion": "helm.cattle.io/v1",
         "kind": "HelmChart",
-        "metadata": {"name": name, "namespace": "kube-system", "labels": {"app.kubernetes.io/managed-by": "khz-tui"}},
+        "metadata": {"name": key, "namespace": "kube-system", "labels": dict(MANAGED)},
         "spec": spec,
+    }
+
+
+def cilium_values(plan: ClusterPlan) -> dict:
+    """Cilium's chart values: Kubernetes IPAM and the MTU of Hetzner's private interface, which
+    autodetection gets wrong (it reads the public interface's 1500)."""
+    values: dict = {
+        "ipam": {"mode": "kubernetes"},  # use the pod CIDR k3s hands each node (cluster-cidr)
+        "operator": {"replicas": 1},
+        "MTU": HETZNER_PRIVATE_MTU,
+    }
+    if plan.network.encryption:
+        values["encryption"] = {"enabled": True, "type": "wireguard"}
+    return values
+
+
+def pod_mtu(plan: ClusterPlan) -> int:
+    """The MTU pods get from Cilium with `cilium_values`: the private interface's, less VXLAN and,
+    with encryption, WireGuard."""
+    return HETZNER_PRIVATE_MTU - VXLAN_OVERHEAD - (WIREGUARD_OVERHEAD if plan.network.encryption else 0)
+
+
+def calico_values(plan: ClusterPlan) -> dict:
+    """tigera-operator's values. Node addresses come from the Node's InternalIP (the private one k3s
+    and the cloud controller set), not the operator's default `firstFound` (eth0, the public
+    address): Hetzner firewalls filter the public interface only, so VXLAN between public addresses
+    meets the firewall and is dropped, while the private network is not filtered."""
+    return {
+        "installation": {
+            "cni": {"type": "Calico"},
+            "calicoNetwork": {
+                "bgp": "Disabled",
+                "nodeAddressAutodetectionV4": {"kubernetes": "NodeInternalIP"},
+                "ipPools": [{"cidr": plan.network.pod_cidr, "encapsulation": "VXLAN", "natOutgoing": "Enabled"}],
+            },
+        }
     }
 
 
@@ -67,32 +156,69 @@ def cni_addon(plan: ClusterPlan) -> Addon | None:
     """Cilium or Calico when the plan chooses one (flannel is built into k3s: nothing to install)."""
     cni = plan.network.cni
     if cni == "cilium":
-        values: dict = {
-            "ipam": {"mode": "kubernetes"},  # use the pod CIDR k3s hands each node (cluster-cidr)
-            "operator": {"replicas": 1},
-        }
-        if plan.network.encryption:
-            values["encryption"] = {"enabled": True, "type": "wireguard"}
-        return Addon("cilium", (_helm_chart("cilium", "https://helm.cilium.io", "cilium", "kube-system", values, bootstrap=True),))
+        return Addon("cilium", (_helm_chart("cilium", "kube-system", cilium_values(plan), bootstrap=True),))
     if cni == "calico":
-        values = {
-            "installation": {
-                "cni": {"type": "Calico"},
-                "calicoNetwork": {
-                    "bgp": "Disabled",
-                    "ipPools": [{"cidr": plan.network.pod_cidr, "encapsulation": "VXLAN", "natOutgoing": "Enabled"}],
-                },
-            }
-        }
-        return Addon(
-            "calico",
-            (_helm_chart("tigera-operator", "https://docs.tigera.io/calico/charts", "tigera-operator", "tigera-operator",
-                         values, bootstrap=True),),
-        )
+        return Addon("calico", (_helm_chart("tigera-operator", "tigera-operator", calico_values(plan), bootstrap=True),))
     return None
 
 
-def addon_list(plan: ClusterPlan) -> list[Addon]:
+#: CNIs that carry pod traffic in a tunnel between nodes: every one khz-tui installs (flannel's
+#: VXLAN or WireGuard, Cilium's and Calico's VXLAN). With them, routes the cloud controller would
+#: add to the private network for each node's pod range are unused, and cost a route per node
+#: against the network's limit.
+OVERLAY_CNIS = frozenset({"flannel", "cilium", "calico"})
+
+
+def service_lb_type(plan: ClusterPlan, catalog: Catalog | None = None) -> str:
+    """The smallest load balancer type whose target limit holds every node the cluster can grow to
+    (lb11 holds 25): the cloud controller makes every node a target of the load balancers it creates."""
+    catalog = catalog or bundled_catalog()
+    types = sorted(catalog.load_balancer_types.values(), key=lambda t: (t.max_targets, t.name))
+    nodes = plan.max_server_count()
+    return next((t.name for t in types if t.max_targets >= nodes), types[-1].name)
+
+
+def ccm_env(plan: ClusterPlan, catalog: Catalog | None = None) -> dict[str, str]:
+    """The cloud controller's environment, as documented in hcloud-cloud-controller-manager's
+    docs/reference/load_balancer_envs.md and docs/explanation/controllers.md.
+
+    Without a location or network zone the CCM refuses to create a load balancer, so Services of
+    type LoadBalancer (the ingress's) stay pending; its targets use private IPs (the firewall only
+    lets the private range reach node ports). With Klipper serving LoadBalancer Services, the CCM's
+    service controller is off, so two controllers never fight over one Service."""
+    env = {} if plan.network.cni not in OVERLAY_CNIS else {"HCLOUD_NETWORK_ROUTES_ENABLED": "false"}
+    if plan.addons.service_load_balancer == "hetzner":
+        env["HCLOUD_LOAD_BALANCERS_LOCATION"] = plan.hcloud.location
+        env["HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP"] = "true"
+        env["HCLOUD_LOAD_BALANCERS_TYPE"] = service_lb_type(plan, catalog)
+    else:
+        env["HCLOUD_LOAD_BALANCERS_ENABLED"] = "false"
+    return env
+
+
+def ccm_values(plan: ClusterPlan, catalog: Catalog | None = None) -> dict:
+    """The cloud controller chart's values: the networks variant (node private IPs, load balancers
+    in the network; it reads the token and network from the `hcloud` Secret) and `ccm_env`, in the
+    chart's `env` map form (`NAME: {value: ...}`, merged with the chart's own entries)."""
+    return {
+        "networking": {"enabled": True, "clusterCIDR": plan.network.pod_cidr},
+        "env": {name: {"value": value} for name, value in ccm_env(plan, catalog).items()},
+    }
+
+
+@lru_cache(maxsize=None)
+def _bundled(name: str) -> tuple[dict, ...]:
+    text = resources.files("khz_tui.engine.nodes.manifests").joinpath(name).read_text(encoding="utf-8")
+    return tuple(d for d in yaml.safe_load_all(text) if d)
+
+
+def system_upgrade_controller_crd() -> dict:
+    """The `plans.upgrade.cattle.io` CRD of the pinned release (its `crd.yaml`), bundled."""
+    (crd,) = _bundled(f"system-upgrade-controller-{SYSTEM_UPGRADE_CONTROLLER_VERSION}-crd.yaml")
+    return crd
+
+
+def addon_list(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Addon]:
     """Every add-on the plan asks for, CNI first (nodes are not Ready without it), then the cloud
     controller (it initialises nodes), then storage, ingress and upgrades."""
     addons: list[Addon] = []
@@ -100,28 +226,23 @@ def addon_list(plan: ClusterPlan) -> list[Addon]:
     if cni is not None:
         addons.append(cni)
     if plan.addons.cloud_controller:
-        values = {
-            # The networks variant: routes pod traffic over the private network, so the CCM needs the
-            # pod CIDR; it reads the token and network from the `hcloud` Secret.
-            "networking": {"enabled": True, "clusterCIDR": plan.network.pod_cidr},
-        }
         addons.append(Addon(
             "hcloud-cloud-controller-manager",
-            (_helm_chart("hcloud-cloud-controller-manager", HETZNER_CHARTS, "hcloud-cloud-controller-manager",
-                         "kube-system", values, bootstrap=True),),
+            (_helm_chart("hcloud-cloud-controller-manager", "kube-system", ccm_values(plan, catalog), bootstrap=True),),
         ))
     if plan.storage.hcloud_csi:
         addons.append(Addon(
             "hcloud-csi",
-            (_helm_chart("hcloud-csi", HETZNER_CHARTS, "hcloud-csi", "kube-system",
+            (_helm_chart("hcloud-csi", "kube-system",
                          {"storageClasses": [{"name": "hcloud-volumes", "defaultStorageClass": not plan.storage.longhorn,
                                               "reclaimPolicy": "Delete"}]}),),
         ))
     if plan.storage.longhorn:
+        # Its node prerequisites (open-iscsi, iscsid, nfs-common, multipathd kept off its devices)
+        # come with each server's cloud-init: see cloud_init.longhorn_prerequisites.
         addons.append(Addon(
             "longhorn",
-            (_helm_chart("longhorn", "https://charts.longhorn.io", "longhorn", "longhorn-system",
-                         {"persistence": {"defaultClass": True}}),),
+            (_helm_chart("longhorn", "longhorn-system", {"persistence": {"defaultClass": True}}),),
         ))
     if plan.addons.ingress == "nginx":
         service: dict = {"type": "LoadBalancer"}
@@ -133,8 +254,7 @@ def addon_list(plan: ClusterPlan) -> list[Addon]:
             }
         addons.append(Addon(
             "ingress-nginx",
-            (_helm_chart("ingress-nginx", "https://kubernetes.github.io/ingress-nginx", "ingress-nginx", "ingress-nginx",
-                         {"controller": {"kind": "DaemonSet", "service": service}}),),
+            (_helm_chart("ingress-nginx", "ingress-nginx", {"controller": {"kind": "DaemonSet", "service": service}}),),
         ))
     if plan.addons.system_upgrade_controller:
         addons.append(system_upgrade_controller())
@@ -142,41 +262,25 @@ def addon_list(plan: ClusterPlan) -> list[Addon]:
 
 
 def system_upgrade_controller() -> Addon:
-    """Rancher's system-upgrade-controller, as its release manifest lays it out (namespace, account,
-    binding, deployment). A real install also applies the project's `crd.yaml` for `Plan` objects."""
-    ns = "system-upgrade"
-    labels = {"app.kubernetes.io/name": "system-upgrade-controller", "app.kubernetes.io/managed-by": "khz-tui"}
-    return Addon("system-upgrade-controller", (
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "system-upgrade", "namespace": ns}},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": "system-upgrade"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "system-upgrade", "namespace": ns}],
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "system-upgrade-controller", "namespace": ns, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "system-upgrade-controller"}},
-                "template": {
-                    "metadata": {"labels": {"app.kubernetes.io/name": "system-upgrade-controller"}},
-                    "spec": {
-                        "serviceAccountName": "system-upgrade",
-                        "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
-                        "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
-                                         "effect": "NoSchedule"}],
-                        "containers": [{
-                            "name": "system-upgrade-controller",
-                            "image": SYSTEM_UPGRADE_CONTROLLER_IMAGE,
-                            "env": [{"name": "SYSTEM_UPGRADE_CONTROLLER_NAMESPACE", "value": ns}],
-                        }],
-                    },
-                },
-            },
-        },
-    ))
+    """Rancher's system-upgrade-controller as its pinned release publishes it: the `crd.yaml` (the
+    controller needs its `Plan` CRD and no longer creates it) first, then the release manifest,
+    which is `kustomize build` of the repository's manifests/ with namespace `system-upgrade` and the
+    image tag set to the release; both transformations are applied here to the bundled files."""
+    ns, version = "system-upgrade", SYSTEM_UPGRADE_CONTROLLER_VERSION
+    documents: list[dict] = [system_upgrade_controller_crd()]
+    for name in (f"system-upgrade-controller-{version}.yaml", f"system-upgrade-controller-{version}-clusterrole.yaml",
+                 f"system-upgrade-controller-{version}-clusterrolebinding.yaml"):
+        for original in _bundled(name):
+            doc = yaml.safe_load(yaml.safe_dump(original))  # a deep copy: the cache stays pristine
+            meta = doc.setdefault("metadata", {})
+            if doc["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
+                meta["namespace"] = ns
+            for subject in doc.get("subjects") or []:
+                if subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = ns
+            meta.setdefault("labels", {}).update(MANAGED)
+            for container in ((doc.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", []):
+                if container.get("image", "").startswith("rancher/system-upgrade-controller:"):
+                    container["image"] = SYSTEM_UPGRADE_CONTROLLER_IMAGE
+            documents.append(doc)
+    return Addon("system-upgrade-controller", tuple(documents))
