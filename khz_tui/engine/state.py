@@ -8,6 +8,7 @@ other users cannot even list the cluster names:
         run.lock                   0600  flock'ed by the one apply or destroy running on this machine
         run.lock.json              0600  who holds it (pid, host, start), for the refusal message
         state-id                   0600  random id of this folder, carried by the cloud run-lock marker
+        k3s-version                0600  the exact k3s release the cluster runs (a channel resolved once)
         host-keys/<node>           0600  ed25519 private key (OpenSSH), the node's SSH host key
         host-keys/<node>.pub       0600  its public half, pinned when connecting
         sim-client-key[.pub]       0600  login key for simulated clusters when the plan's key pair is missing
@@ -329,6 +330,26 @@ class ClusterState:
         if not path.exists():
             write_private_file_once(path, secrets.token_hex(8) + "\n")  # of two runs, the first one's id stays
         return path.read_text(encoding="utf-8").strip()
+
+    @property
+    def k3s_version_path(self) -> Path:
+        return self.dir / "k3s-version"
+
+    def pinned_k3s_version(self) -> str | None:
+        """The exact k3s release recorded for this cluster (see `record_k3s_version`), or None."""
+        try:
+            text = self.k3s_version_path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return text or None
+
+    def record_k3s_version(self, version: str) -> None:
+        """Record the release the cluster's first server runs, so every later join installs exactly
+        that one: a plan that follows a channel resolves it once, when the cluster starts."""
+        if not re.match(r"^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$", version):
+            raise ValueError(f"{version!r} is not a k3s release such as v1.33.6+k3s1")
+        if self.pinned_k3s_version() != version:
+            write_private_file(self.k3s_version_path, version + "\n")
 
     @property
     def run_lock_path(self) -> Path:

@@ -8,6 +8,7 @@ secret. docs/k3s-config.md explains each key.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +21,10 @@ from khz_tui.plan.model import ClusterPlan
 CONFIG_PATH = "/etc/rancher/k3s/config.yaml"
 INSTALLER_URL = "https://get.k3s.io"
 CONTROL_PLANE_TAINT = "node-role.kubernetes.io/control-plane:NoSchedule"
+API_PORT = 6443
+#: Prints the installed release: `k3s version v1.33.6+k3s1 (<commit>)`.
+VERSION_COMMAND = "k3s --version"
+_INSTALLED_VERSION = re.compile(r"^k3s version (v\d+\.\d+\.\d+(?:-rc\d+)?\+k3s\d+)\b", re.MULTILINE)
 
 #: Flags k3s accepts more than once: user args for these are added to ours, not replacing them.
 LIST_FLAGS = frozenset(
@@ -84,7 +89,9 @@ def cp_tainted(plan: ClusterPlan) -> bool:
 
 def disabled_components(plan: ClusterPlan) -> list[str]:
     """Packaged k3s components to turn off: the plan's list, plus servicelb when Hetzner load
-    balancers serve LoadBalancer Services, plus traefik when another (or no) ingress is chosen."""
+    balancers serve LoadBalancer Services, plus traefik when another (or no) ingress is chosen, plus
+    local-storage when the CSI driver or Longhorn brings a default StorageClass (k3s' local-path
+    class is marked default too, and with two defaults a PVC without a class lands on either)."""
     out: list[str] = []
     for name in plan.k3s.disable:
         if name not in out:
@@ -93,7 +100,37 @@ def disabled_components(plan: ClusterPlan) -> list[str]:
         out.append("servicelb")
     if plan.addons.ingress != "traefik" and "traefik" not in out:
         out.append("traefik")
+    if (plan.storage.hcloud_csi or plan.storage.longhorn) and "local-storage" not in out:
+        out.append("local-storage")
     return out
+
+
+def join_url(lb_private: str | None, seed_private: str) -> str:
+    """Where joining nodes reach the cluster: the API load balancer's private address when there is
+    one (any healthy control plane answers, not only the seed), else the seed's private address."""
+    return f"https://{lb_private or seed_private}:{API_PORT}"
+
+
+def tls_sans(lb_public: str | None, lb_private: str | None, control_planes: list[tuple[str | None, str | None]]) -> list[str]:
+    """The names the API's certificate must carry: both addresses of the load balancer and of every
+    control plane (public, private), each once, in that order."""
+    sans = [a for a in (lb_public, lb_private) if a]
+    for public, private in control_planes:
+        sans += [a for a in (public, private) if a]
+    return list(dict.fromkeys(sans))
+
+
+def parse_installed_version(output: str) -> str | None:
+    """The release from `k3s --version` output, or None when it names none."""
+    match = _INSTALLED_VERSION.search(output)
+    return match.group(1) if match else None
+
+
+def pin_version(plan: ClusterPlan, version: str) -> ClusterPlan:
+    """The plan with k3s pinned to `version` (its channel dropped): what every join installs once the
+    cluster's version is known, so a channel that moved on meanwhile cannot give a later node a
+    newer k3s than the cluster runs."""
+    return plan.model_copy(update={"k3s": plan.k3s.model_copy(update={"version": version, "channel": None})})
 
 
 def node_labels(plan: ClusterPlan, node: NodeFacts) -> list[str]:
@@ -176,6 +213,9 @@ def render_k3s_config(
         disabled = disabled_components(plan)
         if disabled:
             config["disable"] = disabled
+        # The API token lives in the `hcloud` Secret: keep Secrets encrypted in etcd (and in its
+        # snapshots). Every server of a cluster must agree on it, so all get it from the start.
+        config["secrets-encryption"] = True
     labels = node_labels(plan, node)
     if labels:
         config["node-label"] = labels

@@ -39,7 +39,9 @@ def test_first_server_defaults():
     assert cfg["kubelet-arg"] == ["cloud-provider=external", "provider-id=hcloud://11"]
     assert cfg["cluster-cidr"] == "10.42.0.0/16" and cfg["service-cidr"] == "10.43.0.0/16"
     assert cfg["tls-san"] == ["198.51.100.7", "10.0.1.100", "10.0.1.2"]
-    assert cfg["disable"] == ["servicelb"]  # Hetzner LBs serve LoadBalancer Services; traefik stays
+    # Hetzner LBs serve LoadBalancer Services; traefik stays; the CSI driver's class is the default.
+    assert cfg["disable"] == ["servicelb", "local-storage"]
+    assert cfg["secrets-encryption"] is True
     assert cfg["node-taint"] == [CONTROL_PLANE_TAINT]
     assert cfg["node-label"] == ["khz-tui.io/pool=control-plane"]
     assert "flannel-backend" not in cfg
@@ -97,9 +99,10 @@ def test_disable_list_follows_addons():
         addons={"ingress": "nginx", "service_load_balancer": "klipper", "cloud_controller": False},
     )
     cfg = render(plan, CP1)
-    assert cfg["disable"] == ["metrics-server", "servicelb", "traefik"]
+    assert cfg["disable"] == ["metrics-server", "servicelb", "traefik", "local-storage"]
     assert "disable-cloud-controller" not in cfg and "kubelet-arg" not in cfg
-    klipper = render(ClusterPlan(name="demo", addons={"service_load_balancer": "klipper"}), CP1)
+    klipper = render(ClusterPlan(name="demo", addons={"service_load_balancer": "klipper"},
+                                 storage={"hcloud_csi": False}), CP1)
     assert "disable" not in klipper
 
 
