@@ -366,6 +366,33 @@ def _check_load_balancer(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
     return []
 
 
+#: Labels the kubelet may set on its own Node (k8s.io/kubelet/pkg/apis/well_known_labels.go,
+#: `kubeletLabels`); any other key in the kubernetes.io or k8s.io namespaces makes it refuse to start
+#: ("unknown 'kubernetes.io' or 'k8s.io' labels specified with --node-labels", cmd/kubelet/app).
+KUBELET_LABELS = frozenset({
+    "kubernetes.io/hostname", "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
+    "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type", "kubernetes.io/os",
+    "kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
+})
+#: Label namespaces (and their subdomains) the kubelet may set: `kubeletLabelNamespaces`.
+KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+_KUBERNETES_NAMESPACES = ("kubernetes.io", "k8s.io")
+
+
+def _under(namespace: str, domains: tuple[str, ...]) -> bool:
+    return any(namespace == d or namespace.endswith("." + d) for d in domains)
+
+
+def kubelet_refuses_label(key: str) -> bool:
+    """Whether the kubelet refuses `key` in --node-labels: a key in the kubernetes.io or k8s.io
+    namespaces that is neither one of its own labels nor under an allowed namespace."""
+    namespace = key.split("/", 1)[0] if "/" in key else ""
+    if not _under(namespace, _KUBERNETES_NAMESPACES):
+        return False
+    return key not in KUBELET_LABELS and not _under(namespace, KUBELET_LABEL_NAMESPACES)
+
+
 def _check_pools(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
     problems = []
     seen: dict[str, int] = {}
@@ -388,13 +415,24 @@ def _check_pools(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
                     "nodes would get the same names; choose another pool name, e.g. 'workers'",
                 )
             )
+        for key in pool.labels:
+            if kubelet_refuses_label(key):
+                problems.append(
+                    _error(
+                        f"worker_pools[{i}].labels",
+                        f"label {key!r}: the kubelet refuses labels under kubernetes.io and k8s.io except its own "
+                        f"and those under {' or '.join(KUBELET_LABEL_NAMESPACES)}, so the nodes would never "
+                        "join; use your own prefix (e.g. example.com/role) or set it afterwards with kubectl label",
+                    )
+                )
         auto = pool.autoscaling
-        if auto is not None and not auto.min <= pool.count <= auto.max:
+        if auto is not None:
             problems.append(
                 _warning(
-                    f"worker_pools[{i}].count",
-                    f"count {pool.count} is outside the autoscaling bounds {auto.min}..{auto.max}; "
-                    "the autoscaler will move it into them",
+                    f"worker_pools[{i}].autoscaling",
+                    f"autoscaling is accepted and priced (up to {auto.max} nodes) but khz-tui installs no "
+                    f"autoscaler yet: pool {pool.name!r} keeps exactly count = {pool.count} nodes; remove "
+                    "autoscaling, or install a cluster autoscaler yourself",
                 )
             )
     return problems
@@ -426,8 +464,7 @@ def _check_volumes(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
 
 def _max_servers(plan: ClusterPlan) -> int:
     """Servers the network must hold at the largest the plan allows (autoscaling max included)."""
-    workers = sum(max(p.count, p.autoscaling.max if p.autoscaling else 0) for p in plan.worker_pools)
-    return plan.control_plane.count + workers
+    return plan.max_server_count()
 
 
 _RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))

@@ -169,7 +169,9 @@ class ControlPlane(PlanSection):
 
 
 class Autoscaling(PlanSection):
-    """Bounds for the cluster autoscaler on a worker pool."""
+    """Bounds for a cluster autoscaler on a worker pool. Accepted and priced (at the maximum), but
+    khz-tui installs no autoscaler yet: the pool keeps `count` nodes, and a plan that sets this gets a
+    warning saying so."""
 
     min: Annotated[int, Field(ge=0)] = 0
     """Fewest nodes the autoscaler keeps."""
@@ -203,13 +205,14 @@ class WorkerPool(PlanSection):
     """Operating system image. Unset: the control plane's image."""
 
     labels: dict[str, str] = {}
-    """Kubernetes node labels (also set as Hetzner labels on the servers)."""
+    """Kubernetes node labels (also set as Hetzner labels on the servers). Keys under kubernetes.io or
+    k8s.io are refused unless the kubelet may set them itself (node.kubernetes.io/..., kubelet.kubernetes.io/...)."""
 
     taints: list[str] = []
     """Kubernetes taints in `key=value:Effect` form (Effect: NoSchedule, PreferNoSchedule, NoExecute)."""
 
     autoscaling: Autoscaling | None = None
-    """Optional autoscaler bounds ({ min = 1, max = 5 })."""
+    """Optional autoscaler bounds ({ min = 1, max = 5 }). Not acted on yet: no autoscaler is installed."""
 
     @field_validator("name")
     @classmethod
@@ -446,6 +449,13 @@ class ClusterPlan(PlanSection):
     def server_count(self) -> int:
         """Servers the plan creates now (control planes plus every pool's current count)."""
         return self.control_plane.count + sum(p.count for p in self.worker_pools)
+
+    def max_server_count(self) -> int:
+        """Servers the plan can grow to: control planes plus each pool's count or autoscaling
+        maximum, whichever is larger."""
+        return self.control_plane.count + sum(
+            max(p.count, p.autoscaling.max if p.autoscaling else 0) for p in self.worker_pools
+        )
 
     def pool(self, name: str) -> WorkerPool | None:
         """The worker pool called `name`, or None."""

@@ -151,8 +151,9 @@ WARNINGS = [
      "without adding availability"),
     ("nothing-runs-workloads", HEAD + "worker_pools = []\n", "control_plane.allow_workloads", "nothing you deploy"),
     ("http-endpoint", HEAD + '[hcloud]\nendpoint = "http://api.example.com/v1"\n', "hcloud.endpoint", "unencrypted"),
-    ("count-outside-autoscaling", HEAD + '[[worker_pools]]\nname = "a"\ncount = 9\nautoscaling = { min = 1, max = 5 }\n',
-     "worker_pools[0].count", "outside the autoscaling bounds"),
+    # Nothing installs an autoscaler yet: a plan that sets autoscaling is told so.
+    ("autoscaling-not-installed", HEAD + '[[worker_pools]]\nname = "a"\ncount = 9\nautoscaling = { min = 1, max = 5 }\n',
+     "worker_pools[0].autoscaling", "installs no autoscaler"),
     ("volume-on-empty-pool", HEAD + '[[worker_pools]]\nname = "a"\ncount = 0\n[[worker_pools]]\nname = "b"\n'
      '[[storage.volumes]]\nname = "d"\npool = "a"\n', "storage.volumes[0].pool", "no nodes"),
 ]
