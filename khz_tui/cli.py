@@ -28,6 +28,7 @@ From a Hetzner Cloud token to a highly available k3s cluster.
   khz-tui --destroy PLAN       delete everything the plan's cluster owns
   khz-tui --dry-run PLAN       show what apply would change, change nothing
   khz-tui validate PLAN        check a plan and print a summary with its monthly cost
+  khz-tui render PLAN --dir D  write what apply would send (user data, k3s config, add-ons), secrets redacted
   khz-tui schema               print the plan's JSON Schema
   khz-tui sim serve            run the built-in Hetzner Cloud simulator
   khz-tui sim reset            empty the simulated project that --sim keeps between runs
@@ -77,6 +78,25 @@ def _validate_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="khz-tui validate", description="Check a plan and print a summary with its monthly cost.")
     p.add_argument("plan", type=Path)
     p.add_argument("--output", choices=["text", "json"], default="text")
+    return p
+
+
+def _render_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="khz-tui render",
+        description="Write what an apply would send, secrets replaced by <redacted>: DIR/<server>/user-data.yaml, "
+                    "config.yaml and install.sh, DIR/addons/<add-on>.yaml, DIR/firewall.json and "
+                    "DIR/load-balancers.json. Without a token or endpoint it renders from the plan alone, with "
+                    "placeholders for what only the cloud knows. Nothing is changed, locally or in the cloud.",
+    )
+    p.add_argument("plan", type=Path)
+    p.add_argument("--dir", dest="directory", metavar="DIR", type=Path, required=True,
+                   help="where to write the files (created if absent; files of the same name are replaced)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--sim", action="store_true", help="read what exists in the built-in simulator's project")
+    where.add_argument("--endpoint", metavar="URL", help="API base URL to read what exists from")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable that holds the API token")
+    p.add_argument("--output", choices=["text", "json"], default="text", help="format of the summary printed")
     return p
 
 
@@ -131,6 +151,13 @@ def _dispatch(argv: list[str]) -> int:
 
         args = _validate_parser().parse_args(argv[1:])
         return run_validate(args.plan, output=args.output)
+    if argv[:1] == ["render"]:
+        from khz_tui.engine.render import run_render
+
+        args = _render_parser().parse_args(argv[1:])
+        _check_options(args)
+        options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output)
+        return run_render(args.plan, args.directory, options)
     if argv[:1] == ["schema"]:
         from khz_tui.plan.commands import run_schema
 

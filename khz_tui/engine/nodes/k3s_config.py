@@ -45,7 +45,8 @@ class NodeFacts:
     name: str
     role: Literal["control-plane", "worker"]
     pool: str
-    server_id: int
+    server_id: int | str
+    """The Hetzner server id (`render` writes a placeholder for a server not created yet)."""
     public_ipv4: str | None
     private_ip: str
     location: str
