@@ -1,7 +1,10 @@
 """Destroy: delete exactly the resources labeled for this cluster, in dependency order.
 
-Order: the load balancer (it holds a network attachment), volumes (detached first), servers (all at
-once, then their delete actions waited on together), placement groups, the firewall, the network,
+Order: first what the cluster's add-ons made (load balancers of the cloud controller, volumes of the
+CSI driver): released through the cluster while it runs, then swept through the API when they provably
+belong to this cluster (`destroy_addons.py`, `cloud/addon_resources.py`); then the API load balancer
+(it holds a network attachment), volumes (detached first), servers (all at once, then their delete
+actions waited on together), placement groups, the firewall, the network,
 and the SSH key only when khz-tui created it (it carries the cluster's labels; a key the project
 already had is never touched). Hetzner detaches a firewall from deleted servers with a lag, so its
 delete is retried on `resource_in_use` with bounded, time-scaled backoff. Everything is found by label selector, so unlabeled look-alikes with
@@ -19,7 +22,9 @@ from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, backoff_delay
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine import run_lock
 from khz_tui.engine.context import NotConfirmed, RunContext
-from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
+from khz_tui.engine.cloud.addon_resources import find_addon_resources
+from khz_tui.engine.destroy_addons import release_addon_resources, sweep_addon_resources
+from khz_tui.engine.events import AddonResourcesFound, NodePhaseChanged, ResourceDeleted
 from khz_tui.engine.steps import step
 
 
@@ -76,7 +81,11 @@ async def destroy(ctx: RunContext) -> int:
     client, bus, plan = ctx.client, ctx.bus, ctx.plan
     async with step(bus, "discover", "Finding the cluster's resources"):
         inv = await discover(client, plan.name)
-    total = inv.count()
+        addons = await find_addon_resources(client, plan.name, inv)
+    if addons.count():
+        # Listed before the question, so an unconfirmed destroy is the dry-run of one.
+        bus.emit(AddonResourcesFound, resources=addons.listed())
+    total = inv.count() + addons.count()
     if total == 0:
         bus.log(f"nothing labeled for cluster {plan.name!r} exists; nothing to delete")
         return 0
@@ -85,6 +94,8 @@ async def destroy(ctx: RunContext) -> int:
                                                                  "firewalls", "placement_groups", "ssh_keys")
         if getattr(inv, k)
     )
+    if addons.count():
+        summary = ", ".join(p for p in (summary, f"made by its add-ons: {addons.describe()}") if p)
     if not await ctx.confirmed(f"Delete cluster {plan.name!r} ({summary})? This cannot be undone."):
         raise NotConfirmed(f"destroying {plan.name!r} was not confirmed; nothing was deleted (confirm with --yes)")
     # Only now, confirmed, does the run take the cluster (an unconfirmed destroy sends no request that
@@ -95,6 +106,11 @@ async def destroy(ctx: RunContext) -> int:
             inv = await discover(client, plan.name)
 
     h = client.hcloud
+    if addons.count() or inv.servers:
+        async with step(bus, "add-ons", "Deleting what the cluster's add-ons made (load balancers, volumes)"):
+            await release_addon_resources(ctx, inv)
+            await sweep_addon_resources(
+                ctx, inv, lambda lb, _why: _delete(ctx, "load balancer", lb, h.load_balancers))
     async with step(bus, "load-balancer", "Deleting the API load balancer"):
         await asyncio.gather(*(_delete(ctx, "load balancer", lb, h.load_balancers) for lb in inv.load_balancers.values()))
     async with step(bus, "volumes", "Detaching and deleting volumes"):

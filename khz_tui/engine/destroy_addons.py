@@ -1,0 +1,114 @@
+"""Destroy's first part: let the cluster's own controllers give back what they made, then sweep the rest.
+
+While the servers still run, LoadBalancer Services and PersistentVolumeClaims are deleted through the
+cluster (`k3s kubectl` over SSH on a control plane whose host key this machine pinned), so the cloud
+controller deletes its load balancers and the CSI driver its volumes, the way they would in normal use.
+That is bounded: a cluster that cannot be reached, or controllers that do not finish in time, leave
+the work to the sweep, which deletes through the API what provably belongs to this cluster
+(`cloud/addon_resources.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from khz_tui.engine.cloud.addon_resources import AddonResources, find_addon_resources
+from khz_tui.engine.cloud.client import CloudError
+from khz_tui.engine.cloud.inventory import Inventory
+from khz_tui.engine.cloud.names import ROLE_LABEL
+from khz_tui.engine.cloud.servers import delete_volume, server_facts
+from khz_tui.engine.context import RunContext
+from khz_tui.engine.nodes.bootstrap import KUBECTL
+from khz_tui.engine.nodes.session import NodeError, NodeSession, SshEndpoint
+
+#: Seconds (at scale 1) to reach a control plane and ask it to delete; past it the sweep does the work.
+REACH_DEADLINE = 60.0
+#: Seconds (at scale 1) to wait for the controllers to delete what they made, polled through the API.
+RELEASE_DEADLINE = 120.0
+RELEASE_POLL = 3.0
+
+
+def _control_plane(ctx: RunContext, inv: Inventory) -> Any | None:
+    """A running control plane whose host key this machine pinned (no pin, no connection)."""
+    for name, server in sorted(inv.servers.items()):
+        if (server.labels or {}).get(ROLE_LABEL) == "control-plane" and server.status == "running" \
+                and ctx.state.has_host_key(name):
+            return server
+    return None
+
+
+async def _kubectl_json(session: NodeSession, what: str) -> list[dict[str, Any]]:
+    result = await session.run(f"{KUBECTL} get {what} --all-namespaces -o json", stream=False, timeout=60)
+    return json.loads(result.stdout).get("items", []) or []
+
+
+async def _delete_in_cluster(ctx: RunContext, server: Any) -> int:
+    """Delete every LoadBalancer Service and every PVC on the cluster; returns how many were asked."""
+    facts = server_facts(server, None)
+    endpoint = await ctx.seam.endpoint(ctx.client, facts.id, facts.public_ipv4)
+    session = await NodeSession.connect(
+        node=server.name, endpoint=SshEndpoint(endpoint.host, endpoint.port),
+        host_key=ctx.state.pinned_host_key(server.name), client_key=Path(ctx.plan.ssh.private_key).expanduser(),
+        bus=ctx.bus, deadline=ctx.scaled(REACH_DEADLINE, floor=2.0), wait_cloud_init=False,
+        retry_interval=ctx.scaled(1.0), max_interval=ctx.scaled(2.0, floor=0.05),
+    )
+    asked = 0
+    try:
+        services = [s for s in await _kubectl_json(session, "services")
+                    if (s.get("spec") or {}).get("type") == "LoadBalancer"]
+        claims = await _kubectl_json(session, "persistentvolumeclaims")
+        # Services first: their load balancers go at once; a PVC still mounted by a pod waits for it.
+        for kind, items in (("service", services), ("persistentvolumeclaim", claims)):
+            for item in items:
+                meta = item.get("metadata") or {}
+                name, ns = meta.get("name", ""), meta.get("namespace") or "default"
+                ctx.bus.log(f"deleting {kind} {ns}/{name} in the cluster, so its controller releases what it made")
+                await session.run(f"{KUBECTL} delete {kind} {shlex.quote(name)} -n {shlex.quote(ns)} "
+                                  "--ignore-not-found --wait=false", timeout=60, check=False)
+                asked += 1
+    finally:
+        await session.close()
+    return asked
+
+
+async def release_addon_resources(ctx: RunContext, inv: Inventory) -> None:
+    """Ask the cluster to delete its LoadBalancer Services and PVCs, then wait (bounded) until their
+    controllers have deleted the load balancers and volumes. Never raises for an unreachable cluster."""
+    server = _control_plane(ctx, inv)
+    if server is None:
+        if inv.servers:
+            ctx.bus.log("no running control plane this machine can verify: what the add-ons made is swept "
+                        "through the API only", level="warning")
+        return
+    try:
+        async with asyncio.timeout(ctx.scaled(REACH_DEADLINE, floor=2.0) * 2):
+            asked = await _delete_in_cluster(ctx, server)
+    except (NodeError, CloudError, OSError, TimeoutError, ValueError) as exc:
+        ctx.bus.log(f"could not delete Services and volume claims through {server.name} ({exc}); what the add-ons "
+                    "made is swept through the API", level="warning")
+        return
+    if not asked:
+        return
+    loop = asyncio.get_running_loop()
+    end = loop.time() + ctx.scaled(RELEASE_DEADLINE, floor=1.0)
+    while loop.time() < end:
+        left = await find_addon_resources(ctx.client, ctx.plan.name, inv)
+        if not left.count():
+            return
+        await asyncio.sleep(ctx.scaled(RELEASE_POLL))
+    ctx.bus.log("the cluster's controllers did not delete everything they made in time; the rest is swept "
+                "through the API", level="warning")
+
+
+async def sweep_addon_resources(ctx: RunContext, inv: Inventory, delete_lb) -> AddonResources:
+    """Delete what the add-ons left that provably belongs to this cluster; returns what was found."""
+    left = await find_addon_resources(ctx.client, ctx.plan.name, inv)
+    await asyncio.gather(
+        *(delete_lb(lb, why) for lb, why in left.load_balancers),
+        *(delete_volume(ctx.client, ctx.bus, vol) for vol, _why in left.volumes),
+    )
+    return left
