@@ -1,5 +1,6 @@
 """The cluster's shared cloud resources: network, firewall, SSH key and placement groups (all at once),
-and the API load balancer. Found ones are kept; a difference from the plan is reported as drift."""
+and the API load balancer. Found ones are kept and compared with the plan (`drift`): the firewall is
+applied to the cluster's servers again when it is not; the rest of a difference is reported."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from khz_tui.engine import drift
 from khz_tui.engine.apply.run_state import ApplyRun
 from khz_tui.engine.cloud import resources
 from khz_tui.engine.cloud.names import planned_placement_groups
-from khz_tui.engine.cloud.resources import lb_addresses
-from khz_tui.engine.events import DriftDetected
+from khz_tui.engine.cloud.resources import lb_addresses, report_drift
 from khz_tui.engine.steps import step
 
 
@@ -31,11 +32,7 @@ async def ensure_infrastructure(run: ApplyRun) -> dict[str, Any]:
         resources.ensure_ssh_key(client, bus, plan, inv, public_key),
         groups(),
     )
-    if network.ip_range != plan.network.ip_range:
-        bus.emit(
-            DriftDetected, resource_type="network", name=network.name, field="ip_range",
-            expected=plan.network.ip_range, actual=str(network.ip_range),
-        )
+    report_drift(bus, drift.network_drift(plan, network))
     run.network = network
     return {"network": network, "firewall": firewall, "ssh_key": key, "placement_groups": pgs}
 
@@ -44,10 +41,6 @@ async def ensure_load_balancer(run: ApplyRun) -> None:
     """Find or create the API load balancer; its addresses go into the seed's tls-san."""
     async with step(run.bus, "load-balancer", "API load balancer"):
         lb = await resources.ensure_load_balancer(run.client, run.bus, run.plan, run.inv, run.network)
-        if lb.load_balancer_type and lb.load_balancer_type.name and lb.load_balancer_type.name != run.plan.load_balancer.type:
-            run.bus.emit(
-                DriftDetected, resource_type="load balancer", name=lb.name, field="type",
-                expected=run.plan.load_balancer.type, actual=lb.load_balancer_type.name,
-            )
+        report_drift(run.bus, drift.load_balancer_drift(run.plan, lb))
         run.lb_public, run.lb_private = lb_addresses(lb)
         run.lb_ready.set()

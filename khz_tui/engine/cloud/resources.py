@@ -13,7 +13,7 @@ import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from hcloud.firewalls.domain import FirewallRule
+from hcloud.firewalls.domain import Firewall, FirewallResource, FirewallResourceLabelSelector, FirewallRule
 from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.load_balancers.domain import (
     LoadBalancerAlgorithm,
@@ -25,6 +25,7 @@ from hcloud.load_balancers.domain import (
 from hcloud.locations.domain import Location
 from hcloud.networks.domain import NetworkSubnet
 
+from khz_tui.engine import drift
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.inventory import Inventory
@@ -33,6 +34,7 @@ from khz_tui.engine.cloud.names import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     cluster_labels,
+    cluster_selector,
     control_plane_selector,
     firewall_name,
     load_balancer_name,
@@ -174,60 +176,86 @@ def firewall_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallR
     ]
 
 
-def _rule_key(rule: Any) -> tuple[str, str, str]:
-    return (rule.direction or "in", rule.protocol or "", rule.port or "")
+def report_drift(bus: EventBus, lines: list[drift.Drift]) -> None:
+    """Emit DriftDetected for every line apply leaves as it is (kind `report`)."""
+    for line in lines:
+        if line.kind == "report":
+            bus.emit(DriftDetected, resource_type=line.resource_type, name=line.name, field=line.field,
+                     expected=line.expected, actual=line.actual)
 
 
-def _rule_sources(rule: Any) -> str:
-    return ", ".join(sorted(rule.source_ips or [])) or "nowhere"
-
-
-def firewall_drift(bus: EventBus, name: str, expected: list[Any], actual: list[Any]) -> bool:
-    """Report every rule of an existing firewall that differs from the plan's; True when any did.
-
-    Rules are reported, never re-applied: they decide who reaches SSH and the Kubernetes API, a
-    person may have changed them on purpose, and with empty `allowed_cidrs` the plan's own rules
-    depend on the address khz-tui runs from, so re-applying from another machine would lock the
-    first one out."""
-    want = {_rule_key(r): _rule_sources(r) for r in expected}
-    have = {_rule_key(r): _rule_sources(r) for r in actual}
-    drifted = False
-    for key in sorted(set(want) | set(have)):
-        direction, protocol, port = key
-        if want.get(key) == have.get(key):
-            continue
-        drifted = True
-        label = f"rule {direction} {protocol}" + (f" port {port}" if port else "")
-        bus.emit(
-            DriftDetected, resource_type="firewall", name=name, field=label,
-            expected=f"from {want[key]}" if key in want else "no such rule",
-            actual=f"from {have[key]}" if key in have else "no such rule",
-        )
-    return drifted
+def _selector_resource(cluster: str) -> FirewallResource:
+    return FirewallResource(type="label_selector", label_selector=FirewallResourceLabelSelector(selector=cluster_selector(cluster)))
 
 
 async def ensure_firewall(
     client: CloudClient, bus: EventBus, plan: ClusterPlan, inv: Inventory, caller_cidr: str | None
 ) -> Any:
-    """The cluster's firewall: found (its rules checked for drift) or created with `firewall_rules`."""
+    """The cluster's firewall, applied to every server labeled for the cluster (so servers added later
+    are covered from their first boot): found, or created with `firewall_rules` and that selector.
+
+    On every run the comparison (`drift.firewall_drift`) checks it: a firewall without the selector
+    (deleted and recreated by hand, or made before khz-tui used one) gets it; a server still left out
+    afterwards stops the run; changed rules are reported."""
     name = firewall_name(plan.name)
+    try:
+        rules: list[Any] | None = firewall_rules(plan, caller_cidr)
+    except CloudError:
+        rules = None  # the plan's rules cannot be computed here (no caller address)
     if name in inv.firewalls:
         fw = inv.firewalls[name]
         bus.emit(ResourceFound, resource_type="firewall", name=name, id=fw.id)
-        try:
-            firewall_drift(bus, name, firewall_rules(plan, caller_cidr), fw.rules or [])
-        except CloudError:  # the plan's rules cannot be computed here (no caller address): nothing to compare
-            pass
-        return fw
-    rules = firewall_rules(plan, caller_cidr)
-    return await create_new(
-        client, bus, plan, inv.firewalls, resource_type="firewall", name=name,
-        create=lambda: client.call(
-            client.hcloud.firewalls.create, name=name, rules=rules, labels=cluster_labels(plan.name),
-            what=f"creating firewall {name}",
-        ),
-        get_by_name=client.hcloud.firewalls.get_by_name,
-        unwrap=lambda r: _field(r, "firewall"),
+    else:
+        if rules is None:
+            rules = firewall_rules(plan, caller_cidr)  # raises: a firewall is never created without its sources
+
+        async def applied(result: Any) -> Any:
+            await client.wait_actions([a.id for a in result.actions or []], what=f"creating firewall {name}")
+            return result.firewall
+
+        fw = await create_new(
+            client, bus, plan, inv.firewalls, resource_type="firewall", name=name,
+            create=lambda: client.call(
+                client.hcloud.firewalls.create, name=name, rules=rules, labels=cluster_labels(plan.name),
+                resources=[_selector_resource(plan.name)], what=f"creating firewall {name}",
+            ),
+            get_by_name=client.hcloud.firewalls.get_by_name,
+            unwrap=applied,
+        )
+    lines = drift.firewall_drift(plan, fw, inv.servers, rules)
+    if any(line.kind == "change" and line.field == drift.APPLIED_TO for line in lines):
+        fw = await _apply_by_selector(client, bus, plan, fw, lines)
+        inv.firewalls[name] = fw
+        lines = drift.firewall_drift(plan, fw, inv.servers, rules)
+    _refuse_uncovered(plan, fw, lines)
+    report_drift(bus, [line for line in lines if line.field != drift.APPLIED_TO])
+    return fw
+
+
+async def _apply_by_selector(client: CloudClient, bus: EventBus, plan: ClusterPlan, fw: Any, lines: list[drift.Drift]) -> Any:
+    """Apply the firewall to every server labeled for the cluster; returns it read again."""
+    line = next(line for line in lines if line.field == drift.APPLIED_TO)
+    what = f"applying firewall {fw.name} to every server of cluster {plan.name}"
+    bus.log(f"firewall {fw.name} is {line.actual} (changed outside khz-tui); applying it to {line.expected}",
+            level="warning")
+    actions = await client.call(client.hcloud.firewalls.apply_to_resources, Firewall(id=fw.id),
+                                [_selector_resource(plan.name)], what=what)
+    await client.wait_actions([a.id for a in actions or []], what=what)
+    return await client.call(client.hcloud.firewalls.get_by_id, fw.id, what=f"reading firewall {fw.name}")
+
+
+def _refuse_uncovered(plan: ClusterPlan, fw: Any, lines: list[drift.Drift]) -> None:
+    """Stop when a server of the cluster is still not behind the firewall: SSH and the API would be
+    open to anyone on it."""
+    left = next((line for line in lines if line.field == drift.APPLIED_TO), None)
+    if left is None:
+        return
+    raise CloudError(
+        f"firewall {fw.name} is {left.actual}, though it applies to {left.expected}: those servers are not "
+        "protected, so khz-tui stops here",
+        code="firewall_not_applied",
+        hint=f"check with `hcloud firewall describe {fw.name}` and `hcloud server describe <server>` that the "
+             f"servers carry the labels {cluster_selector(plan.name)}, then run apply again",
     )
 
 

@@ -1,5 +1,5 @@
 """Servers and their volumes: create with everything attached at once, read back their addresses,
-and compare what exists with the plan (drift is reported, never fixed silently)."""
+and compare what exists with the plan (`drift`): what apply repairs is said, the rest is reported."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from hcloud.locations.domain import Location
 from hcloud.server_types.domain import ServerType
 from hcloud.servers.domain import ServerCreatePublicNetwork
 
+from khz_tui.engine import drift
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient
 from khz_tui.engine.cloud.names import NodeSlot, cluster_labels
-from khz_tui.engine.cloud.resources import create_or_adopt, find_or_create
-from khz_tui.engine.events import DriftDetected, ResourceCreated, ResourceDeleted
+from khz_tui.engine.cloud.resources import create_or_adopt, find_or_create, report_drift
+from khz_tui.engine.events import ResourceCreated, ResourceDeleted
 from khz_tui.plan.model import ClusterPlan
 
 
@@ -56,19 +57,13 @@ def server_facts(server: Any, network_id: int | None, action_id: int | None = No
 
 
 def server_drift(bus: EventBus, slot: NodeSlot, facts: ServerFacts, network_id: int) -> bool:
-    """Report every way an existing server differs from its plan slot; True when any did."""
-    drift = []
-    if facts.server_type != slot.server_type:
-        drift.append(("server_type", slot.server_type, facts.server_type))
-    if facts.location != slot.location:
-        drift.append(("location", slot.location, facts.location))
-    if facts.private_ip is None:
-        drift.append(("network", f"attached to network {network_id}", "not attached"))
-    for field, expected, actual in drift:
-        bus.emit(
-            DriftDetected, resource_type="server", name=slot.name, field=field, expected=str(expected), actual=str(actual)
-        )
-    return bool(drift)
+    """Compare an existing server with its plan slot (`drift.server_drift`) and report what apply
+    leaves as it is; True when anything differed. What apply repairs (a server off the network) is
+    said where it is repaired, when the node's session is open."""
+    lines = drift.server_drift(slot, server_type=facts.server_type, location=facts.location,
+                               on_network=facts.private_ip is not None, network=str(network_id))
+    report_drift(bus, lines)
+    return bool(lines)
 
 
 async def create_server(
@@ -83,7 +78,11 @@ async def create_server(
     ssh_key: Any,
     user_data: str,
 ) -> ServerFacts:
-    """POST one server with network, firewall, placement group, labels and cloud-init at once.
+    """POST one server with network, placement group, labels and cloud-init at once.
+
+    The firewall reaches it through the firewall's label selector, which these labels match (from the
+    server's first boot): one application per server, so a person can still manage it, and none that
+    khz-tui would have to remove. Only a firewall without that selector is named directly.
 
     The create action is not polled here: the caller waits on it through the shared batched waiter,
     while it already tries SSH."""
@@ -102,7 +101,7 @@ async def create_server(
             location=Location(name=slot.location),
             ssh_keys=[ssh_key],
             networks=[network],
-            firewalls=[firewall],
+            firewalls=[] if drift.has_cluster_selector(firewall, plan.name) else [firewall],
             placement_group=placement_group,
             user_data=user_data,
             labels=labels,
@@ -123,14 +122,17 @@ async def ensure_volume(
     client: CloudClient, bus: EventBus, plan: ClusterPlan, existing: dict[str, Any],
     *, name: str, server: ServerFacts, size_gb: int, fmt: str,
 ) -> Any:
-    """A volume attached with automount to its node (created with the server as its target)."""
+    """A volume attached with automount to its node: created with the server as its target, or
+    found and compared (`drift.volume_drift`): attached again when found detached, reported when
+    attached to another server."""
 
     async def attached(result: Any) -> Any:
         actions = [a.id for a in [result.action, *(result.next_actions or [])] if a is not None]
         await client.wait_actions(actions, what=f"creating and attaching volume {name}")
         return result.volume
 
-    return await find_or_create(
+    found = name in existing
+    vol = await find_or_create(
         client, bus, plan, existing, resource_type="volume", name=name,
         create=lambda: client.call(
             client.hcloud.volumes.create, size=size_gb, name=name, labels=cluster_labels(plan.name, node=server.name),
@@ -139,6 +141,19 @@ async def ensure_volume(
         get_by_name=client.hcloud.volumes.get_by_name,
         unwrap=attached,
     )
+    if not found:  # created attached (the create's answer predates its attach action)
+        return vol
+    lines = drift.volume_drift(name, server.name, vol, server.id)
+    report_drift(bus, lines)
+    if any(line.kind == "change" for line in lines):
+        what = f"attaching volume {name} to {server.name}"
+        bus.log(f"volume {name} is detached (changed outside khz-tui); attaching it to {server.name} again",
+                node=server.name, level="warning")
+        action = await client.call(client.hcloud.volumes.attach, vol, _ServerRef(server.id), automount=True, what=what)
+        await client.wait_action(action.id, what=what)
+        vol = await client.call(client.hcloud.volumes.get_by_id, vol.id, what=f"reading volume {name}")
+        existing[name] = vol
+    return vol
 
 
 class _ServerRef:
