@@ -1,13 +1,15 @@
 """The order of one apply: discover, refuse names another cluster uses, take the cluster's run lock
 when the run will change something (then discover again), confirm a scale-down, infrastructure, then
 every node's task, the seed choice, the readiness watcher, volumes, add-ons and the load balancer
-together, then scale-down and the kubeconfig."""
+together, then scale-down, the API load balancer's address in every control plane's certificate,
+and the kubeconfig."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from khz_tui.engine.apply.api_certificates import cover_api_addresses
 from khz_tui.engine.apply.infrastructure import ensure_infrastructure, ensure_load_balancer
 from khz_tui.engine.apply.join import install_or_join
 from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
@@ -54,6 +56,7 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
     await together(
         run, [_servers_and_cluster(run, shared)] + ([ensure_load_balancer(run)] if run.plan.load_balancer.enabled else [])
     )
+    await cover_api_addresses(run)
     async with step(run.bus, "kubeconfig", "Writing the kubeconfig"):
         await write_kubeconfig(run)
     ready = sum(1 for n in run.nodes.values() if n.phase == "ready")

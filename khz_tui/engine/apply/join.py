@@ -5,7 +5,7 @@ seed is Ready."""
 from __future__ import annotations
 
 from khz_tui.engine.apply.run_state import ApplyRun, Node
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes import bootstrap, k3s_unit
 
 
 async def install_or_join(run: ApplyRun, node: Node) -> None:
@@ -25,11 +25,19 @@ async def install_or_join(run: ApplyRun, node: Node) -> None:
         ):
             run.phase(node, "joined")
             return
-        # Kubernetes knows the name, but this server is new (or runs no k3s): the old server was
-        # deleted behind our back. Its Node object goes first, or k3s refuses the new machine (for
-        # a control plane, k3s removes its etcd member with it).
-        await run.retrying(run.seed_node(), bootstrap.delete_stale_node, slot.name, run.bus)
-        run.k8s_nodes.pop(slot.name, None)
+        if node.existed and await run.retrying(node, k3s_unit.unit_enabled, slot.role):
+            # k3s was installed on this very server: the Node object (for a control plane, its etcd
+            # member) is its own. It is never deleted; k3s starts again below with its data kept.
+            run.bus.log(f"k3s is installed on {slot.name} but not running; starting it again, keeping its Node "
+                        "object and data", node=slot.name, level="warning")
+        else:
+            # Kubernetes knows the name, but k3s never ran on this server: the old server was deleted
+            # behind our back. Its Node object goes first, or k3s refuses the new machine (for a
+            # control plane, k3s removes its etcd member with it).
+            live = {n.facts.id for n in run.nodes.values() if n.facts is not None} | {
+                s.id for s in run.inv.servers.values()}
+            await run.retrying(run.seed_node(), bootstrap.delete_stale_node, slot.name, run.bus, live_server_ids=live)
+            run.k8s_nodes.pop(slot.name, None)
     if slot.role == "control-plane":
         # etcd admits one learner at a time: control planes join one after another, once the
         # seed is Ready.

@@ -1,5 +1,6 @@
 """One node up to `ssh-ready`: find or create its server, wait for the create action (recreating a
-server whose create failed, powering on one found off), then open the SSH session with its pinned key."""
+server whose create failed, powering on one found off), then open the SSH session with its pinned key;
+attach a server taken off the cluster's network again, and wait for the k3s of a powered-on one."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Any
 
 from hcloud.servers.domain import Server
 
+from khz_tui.engine.apply.node_network import attach_again
 from khz_tui.engine.apply.run_state import CREATE_ATTEMPTS, ApplyRun, Node
 from khz_tui.engine.cloud.client import ActionFailed, CloudError
 from khz_tui.engine.cloud.servers import create_server, server_drift, server_facts
 from khz_tui.engine.events import ResourceDeleted, ResourceFound
+from khz_tui.engine.nodes import k3s_unit
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
 from khz_tui.engine.state import HostKey
@@ -38,6 +41,15 @@ async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
         retry_interval=run.ctx.scaled(1.0),
         max_interval=run.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
     ))
+    if node.facts.private_ip is None:
+        await attach_again(run, node)
+    if node.powered_on:
+        # systemd starts k3s at boot, but it serves only a while after sshd answers: a check made
+        # before that would take a member of the cluster for a server without k3s.
+        await run.retrying(
+            node, k3s_unit.wait_started, slot.role, timeout=run.k3s_start_deadline(),
+            interval=run.ctx.scaled(2.0, floor=0.05), bus=run.bus,
+        )
     run.phase(node, "ssh-ready")
     node.reachable.set()
 
@@ -148,6 +160,7 @@ async def _power_on(run: ApplyRun, node: Node) -> None:
     if action is not None and getattr(action, "id", None) is not None:
         await run.client.wait_action(action.id, what=what)
     f.status = "running"
+    node.powered_on = True
 
 
 async def _delete_broken(run: ApplyRun, node: Node) -> None:

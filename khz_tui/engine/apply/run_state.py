@@ -26,6 +26,8 @@ READY_DEADLINE = 900.0
 SESSION_RETRIES = 5
 #: Times a server is created when its create action fails (the broken one is deleted in between).
 CREATE_ATTEMPTS = 5
+#: How long k3s may take to start after a power-on, at time scale 1 (etcd waits for its peers).
+K3S_START_DEADLINE = 300.0
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Node:
     existed: bool = False
     server_ok: bool = False
     """The server exists and its create action (if any) succeeded."""
+    powered_on: bool = False
+    """This run powered the server on: its k3s unit is still starting when SSH answers."""
     reachable: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -124,6 +128,9 @@ class ApplyRun:
 
     def ssh_deadline(self) -> float:
         return max(5.0, SSH_DEADLINE * self.ctx.time_scale)
+
+    def k3s_start_deadline(self) -> float:
+        return max(5.0, K3S_START_DEADLINE * self.ctx.time_scale)
 
     async def until_not_lost(self, node: Node, attempt, recover=None):
         """Await `attempt()` again (after `recover()`) each time the SSH connection drops, up to

@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import yaml
@@ -260,8 +260,16 @@ async def join_agent(
         )
 
 
-async def node_readiness(session: NodeSession) -> dict[str, bool]:
-    """Every node the cluster knows, and whether its Ready condition is True."""
+@dataclass(frozen=True)
+class NodeCondition:
+    """A Node's Ready condition: whether it is True, and why not in Kubernetes' words."""
+
+    ready: bool
+    why: str = ""
+
+
+async def node_conditions(session: NodeSession) -> dict[str, NodeCondition]:
+    """Every node the cluster knows, with its Ready condition."""
     result = await session.run(f"{KUBECTL} get nodes -o json", stream=False, timeout=60)
     try:
         items = json.loads(result.stdout).get("items", [])
@@ -270,14 +278,23 @@ async def node_readiness(session: NodeSession) -> dict[str, bool]:
             f"`{KUBECTL} get nodes -o json` on {session.node} did not print JSON",
             command=f"{KUBECTL} get nodes -o json", result=result,
         ) from None
-    ready: dict[str, bool] = {}
+    found: dict[str, NodeCondition] = {}
     for item in items:
         name = item.get("metadata", {}).get("name")
         if not name:
             continue
         conditions = item.get("status", {}).get("conditions", []) or []
-        ready[name] = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    return ready
+        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+        is_ready = ready.get("status") == "True"
+        why = "" if is_ready else ": ".join(
+            str(p) for p in (f"Ready={ready.get('status', 'missing')}", ready.get("reason"), ready.get("message")) if p)
+        found[name] = NodeCondition(is_ready, why)
+    return found
+
+
+async def node_readiness(session: NodeSession) -> dict[str, bool]:
+    """Every node the cluster knows, and whether its Ready condition is True."""
+    return {name: c.ready for name, c in (await node_conditions(session)).items()}
 
 
 async def wait_nodes_ready(
@@ -331,12 +348,38 @@ async def wait_nodes_ready(
         await asyncio.sleep(min(interval, max(0.0, end - loop.time())))
 
 
-async def delete_stale_node(session: NodeSession, node_name: str, bus: EventBus) -> None:
+async def delete_stale_node(
+    session: NodeSession, node_name: str, bus: EventBus, *, live_server_ids: Collection[int] = ()
+) -> None:
     """Delete the Node object a deleted server left behind (no drain: its pods are gone with it), so a
-    new server under the same name can join: k3s refuses a second machine with a known node name."""
+    new server under the same name can join: k3s refuses a second machine with a known node name.
+
+    Never the Node of a server that still exists (for a control plane that would remove a live etcd
+    member): when its provider ID names one of `live_server_ids`, CommandFailed is raised instead."""
+    owner = await _node_server_id(session, node_name)
+    if owner is not None and owner in live_server_ids:
+        raise session.failure(
+            f"Kubernetes lists {node_name} as server {owner}, which still exists, while k3s does not run on "
+            f"the server named {node_name}; khz-tui does not delete the Node object (or etcd member) of a "
+            "live server. Look at both servers in the Hetzner console and `kubectl get node -o wide`",
+            command=f"{KUBECTL} get node {node_name}",
+        )
     bus.log(f"Kubernetes still lists {node_name} from a server that no longer exists; deleting that Node "
             "object so the new server can join under the same name", node=node_name)
     await _delete_node_object(session, node_name, bus, what=f"the stale node {node_name}")
+
+
+async def _node_server_id(session: NodeSession, node_name: str) -> int | None:
+    """The Hetzner server id in a Node's provider ID (`hcloud://<id>`), or None when it names none."""
+    result = await session.run(f"{KUBECTL} get node {node_name} -o json", check=False, stream=False, timeout=60)
+    if result.exit_status != 0:
+        return None
+    try:
+        provider = (json.loads(result.stdout).get("spec") or {}).get("providerID") or ""
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    value = provider.removeprefix("hcloud://")
+    return int(value) if provider.startswith("hcloud://") and value.isdigit() else None
 
 
 async def _delete_node_object(session: NodeSession, node_name: str, bus: EventBus, *, what: str) -> None:

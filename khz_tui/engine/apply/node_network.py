@@ -1,0 +1,65 @@
+"""A node taken off the cluster's network (outside khz-tui): attach it again, with the private address
+its k3s was configured with, or stop at once naming the node and the cause.
+
+Without the network the node cannot be Ready (k3s' node-ip and flannel interface are gone), so
+waiting for readiness would only wait out the whole deadline. Attaching it is the plan's state (every
+node is on the cluster's network), so apply repairs it, as it powers on a stopped server."""
+
+from __future__ import annotations
+
+from hcloud.servers.domain import Server
+
+from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.cloud.client import CloudError
+from khz_tui.engine.cloud.servers import server_facts
+from khz_tui.engine.nodes import bootstrap, k3s_unit
+
+#: How long the node may take to see the attached interface (DHCP on the hot-plugged NIC), at time scale 1.
+INTERFACE_DEADLINE = 60.0
+
+
+async def attach_again(run: ApplyRun, node: Node) -> None:
+    """Attach the node's server to the cluster's network with the address its k3s uses (any free one
+    when k3s was never configured there), wait until the node has it, and restart a running k3s so
+    it binds to the interface again. Raises CloudError naming the node and the cause when the
+    address cannot be had."""
+    f, network = node.facts, run.network
+    assert f is not None and network is not None
+    name = node.slot.name
+    address = await run.retrying(node, k3s_unit.configured_node_ip)
+    run.bus.log(
+        f"server {name} is not attached to the cluster's network {network.name} (taken off outside khz-tui); "
+        f"attaching it again" + (f" with {address}, the address its k3s uses" if address else ""),
+        node=name, level="warning",
+    )
+    what = f"attaching server {name} to network {network.name}"
+    try:
+        action = await run.client.call(
+            run.client.hcloud.servers.attach_to_network, Server(id=f.id), network, ip=address, what=what,
+        )
+        if action is not None and getattr(action, "id", None) is not None:
+            await run.client.wait_action(action.id, what=what)
+    except CloudError as exc:
+        held = " (another server holds that address now)" if exc.code == "ip_not_available" else ""
+        raise CloudError(
+            f"server {name} was taken off the cluster's network {network.name}, and attaching it again"
+            + (f" with {address}, the address its k3s uses," if address else "")
+            + f" failed{held}: {exc.message}",
+            code=exc.code, what=what,
+            hint=(f"free {address} in network {network.name} (detach the server holding it), or delete server "
+                  f"{name} so that apply creates it afresh" if address else exc.hint),
+        ) from None
+    fresh = await run.client.call(run.client.hcloud.servers.get_by_id, f.id, what=f"reading server {name}")
+    node.facts = server_facts(fresh, network.id)
+    private = node.facts.private_ip
+    if private is None:
+        raise CloudError(f"server {name} is still not attached to network {network.name} after attaching it",
+                         what=what, hint="look at the server's Networks tab in the Hetzner console")
+    await run.retrying(
+        node, bootstrap.detect_private_iface, private,
+        timeout=run.ctx.scaled(INTERFACE_DEADLINE, floor=2.0), interval=run.ctx.scaled(2.0, floor=0.05),
+    )
+    if await run.retrying(node, k3s_unit.unit_state, node.slot.role) == "active":
+        # k3s picked its interfaces when it started; the network came back as a new NIC.
+        run.bus.log(f"restarting k3s on {name} so it uses the network again", node=name)
+        await run.retrying(node, k3s_unit.restart, node.slot.role, timeout=run.k3s_start_deadline())
