@@ -113,3 +113,11 @@ class CloudView(Protocol):
 
     def load_balancer_addresses(self) -> list[str]:
         """Public IPv4 addresses of every load balancer."""
+
+    def api_endpoint(self) -> str:
+        """The API's own base URL (`http://127.0.0.1:PORT/v1`), where in-cluster controllers (the
+        hcloud CCM, the CSI driver) send their requests; "" before the API listens."""
+
+    def firewall_rules_for(self, server_id: int) -> list[dict[str, Any]] | None:
+        """The rules of every Firewall applied to the server (directly or by label selector), in
+        the API's wire format; None when no Firewall applies to it (nothing is filtered)."""

@@ -140,6 +140,9 @@ class Simulator:
         self.config = SimConfig(time_scale=time_scale, seed=seed, server_limit=server_limit, durations=durations or Durations())
         self.bucket = TokenBucket(rate_limit_per_hour)
         self.counts = RequestCounts()
+        self.controller_counts = RequestCounts()
+        """Requests of the simulated in-cluster controllers (hcloud CCM, CSI driver), counted apart
+        from `counts` so a test of the engine's requests measures the engine only."""
         self.dice = FaultDice(self.faults, seed)
         self.state = CloudState(self.config)
         self.state.create_failure = self._create_failure
@@ -147,6 +150,7 @@ class Simulator:
         self.nodes: NodeHost = factory(self.state, time_scale, seed, self.faults.node)
         self.state.nodes = self.nodes
         self._runner: web.AppRunner | None = None
+        self._controller_runner: web.AppRunner | None = None
         self._claim: BlockClaim | None = None
         self.endpoint = ""
 
@@ -192,6 +196,16 @@ class Simulator:
         sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port getter
         self.port = sockets[0].getsockname()[1]
         self.endpoint = f"http://{self.host}:{self.port}/v1"
+        # The in-cluster controllers reach the same API (same state, tokens and rate limit) on a
+        # listener of their own, whose requests are counted in `controller_counts`.
+        controllers = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice,
+                                counts=self.controller_counts, announce=False, read_only_token=self.read_only_token)
+        self._controller_runner = web.AppRunner(controllers, access_log=None, handle_signals=False)
+        await self._controller_runner.setup()
+        controller_site = web.TCPSite(self._controller_runner, "127.0.0.1", 0)
+        await controller_site.start()
+        port = (controller_site._server.sockets if controller_site._server else [])[0].getsockname()[1]  # noqa: SLF001
+        self.state.endpoint = f"http://127.0.0.1:{port}/v1"
 
     async def _restore(self, data: dict[str, Any]) -> None:
         self.state.restore(data.get("cloud", {}))
@@ -204,9 +218,10 @@ class Simulator:
 
     async def stop(self) -> None:
         """Stop listening, save state if asked, stop the machines."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._runner, self._controller_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._controller_runner = None
         await self.state.actions.close()
         if self.state_file:
             tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")

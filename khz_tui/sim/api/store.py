@@ -49,6 +49,8 @@ class CloudState:
         self._next_ids = dict(FIRST_IDS)
         self.create_failure: Callable[[str, str], ActionFailure | None] = lambda kind, name: None
         """Fault hook: given a resource kind and name, how its create action should fail (or None)."""
+        self.endpoint = ""
+        """The API's base URL once it listens (set by the simulator)."""
 
     # -- ids and look-ups -------------------------------------------------------------------------
 
@@ -181,6 +183,29 @@ class CloudState:
                 if server["status"] == "running":
                     chosen[server["id"]] = server
         return [chosen[k] for k in sorted(chosen)]
+
+    def api_endpoint(self) -> str:
+        """The API's own base URL, for the simulated in-cluster controllers ("" until it listens)."""
+        return self.endpoint
+
+    def firewall_rules_for(self, server_id: int) -> list[dict[str, Any]] | None:
+        """Rules of every Firewall applied to the server, directly or through a label selector; None
+        when none applies. Spec, tag Firewalls: "When applying a firewall with no `in` rule all
+        inbound traffic will be dropped"; with no Firewall at all nothing is filtered."""
+        server = self.servers.get(server_id)
+        if server is None:
+            return None
+        found = False
+        rules: list[dict[str, Any]] = []
+        for fw in self.firewalls.values():
+            for entry in fw["applied_to"]:
+                direct = entry["type"] == "server" and entry["server"]["id"] == server_id
+                selected = entry["type"] == "label_selector" and matches(entry["label_selector"]["selector"], server["labels"])
+                if direct or selected:
+                    found = True
+                    rules += [dict(r) for r in fw["rules"]]
+                    break
+        return rules if found else None
 
     # -- machines ---------------------------------------------------------------------------------
 

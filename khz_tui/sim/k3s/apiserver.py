@@ -90,13 +90,10 @@ def _table(resource: str, objs: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [[*objects.node_row(o)[:3], age(o), objects.node_row(o)[3]] for o in objs]
     elif resource == "pods":
         names = ["Name", "Ready", "Status", "Restarts", "Age"]
-        rows = [[o["metadata"]["name"], "1/1" if o["status"]["phase"] == "Running" else "0/1",
-                 o["status"]["phase"], 0, age(o)] for o in objs]
+        rows = [[*objects.pod_row(o), age(o)] for o in objs]
     elif resource == "services":
         names = ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"]
-        rows = [[o["metadata"]["name"], o["spec"].get("type", "ClusterIP"), o["spec"].get("clusterIP", ""),
-                 "<none>", ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in o["spec"].get("ports", [])),
-                 age(o)] for o in objs]
+        rows = [[*objects.service_row(o), age(o)] for o in objs]
     elif resource == "persistentvolumeclaims":
         names = ["Name", "Status", "Volume", "Capacity", "Access Modes", "StorageClass", "Age"]
         rows = [[o["metadata"]["name"], o["status"]["phase"], o["spec"].get("volumeName", ""),

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from khz_tui.sim.k3s.kubeconfig import ClusterCertificates
 
@@ -26,6 +26,20 @@ _ADDON_MARKERS = {
     "system-upgrade-controller": ("system-upgrade-controller",),
     "cert-manager": ("cert-manager",),
 }
+
+
+EVENT_LIMIT = 200
+"""Events kept per cluster (the oldest go first, as the API server's TTL would drop them)."""
+
+
+class MachineFacts(Protocol):
+    """What in-cluster controllers may ask about the machine under a node (set by the k3s service)."""
+
+    def services(self, server_id: int) -> dict[str, str]:
+        """systemd unit -> active state on that machine (empty when it is gone)."""
+
+    def has_file(self, server_id: int, path: str) -> bool:
+        """Whether a file exists on that machine."""
 
 
 def _now() -> float:
@@ -83,6 +97,22 @@ class Cluster:
     """Subject alternative names of the serving certificate on 6443. k3s keeps that certificate in
     the `k3s-serving` secret shared by every server, and each server adds its own names when it
     starts, so the list only grows."""
+    service_status: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    """(namespace, name) of a LoadBalancer Service -> its status.loadBalancer.ingress, as the
+    controller that handles it last wrote it (`controllers/ccm.py`, servicelb)."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Events the simulated controllers recorded (`kubectl get events`), newest last."""
+    lb_services: dict[str, list[str]] = field(default_factory=dict)
+    """Service uid -> [namespace, name] of every Service the hcloud CCM made a load balancer for:
+    the service controller's finalizer, so a deleted Service still gets its load balancer deleted."""
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """PVC uid -> {"id": Hetzner volume id, "server": attached server id or None, "claim": [ns, name]}
+    for every volume the hcloud CSI driver provisioned."""
+    ccm_failure: str | None = None
+    """Why the hcloud CCM's pod crash-loops (bad configuration, token refused, network not found);
+    None while it runs. Set by `controllers/ccm.py`; not persisted."""
+    facts: MachineFacts | None = field(default=None, repr=False, compare=False)
+    """The machines under the nodes (not persisted; the k3s service sets it)."""
 
     @property
     def token(self) -> str:
@@ -127,7 +157,8 @@ class Cluster:
 
     def cloud_controller_running(self) -> bool:
         """The hcloud CCM is applied and its `hcloud` secret carries a token."""
-        return "hcloud-ccm" in self.addons and bool(self.secret_value("kube-system", "hcloud", "token"))
+        return ("hcloud-ccm" in self.addons and bool(self.secret_value("kube-system", "hcloud", "token"))
+                and self.ccm_failure is None)
 
     def network_plugin_ready(self) -> bool:
         """Flannel is built in; with `flannel-backend: none` a CNI add-on must be applied."""
@@ -211,12 +242,33 @@ class Cluster:
             },
         }
 
+    def record_event(self, involved: dict[str, str], kind: str, reason: str, message: str,
+                     component: str) -> None:
+        """An Event about an object (`involved`: kind, namespace, name, uid); a repeat of the same
+        reason and message counts up instead of adding a line, as the event recorder does."""
+        for event in self.events:
+            if event["involvedObject"] == involved and event["reason"] == reason and event["message"] == message:
+                event["count"] += 1
+                event["lastTimestamp"] = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+                return
+        stamp = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+        name = f"{involved.get('name', '')}.{len(self.events) + 1:x}"
+        self.events.append({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": involved.get("namespace") or "default"},
+            "involvedObject": involved, "type": kind, "reason": reason, "message": message,
+            "source": {"component": component}, "count": 1,
+            "firstTimestamp": stamp, "lastTimestamp": stamp,
+        })
+        del self.events[:-EVENT_LIMIT]
+
     def export(self) -> dict[str, Any]:
-        """JSON-serialisable form (learner state is transient and not kept)."""
+        """JSON-serialisable form (learner state, events and statuses are transient and not kept)."""
         return {
             "id": self.id, "secret": self.secret, "version": self.version,
             "flannel_backend": self.flannel_backend, "disabled": self.disabled,
             "service_cidr": self.service_cidr, "serving_sans": self.serving_sans,
+            "lb_services": self.lb_services, "volumes": self.volumes,
             "certificates": vars(self.certificates),
             "nodes": [{k: v for k, v in vars(n).items() if k not in ("running", "ready_at")}
                       for n in self.nodes.values()],
@@ -231,7 +283,9 @@ class Cluster:
                       flannel_backend=state.get("flannel_backend", "vxlan"),
                       disabled=list(state.get("disabled", [])),
                       service_cidr=state.get("service_cidr", "10.43.0.0/16"),
-                      serving_sans=list(state.get("serving_sans", [])))
+                      serving_sans=list(state.get("serving_sans", [])),
+                      lb_services=dict(state.get("lb_services", {})),
+                      volumes=dict(state.get("volumes", {})))
         for n in state.get("nodes", []):
             node = ClusterNode(**n)
             node.running = False

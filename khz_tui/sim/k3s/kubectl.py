@@ -18,6 +18,8 @@ import yaml
 
 from khz_tui.sim.k3s import objects
 from khz_tui.sim.k3s.cluster import Cluster
+from khz_tui.sim.k3s.controllers.network import PodNetwork
+from khz_tui.sim.k3s.pod_exec import run_pod
 
 WAIT_LIMIT = 3600.0
 """Longest `kubectl wait --timeout` accepted, in simulated seconds."""
@@ -31,8 +33,10 @@ _ALIASES = {
     "serviceaccounts": "ServiceAccount", "sa": "ServiceAccount", "storageclass": "StorageClass",
     "storageclasses": "StorageClass", "sc": "StorageClass", "pod": "Pod", "pods": "Pod", "po": "Pod",
     "persistentvolumeclaim": "PersistentVolumeClaim", "persistentvolumeclaims": "PersistentVolumeClaim",
-    "pvc": "PersistentVolumeClaim",
+    "pvc": "PersistentVolumeClaim", "event": "Event", "events": "Event", "ev": "Event",
+    "helmchartconfig": "HelmChartConfig", "helmchartconfigs": "HelmChartConfig",
 }
+_STAMPED = ("uid", "creationTimestamp", "resourceVersion")
 _CLUSTER_SCOPED = objects.CLUSTER_SCOPED
 
 
@@ -133,6 +137,17 @@ def _node_table(cluster: Cluster) -> Callable[[list[dict[str, Any]]], str]:
 def _object_table(objs: list[dict[str, Any]]) -> str:
     if not objs:
         return ""
+    kind = objs[0].get("kind")
+    if kind == "Service":
+        return "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE\n" + "".join(
+            " ".join(objects.service_row(o)) + " 1m\n" for o in objs)
+    if kind == "Pod":
+        return "NAME READY STATUS RESTARTS AGE\n" + "".join(
+            " ".join(str(c) for c in objects.pod_row(o)) + " 1m\n" for o in objs)
+    if kind == "Event":
+        return "LAST SEEN TYPE REASON OBJECT MESSAGE\n" + "".join(
+            f"1m {o['type']} {o['reason']} {o['involvedObject'].get('kind', '').lower()}/"
+            f"{o['involvedObject'].get('name', '')} {o['message']}\n" for o in objs)
     return "NAME AGE\n" + "".join(f"{o['metadata']['name']} 1m\n" for o in objs)
 
 
@@ -141,7 +156,9 @@ class Kubectl:
 
     def __init__(self, cluster: Cluster, read_stdin: Callable[[], Awaitable[bytes]],
                  read_file: Callable[[str], bytes], time_scale: float,
-                 delete_node: Callable[[Cluster, str], bool]) -> None:
+                 delete_node: Callable[[Cluster, str], bool], network: PodNetwork | None = None) -> None:
+        self.network = network
+        """The pod network model `kubectl run` answers from (None: no pod can run a command)."""
         self.cluster = cluster
         self.read_stdin = read_stdin
         self.read_file = read_file
@@ -150,6 +167,8 @@ class Kubectl:
 
     async def run(self, args: list[str]) -> Result:
         """Run `kubectl ARGS...`."""
+        if args and args[0] == "run":
+            return await self._run(args[1:])
         try:
             words, opts = _split_args(args)
             if not words:
@@ -175,6 +194,11 @@ class Kubectl:
 
     def _nodes(self) -> list[dict[str, Any]]:
         return objects.objects_of(self.cluster, "Node", None)
+
+    async def _run(self, args: list[str]) -> Result:
+        """`kubectl run` of a throwaway pod that runs one command (see `pod_exec.run_pod`)."""
+        outcome = await run_pod(self.cluster, self.network, args, self.time_scale)
+        return Result(outcome.code, out=outcome.out, err=outcome.err)
 
     async def _get(self, verb: str, rest: list[str], opts: dict[str, Any]) -> Result:
         if not rest:
@@ -219,7 +243,24 @@ class Kubectl:
         if ns:
             meta["namespace"] = ns
         key = (kind, ns, str(meta["name"]))
+        if kind == "Secret" and isinstance(obj.get("stringData"), dict):
+            # The API server merges stringData into data (base64) and never returns stringData.
+            data = dict(obj.get("data") or {})
+            data.update({str(k): base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()})
+            obj["data"] = data
         before = self.cluster.objects.get(key)
+        if before is None:
+            objects.stamp(self.cluster, obj, ns)
+        else:
+            # What the API server set on create stays: the uid (controllers key on it), the
+            # creation time, a Service's cluster IP.
+            for field in _STAMPED:
+                if field in (before.get("metadata") or {}):
+                    meta.setdefault(field, before["metadata"][field])
+            if kind == "Service" and (before.get("spec") or {}).get("clusterIP"):
+                spec = obj.setdefault("spec", {})
+                spec.setdefault("clusterIP", before["spec"]["clusterIP"])
+                spec.setdefault("clusterIPs", before["spec"].get("clusterIPs", [before["spec"]["clusterIP"]]))
         self.cluster.objects[key] = obj
         self.cluster.applied.append(key)
         if before is None:

@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from khz_tui.sim.k3s.cluster import Cluster, _iso
+from khz_tui.sim.k3s.controllers import charts, longhorn
 
 BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
@@ -31,8 +32,11 @@ _PACKAGED = (
     ("metrics-server", "metrics-server", "metrics-server", True),
     ("traefik", "traefik", "traefik", False),
 )
-_PROVISIONERS = {"local-path": "local-storage", "hcloud-volumes": "hcloud-csi"}
-"""StorageClass name -> the packaged component or add-on that provisions it."""
+
+
+def stable_uid(cluster: Cluster, kind: str, namespace: str, name: str) -> str:
+    """The uid of an object stored without one (applied before kubectl stamped uids)."""
+    return _uid(cluster, kind, namespace, name)
 
 
 def _uid(cluster: Cluster, *key: str) -> str:
@@ -71,8 +75,25 @@ def _schedulable(cluster: Cluster, tolerated: set[str]) -> str | None:
     return None
 
 
+def _bound_node(cluster: Cluster, pod: dict[str, Any], tolerated: set[str]) -> str | None:
+    """`spec.nodeName` binds a pod past the scheduler (taints with NoSchedule do not apply); a
+    `kubernetes.io/hostname` nodeSelector narrows the scheduler to that node."""
+    spec = pod.get("spec") or {}
+    wanted = spec.get("nodeName") or (spec.get("nodeSelector") or {}).get("kubernetes.io/hostname")
+    if not wanted:
+        return _schedulable(cluster, tolerated)
+    node = cluster.nodes.get(str(wanted))
+    if node is None or not cluster.is_ready(node):
+        return None
+    if spec.get("nodeName"):
+        return node.name
+    obj = cluster.node_json(node)
+    taints = [t["key"] for t in obj["spec"].get("taints", []) if t.get("effect") in ("NoSchedule", "NoExecute")]
+    return node.name if all(t in tolerated for t in taints) else None
+
+
 def _pod_status(cluster: Cluster, pod: dict[str, Any], tolerated: set[str]) -> dict[str, Any]:
-    node = _schedulable(cluster, tolerated)
+    node = _bound_node(cluster, pod, tolerated)
     if node is None:
         return {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
                                                      "reason": "Unschedulable"}]}
@@ -104,6 +125,7 @@ def _system_pods(cluster: Cluster) -> list[dict[str, Any]]:
 
 def _builtin_services(cluster: Cluster) -> list[dict[str, Any]]:
     def svc(ns: str, name: str, ip: str, ports: list[dict[str, Any]], kind: str = "ClusterIP") -> dict[str, Any]:
+        ip = ip or service_ip(cluster, 40 + int(_suffix(cluster, f"{ns}/{name}", 3), 16) % 50)
         return {"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "namespace": ns, "uid": _uid(cluster, "Service", ns, name),
                              "creationTimestamp": _created(cluster)},
@@ -112,6 +134,7 @@ def _builtin_services(cluster: Cluster) -> list[dict[str, Any]]:
 
     out = [svc("default", "kubernetes", service_ip(cluster, 1),
                [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}])]
+    out += charts.chart_services(cluster, svc)
     extra = {"kube-dns": (10, [{"name": "dns", "port": 53, "protocol": "UDP"}], "ClusterIP"),
              "metrics-server": (20, [{"name": "https", "port": 443, "protocol": "TCP"}], "ClusterIP"),
              "traefik": (30, [{"name": "web", "port": 80, "protocol": "TCP"},
@@ -119,8 +142,23 @@ def _builtin_services(cluster: Cluster) -> list[dict[str, Any]]:
     for disable, _name, service, _cp in _PACKAGED:
         if service and disable not in cluster.disabled:
             index, ports, kind = extra[service]
-            out.append(svc("kube-system", service, service_ip(cluster, index), ports, kind))
+            made = svc("kube-system", service, service_ip(cluster, index), ports, kind)
+            if service == "traefik":
+                # The packaged chart's `service.annotations`, set through a HelmChartConfig.
+                annotations = (charts.traefik_values(cluster).get("service") or {}).get("annotations")
+                if annotations:
+                    made["metadata"]["annotations"] = dict(annotations)
+            out.append(made)
+    for made in out:
+        _service_status(cluster, made)
     return out
+
+
+def _service_status(cluster: Cluster, obj: dict[str, Any]) -> None:
+    """status.loadBalancer as the service controllers left it (empty: pending)."""
+    meta = obj["metadata"]
+    ingress = cluster.service_status.get((meta.get("namespace", ""), meta["name"]))
+    obj["status"] = {"loadBalancer": {"ingress": [dict(i) for i in ingress]} if ingress else {}}
 
 
 def _namespace(cluster: Cluster, name: str, obj: dict[str, Any] | None) -> dict[str, Any]:
@@ -133,21 +171,29 @@ def _namespace(cluster: Cluster, name: str, obj: dict[str, Any] | None) -> dict[
 
 
 def _pvc_view(cluster: Cluster, obj: dict[str, Any]) -> dict[str, Any]:
-    """A claim binds once a pod uses it and its StorageClass has a provisioner (both k3s' local-path
-    and hcloud-volumes bind WaitForFirstConsumer)."""
+    """A claim binds once a pod uses it and its provisioner made the volume: k3s' local-path (on the
+    pod's node), the hcloud CSI driver (once it created `pvc-<uid>` through the API, see
+    `controllers/csi.py`), Longhorn (once its manager runs on the pod's node, `controllers/longhorn.py`).
+    All three bind WaitForFirstConsumer."""
     view = dict(obj)
-    meta = view["metadata"]
+    meta = dict(view["metadata"])
+    meta.setdefault("uid", stable_uid(cluster, "PersistentVolumeClaim", meta.get("namespace", ""), meta["name"]))
+    view["metadata"] = meta
     spec = dict(view.get("spec") or {})
     spec.setdefault("storageClassName", "local-path")
-    component = _PROVISIONERS.get(str(spec["storageClassName"]))
-    present = component is not None and (component not in cluster.disabled if component == "local-storage"
-                                         else component in cluster.addons)
-    used = any(
-        (v.get("persistentVolumeClaim") or {}).get("claimName") == meta["name"]
-        for (k, ns, _n), pod in cluster.objects.items() if k == "Pod" and ns == meta.get("namespace")
-        for v in ((pod.get("spec") or {}).get("volumes") or []))
-    if present and used:
-        spec["volumeName"] = f"pvc-{meta.get('uid', _uid(cluster, 'PVC', meta['name']))}"
+    klass = str(spec["storageClassName"])
+    users = [str((pod.get("spec") or {}).get("nodeName") or "") for pod in objects_of(cluster, "Pod", meta.get("namespace"))
+             if any((v.get("persistentVolumeClaim") or {}).get("claimName") == meta["name"]
+                    for v in ((pod.get("spec") or {}).get("volumes") or []))
+             and (pod.get("status") or {}).get("phase") == "Running"]
+    if klass == "local-path":
+        bound = "local-storage" not in cluster.disabled and bool(users)
+    elif klass == "longhorn":
+        bound = bool(users) and longhorn.manager_ready(cluster, users[0])
+    else:
+        bound = str(meta["uid"]) in cluster.volumes
+    if bound:
+        spec["volumeName"] = f"pvc-{meta['uid']}"
         size = (((spec.get("resources") or {}).get("requests")) or {}).get("storage", "")
         view["status"] = {"phase": "Bound", "accessModes": spec.get("accessModes", []), "capacity": {"storage": size}}
     else:
@@ -168,6 +214,12 @@ def _view(cluster: Cluster, obj: dict[str, Any]) -> dict[str, Any]:
         return _pvc_view(cluster, obj)
     if kind == "Namespace":
         return _namespace(cluster, obj["metadata"]["name"], obj)
+    if kind == "Service":
+        view = dict(obj)
+        meta = view["metadata"] = dict(obj.get("metadata") or {})
+        meta.setdefault("uid", stable_uid(cluster, "Service", meta.get("namespace", ""), meta["name"]))
+        _service_status(cluster, view)
+        return view
     return obj
 
 
@@ -180,8 +232,10 @@ def objects_of(cluster: Cluster, kind: str, namespace: str | None) -> list[dict[
         created = {k[2]: o for k, o in cluster.objects.items() if k[0] == "Namespace"}
         return [_namespace(cluster, name, created.get(name)) for name in sorted(namespaces(cluster))]
     found: list[dict[str, Any]] = []
+    if kind == "Event":
+        found += [dict(e) for e in cluster.events]
     if kind == "Pod":
-        found += _system_pods(cluster)
+        found += _system_pods(cluster) + longhorn.manager_pods(cluster)
     if kind == "Service":
         found += _builtin_services(cluster)
     found += [_view(cluster, o) for (k, _ns, _n), o in cluster.objects.items() if k == kind]
@@ -225,3 +279,32 @@ def node_row(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     if obj["spec"].get("unschedulable"):
         status += ",SchedulingDisabled"
     return obj["metadata"]["name"], status, roles, obj["status"]["nodeInfo"]["kubeletVersion"]
+
+
+def external_ip(obj: dict[str, Any]) -> str:
+    """EXTERNAL-IP as kubectl prints it: the load balancer's addresses, `<pending>` for a
+    LoadBalancer Service that has none yet, `<none>` otherwise."""
+    ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    if ingress:
+        return ",".join(str(i.get("ip") or i.get("hostname")) for i in ingress)
+    return "<pending>" if (obj.get("spec") or {}).get("type") == "LoadBalancer" else "<none>"
+
+
+def service_row(obj: dict[str, Any]) -> list[str]:
+    """NAME, TYPE, CLUSTER-IP, EXTERNAL-IP, PORT(S) of a Service."""
+    spec = obj.get("spec") or {}
+    ports = ",".join(f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+                     for p in spec.get("ports", []))
+    return [obj["metadata"]["name"], str(spec.get("type", "ClusterIP")), str(spec.get("clusterIP", "")),
+            external_ip(obj), ports]
+
+
+def pod_row(obj: dict[str, Any]) -> list[Any]:
+    """NAME, READY, STATUS, RESTARTS of a Pod (a waiting container's reason is its STATUS)."""
+    status = obj.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    ready = sum(1 for c in containers if c.get("ready"))
+    waiting = next((c["state"]["waiting"].get("reason") for c in containers
+                    if (c.get("state") or {}).get("waiting")), None)
+    return [obj["metadata"]["name"], f"{ready}/{max(1, len(containers))}", waiting or status.get("phase", "Pending"),
+            sum(int(c.get("restartCount", 0)) for c in containers)]

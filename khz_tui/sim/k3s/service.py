@@ -15,6 +15,8 @@ from typing import Any, Awaitable, Callable
 
 from khz_tui.sim.k3s.apiserver import KubeApis, server_sans
 from khz_tui.sim.k3s.cluster import Cluster, ClusterNode
+from khz_tui.sim.k3s.controllers.network import PodNetwork
+from khz_tui.sim.k3s.controllers.runner import ControllerRunner
 from khz_tui.sim.k3s.install import InstallError, InstallRequest
 from khz_tui.sim.k3s.kubeconfig import admin_kubeconfig, make_certificates
 from khz_tui.sim.k3s.objects import service_ip
@@ -58,6 +60,58 @@ class K3sService:
         self._start_locks: dict[int, asyncio.Lock] = {}
         self.apis = KubeApis(cloud, cluster_of=self.cluster_of, listening=self._api_listening)
         """The TLS Kubernetes API of every cluster on 6443."""
+        self.controllers = ControllerRunner(lambda: self.clusters, self._api_endpoint, time_scale)
+        """The in-cluster controllers (hcloud CCM, CSI driver) of every cluster."""
+
+    def _api_endpoint(self) -> str:
+        endpoint = getattr(self.cloud, "api_endpoint", None)
+        return endpoint() if callable(endpoint) else ""
+
+    # --- what controllers may ask about machines ---------------------------------------------
+
+    def services(self, server_id: int) -> dict[str, str]:
+        """systemd units of a machine and their state (empty when it is off or gone)."""
+        machine = self.machines.get(server_id)
+        return dict(machine.services) if machine is not None and machine.state == "running" else {}
+
+    def has_file(self, server_id: int, path: str) -> bool:
+        """Whether a file exists on a machine."""
+        machine = self.machines.get(server_id)
+        return machine is not None and machine.fs.is_file(path)
+
+    def interfaces(self, server_id: int) -> dict[str, str]:
+        """A machine's interfaces (public first), for the pod network model."""
+        machine = self.machines.get(server_id)
+        return machine.interfaces() if machine is not None else {}
+
+    def networks_of(self, server_id: int) -> dict[int, str]:
+        """Private network id -> the machine's address in it."""
+        machine = self.machines.get(server_id)
+        return dict(machine.spec.private_ips) if machine is not None else {}
+
+    def firewall_rules(self, server_id: int) -> list[dict[str, Any]] | None:
+        """Rules of the Firewalls applied to the server, as the API holds them."""
+        rules = getattr(self.cloud, "firewall_rules_for", None)
+        return rules(server_id) if callable(rules) else None
+
+    def flannel_iface(self, server_id: int) -> str | None:
+        """`flannel-iface` of the k3s on that machine."""
+        machine = self.machines.get(server_id)
+        return getattr(machine, "k3s_flannel_iface", None) if machine is not None else None
+
+    def pod_network(self, cluster: Cluster) -> PodNetwork:
+        """The pod network of a cluster, over these machines and the cloud's firewalls."""
+        return PodNetwork(cluster, self)
+
+    def _adopt(self, cluster: Cluster) -> Cluster:
+        cluster.facts = self
+        self.controllers.ensure_running()
+        return cluster
+
+    async def close(self) -> None:
+        """Stop the controllers and the Kubernetes APIs."""
+        await self.controllers.close()
+        await self.apis.close()
 
     def _api_listening(self, server_id: int, port: int) -> bool:
         machine = self.machines.get(server_id)
@@ -227,7 +281,7 @@ class K3sService:
                           flannel_backend=str(request.value("flannel-backend") or "vxlan"),
                           disabled=request.values("disable"))
         self._next_id += 1
-        self.clusters.append(cluster)
+        self.clusters.append(self._adopt(cluster))
         return cluster
 
     def _join(self, cluster: Cluster, machine: Any, request: InstallRequest) -> None:
@@ -376,6 +430,10 @@ class K3sService:
         """Restore what `export_state` wrote (machines must already be restored)."""
         self._next_id = int(state.get("next_id", 1))
         self.clusters = [Cluster.restore(c) for c in state.get("clusters", [])]
+        for cluster in self.clusters:
+            cluster.facts = self
+        if self.clusters:
+            self.controllers.ensure_running()
         for sid, req in state.get("requests", {}).items():
             machine = self.machines.get(int(sid))
             if machine is not None:

@@ -23,7 +23,7 @@ from khz_tui.sim.nodes.filesystem import FsError
 CLOUD_INIT_VERSION = "24.4"
 
 # Top-level keys and the Python types cloud-init's schema allows for them. The ones with effect
-# here are handled below; the others are accepted and ignored (packages are never installed).
+# here are handled below (`packages` through `sim.nodes.packages`); the others are accepted and ignored.
 _KNOWN_KEYS: dict[str, tuple[type, ...]] = {
     "ssh_keys": (dict,), "ssh_deletekeys": (bool,), "ssh_authorized_keys": (list,),
     "users": (list, str, dict), "write_files": (list,), "runcmd": (list,), "bootcmd": (list,),
@@ -193,3 +193,14 @@ def runcmd_script(config: dict[str, Any]) -> str:
         elif isinstance(cmd, str):
             lines.append(cmd)
     return "\n".join(lines)
+
+
+def package_names(config: dict[str, Any]) -> list[str]:
+    """`packages:` entries as apt names (an entry may be `[name, version]`)."""
+    names = []
+    for entry in _list(config, "packages"):
+        if isinstance(entry, str):
+            names.append(entry)
+        elif isinstance(entry, list) and entry and isinstance(entry[0], str):
+            names.append(entry[0])
+    return names

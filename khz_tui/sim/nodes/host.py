@@ -19,7 +19,7 @@ import asyncssh
 
 from khz_tui.sim.contracts import CloudView, NodeFaults, NodeSpec
 from khz_tui.sim.k3s.service import K3sService
-from khz_tui.sim.nodes import cloud_init
+from khz_tui.sim.nodes import cloud_init, packages
 from khz_tui.sim.nodes.commands import BASIC_COMMANDS, command_name
 from khz_tui.sim.nodes.filesystem import VirtualFilesystem
 from khz_tui.sim.nodes.k3s_commands import K3S_COMMANDS, run_installer
@@ -234,7 +234,7 @@ class SimNodes:
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()
-        await self.k3s.apis.close()
+        await self.k3s.close()
 
     # --- machinery --------------------------------------------------------------------------
 
@@ -286,6 +286,9 @@ class SimNodes:
     async def _stop(self, machine: Machine) -> None:
         machine.stop_everything()
         machine.state = "off"
+        for unit in list(machine.services):
+            if packages.unit_exists(machine, unit):
+                machine.services[unit] = "inactive"
         self.k3s.machine_stopped(machine)
         endpoint = self._endpoints.get(machine.server_id)
         if endpoint is not None:
@@ -311,6 +314,9 @@ class SimNodes:
             machine.sshd_port_setting = port_setting
             endpoint.move()
         machine.state = "running"
+        for unit in sorted(machine.enabled):  # systemd starts enabled units at boot
+            if packages.unit_exists(machine, unit):
+                machine.services[unit] = "active"
         self.k3s.machine_started(machine)
         if self.never_reachable(machine):
             log.info("%s: sshd never comes up (fault)", machine.name)
@@ -335,6 +341,12 @@ class SimNodes:
     async def _final_stage(self, machine: Machine, parsed: cloud_init.CloudConfig) -> None:
         progress = machine.cloud_init
         if not progress.errors:
+            # cc_package_update_upgrade_install runs before scripts_user (runcmd) in the final stage.
+            wanted = cloud_init.package_names(parsed.config)
+            if wanted:
+                error = packages.install(machine, wanted)
+                if error:
+                    progress.errors.append(f"package_update_upgrade_install: {error}")
             script = parsed.script or cloud_init.runcmd_script(parsed.config)
             if script.strip():
                 err = BufferOutput()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from khz_tui.sim.k3s.install import InstallError, build_request
 from khz_tui.sim.k3s.kubectl import Kubectl
 from khz_tui.sim.k3s.service import CONFIG_PATH, KUBECONFIG_PATH, UNIT_FAILED
+from khz_tui.sim.nodes import packages
 from khz_tui.sim.nodes.filesystem import FsError
 from khz_tui.sim.nodes.shell import Command, Invocation
 
@@ -78,7 +79,8 @@ async def _kubectl(inv: Invocation, args: list[str]) -> int:
         except FsError as exc:
             raise _FileMissing(path, exc.reason) from None
 
-    kubectl = Kubectl(cluster, inv.stdin.read, read_file, machine.time_scale, service.delete_node)
+    kubectl = Kubectl(cluster, inv.stdin.read, read_file, machine.time_scale, service.delete_node,
+                      network=service.pod_network(cluster))
     try:
         result = await kubectl.run(args)
     except _FileMissing as exc:
@@ -104,6 +106,8 @@ async def cmd_systemctl(inv: Invocation) -> int:
     verb, units = args[0], [u.removesuffix(".service") for u in args[1:]]
     if verb == "daemon-reload":
         return 0
+    if units and all(packages.unit_exists(machine, u) for u in units):
+        return await _package_units(inv, verb, units, now="--now" in inv.argv, quiet=quiet)
     if verb == "is-active":
         states = [("active" if u in ("ssh", "sshd") else machine.services.get(u, "inactive")) for u in units]
         if not quiet:
@@ -137,6 +141,37 @@ async def cmd_systemctl(inv: Invocation) -> int:
                 machine.k3s_journal = str(exc)
                 await inv.err(UNIT_FAILED.format(unit=unit))
                 return 1
+        else:
+            await inv.err(f"systemctl: unsupported verb {verb}\n")
+            return 1
+    return 0
+
+
+async def _package_units(inv: Invocation, verb: str, units: list[str], *, now: bool, quiet: bool) -> int:
+    """Units a package installed (iscsid, multipathd, ...): they only start, stop and get enabled;
+    `enable --now` / `disable --now` also start / stop them, as systemctl does."""
+    machine = inv.node
+    for unit in units:
+        if verb == "is-active":
+            state = machine.services.get(unit, "inactive")
+            if not quiet:
+                await inv.out(state + "\n")
+            if state != "active":
+                return 3
+        elif verb == "is-enabled":
+            state = "enabled" if unit in machine.enabled else "disabled"
+            if not quiet:
+                await inv.out(state + "\n")
+            if state != "enabled":
+                return 1
+        elif verb in ("enable", "disable"):
+            (machine.enabled.add if verb == "enable" else machine.enabled.discard)(unit)
+            if now:
+                machine.services[unit] = "active" if verb == "enable" else "inactive"
+        elif verb in ("start", "restart"):
+            machine.services[unit] = "active"
+        elif verb == "stop":
+            machine.services[unit] = "inactive"
         else:
             await inv.err(f"systemctl: unsupported verb {verb}\n")
             return 1
