@@ -234,14 +234,16 @@ def _stopped(mode: str, how: str) -> str:
 def run_headless(mode: str, plan_path: Path, options: RunOptions, *, out: TextIO | None = None) -> int:
     """Load the plan, resolve the token, run `mode` ("apply", "destroy", "dry-run"); return the exit code."""
     from khz_tui.engine.credentials import CredentialsError
-    from khz_tui.plan.toml_io import PlanError, load_plan
+    from khz_tui.plan.toml_io import PlanError, parse_plan, read_plan_text
 
     out = out or sys.stdout
     try:
-        plan = load_plan(Path(plan_path))
+        plan, warnings = parse_plan(read_plan_text(Path(plan_path)), str(plan_path))
     except PlanError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
+    for warning in warnings:  # what validate and the review screen say, a headless run says too
+        print(f"khz-tui: {warning.describe()}", file=sys.stderr)
     termination = _Termination()
     try:
         return asyncio.run(_headless(mode, plan, options, out, termination))

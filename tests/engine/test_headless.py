@@ -179,3 +179,20 @@ def test_real_cloud_with_empty_allowed_cidrs_stops_before_any_change(tmp_path, s
         text = out.getvalue()
         assert "ssh.allowed_cidrs" in text and "203.0.113.7/32" in text
         assert cloud.mutating_request_count == 0
+
+
+def test_a_headless_dry_run_says_the_plans_warnings(tmp_path, capsys, monkeypatch) -> None:
+    """Validate and the review screen show a plan's warnings; a headless run must too (here: autoscaling
+    is priced but no autoscaler is installed), on stderr, before the run."""
+    from khz_tui.engine.headless import run_headless
+    from khz_tui.engine.options import RunOptions
+
+    plan = tmp_path / "auto.toml"
+    plan.write_text('schema_version = 1\nname = "auto"\n\n[[worker_pools]]\nname = "web"\ncount = 1\n'
+                    '[worker_pools.autoscaling]\nmin = 1\nmax = 3\n')
+    monkeypatch.setenv("KHZ_TEST_TOKEN", "x" * 64)
+    # Nothing listens on the discard port: the run itself stops at the endpoint check, after the warning.
+    code = run_headless("dry-run", plan, RunOptions(endpoint="http://127.0.0.1:9/v1", token_env="KHZ_TEST_TOKEN"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "warning: worker_pools" in err and "autoscal" in err, err
