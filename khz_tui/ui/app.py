@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import json
 import time
 import tomllib
 from pathlib import Path
@@ -29,7 +30,7 @@ from khz_tui.ui.commands import PlanCommands
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
 from khz_tui.ui.screens.step import WizardStep
-from khz_tui.ui.widgets.step_indicator import STEP_ORDER
+from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
 
 if TYPE_CHECKING:
     from khz_tui.engine.events import RunMode
@@ -67,6 +68,7 @@ class KhzApp(App[int]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),
+        Binding("ctrl+s", "save_plan", "Save plan", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -86,6 +88,8 @@ class KhzApp(App[int]):
         # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
         self.theme = DARK_THEME
+        self._saved_data: str | None = None
+        """The draft's data as its file holds it (None: a new plan, compared with the defaults)."""
         self._input_at = time.monotonic()
         self.last_input_time = 0.0
 
@@ -124,6 +128,7 @@ class KhzApp(App[int]):
             self.show_plan_error(err.source, err.problems)
             return
         self.draft = PlanDraft.from_plan(plan)
+        self.mark_saved()
         self.show_step("review")
 
     @work(exclusive=True, group="plan-package")
@@ -147,6 +152,7 @@ class KhzApp(App[int]):
         raw = _raw_plan(self.plan_path) if self.plan_path else None
         if raw is not None:
             self.draft = PlanDraft(raw)
+            self.mark_saved()
         self._show(PlanErrorScreen(source, problems, fixable=raw is not None))
 
     # -- wizard flow ------------------------------------------------------------------------------
@@ -174,6 +180,7 @@ class KhzApp(App[int]):
     def action_new_plan(self) -> None:
         self.draft = PlanDraft.new()
         self.plan_path = None
+        self._saved_data = None
         self.show_step("credentials")
 
     # -- plan actions (bindings and the command palette) ------------------------------------------
@@ -205,6 +212,9 @@ class KhzApp(App[int]):
                 self.notify(f"Could not save {path}: {exc.strerror or exc}", severity="error")
                 return
             self.plan_path = path
+            self.mark_saved()
+            for indicator in self.screen.query(StepIndicator):
+                indicator.modified = False
             self.notify(f"Saved the plan to {path}")
 
         self.push_screen(SavePlanDialog(default), chosen)
@@ -221,6 +231,9 @@ class KhzApp(App[int]):
             self.show_step("review")
             self.notify("Check the plan and what it changes, then press a to apply")
             return
+        if self.plan_path is not None and self.modified:
+            self.notify(f"Applying the plan as edited here: {self.plan_path} still holds the old values "
+                        "(ctrl+s saves them)", severity="warning")
         self.start_run("apply", plan)
 
     def action_dry_run(self) -> None:
@@ -250,6 +263,43 @@ class KhzApp(App[int]):
             self.switch_screen(console)
         else:
             self.push_screen(console)
+
+    # -- unsaved changes --------------------------------------------------------------------------
+
+    def _data_print(self, draft: PlanDraft | None = None) -> str:
+        return json.dumps((draft or self.draft).data, sort_keys=True, default=str)
+
+    def mark_saved(self) -> None:
+        """The draft now matches its file (just loaded or saved)."""
+        self._saved_data = self._data_print()
+
+    @property
+    def modified(self) -> bool:
+        """Whether the plan holds changes its file does not (for a new plan: anything but the defaults)."""
+        if not self.draft.ready:
+            return False  # nothing but the name can have been typed before the defaults are in
+        if self._saved_data is None:
+            untouched = PlanDraft.new()
+            untouched.complete()
+            return self._data_print() != self._data_print(untouched)
+        return self._data_print() != self._saved_data
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when the plan has changes that are not saved."""
+        if not self.modified:
+            self.exit()
+            return
+        from khz_tui.ui.dialogs.confirm import ConfirmDialog
+
+        where = f"{self.plan_path} still holds the old values" if self.plan_path else "it was never saved"
+        question = f"Quit and lose the changes to the plan? ({where}; ctrl+s saves it)"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        if not isinstance(self.screen, ConfirmDialog):
+            self.push_screen(ConfirmDialog(question, yes="Quit without saving", no="Keep editing"), answered)
 
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME

@@ -34,6 +34,8 @@ async def test_retry_repeats_the_failed_mode_and_says_so(mode) -> None:
     started: list[str] = []
     app = failing_app(started)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.app.workers.wait_for_complete()  # the wizard's first frame and plan package, as a person sees it
+        await pilot.pause()
         app.start_run(mode, ClusterPlan(name="demo"))
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

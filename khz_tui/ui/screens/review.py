@@ -77,6 +77,7 @@ class ReviewScreen(Screen):
         self.action_dry_run()
 
     def show_plan(self) -> None:
+        self.query_one(StepIndicator).modified = self.app.modified
         draft = self.app.draft
         plan = draft.plan
         problems = draft.check()

@@ -133,6 +133,7 @@ class WizardStep(Screen):
             return
         self.draft.update(values)
         self.show_problems(self.draft.problems_under(self.PREFIXES))
+        self.query_one(StepIndicator).modified = self.app.modified
         self.after_check()
 
     def show_problems(self, problems: list[Problem]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 #: The wizard's steps, in order: (key, title).
@@ -24,6 +25,9 @@ class StepIndicator(Static):
     StepIndicator { height: 1; padding: 0 1; background: $boost; }
     """
 
+    modified: reactive[bool] = reactive(False)
+    """The plan holds changes its file does not: shown after the steps, so nobody quits unaware."""
+
     def __init__(self, current: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.current = current
@@ -40,4 +44,7 @@ class StepIndicator(Static):
                 text.append(f"✓ {title}", style="bold")
             else:
                 text.append(f"{i + 1} {title}", style="dim")
+        if self.modified:
+            text.append("   ● modified", style="bold")
+            text.append(" (ctrl+s saves)", style="dim")
         return text
