@@ -23,7 +23,9 @@ def _isolate(home: Path) -> None:
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY)
     os.environ["HOME"] = str(home)
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"), ("XDG_DATA_HOME", "data")):
+    # The usual Linux folders, so the sim banner names the project where a person's would be.
+    for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state"),
+                     ("XDG_DATA_HOME", ".local/share")):
         os.environ[var] = str(home / sub)
     for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_ENDPOINT"):
         os.environ.pop(var, None)
