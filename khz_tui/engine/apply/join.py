@@ -5,7 +5,8 @@ seed is Ready."""
 from __future__ import annotations
 
 from khz_tui.engine.apply.run_state import ApplyRun, Node
-from khz_tui.engine.nodes import bootstrap, k3s_unit
+from khz_tui.engine.nodes import bootstrap, cluster_api, k3s_unit
+from khz_tui.engine.nodes.k3s_config import pin_version
 
 
 async def install_or_join(run: ApplyRun, node: Node) -> None:
@@ -45,13 +46,13 @@ async def install_or_join(run: ApplyRun, node: Node) -> None:
         async with run.cp_join:
             run.phase(node, "installing")
             await run.retrying(
-                node, bootstrap.join_server, run.plan, facts, token=run.token, join_url=run.join_url(),
+                node, bootstrap.join_server, _joining_plan(run), facts, token=run.token, join_url=run.join_url(),
                 tls_sans=run.tls_sans(), bus=run.bus, retry_delay=run.ctx.scaled(5.0),
             )
     else:
         run.phase(node, "installing")
         await run.retrying(
-            node, bootstrap.join_agent, run.plan, facts, token=run.token, join_url=run.join_url(), bus=run.bus
+            node, bootstrap.join_agent, _joining_plan(run), facts, token=run.token, join_url=run.join_url(), bus=run.bus
         )
     run.phase(node, "joined")
 
@@ -64,12 +65,25 @@ async def _install_seed(run: ApplyRun, node: Node, facts) -> None:
             node, bootstrap.install_first_server, run.plan, facts, token=run.token,
             tls_sans=run.tls_sans(), bus=run.bus,
         )
-        # An installer an earlier run started (and lost the session to) may have finished
-        # first with that run's token: the token on the node is the one joiners need.
+        # Joins use the token k3s wrote: its full K10<CA hash>::server:<secret> form lets a joining
+        # node verify the cluster's CA before trusting it. (An installer an earlier run started, and
+        # lost the session to, may also have finished first with that run's token.)
         actual = await run.retrying(node, bootstrap.read_cluster_token)
-        if actual and not actual.endswith(f"::server:{run.token}") and actual != run.token:
-            run.bus.log(f"k3s on {node.slot.name} was started by an earlier run; using its cluster token", node=node.slot.name)
+        if actual and actual != run.token:
+            if not actual.endswith(f"::server:{run.token}"):
+                run.bus.log(f"k3s on {node.slot.name} was started by an earlier run; using its cluster token",
+                            node=node.slot.name)
             run.token = actual
+    # The release the seed runs is the cluster's: a channel is resolved once, by the seed's install;
+    # every join installs exactly that release (recorded for the next runs and for render).
+    run.k3s_version = await run.retrying(node, cluster_api.installed_version)
+    run.ctx.state.record_k3s_version(run.k3s_version)
     run.k8s_nodes = await run.retrying(node, bootstrap.node_readiness)
     run.phase(node, "joined")
     run.api_up.set()
+
+
+def _joining_plan(run: ApplyRun):
+    """The plan joins install from: k3s pinned to the release the seed runs."""
+    assert run.k3s_version, "the seed's release is read before anything joins"
+    return pin_version(run.plan, run.k3s_version)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from khz_tui.engine.cloud.inventory import Inventory
-from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.cloud.names import NodeSlot, planned_nodes
 from khz_tui.engine.cloud.servers import ServerFacts
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import NodePhaseChanged
+from khz_tui.engine.nodes import k3s_config
 from khz_tui.engine.nodes.k3s_config import NodeFacts
 from khz_tui.engine.nodes.session import NodeSession, SessionLost
 
@@ -63,6 +63,8 @@ class ApplyRun:
         self.seed: Node | None = None
         """The control plane the cluster grows from: cp-1 for a new cluster, otherwise a control plane
         that already runs it (see `seed.find_seed`). Joins, add-ons, readiness and the kubeconfig go through it."""
+        self.k3s_version: str | None = None
+        """The exact k3s release the seed runs: every join installs this one."""
         self.seed_running = False
         """The seed already runs k3s (nothing to install there)."""
         self.seed_known = asyncio.Event()
@@ -115,16 +117,15 @@ class ApplyRun:
         )
 
     def tls_sans(self) -> list[str]:
-        sans = [a for a in (self.lb_public, self.lb_private) if a]
-        for node in self.nodes.values():
-            if node.slot.role == "control-plane" and node.facts:
-                sans += [a for a in (node.facts.public_ipv4, node.facts.private_ip) if a]
-        return list(dict.fromkeys(sans))
+        control = [(n.facts.public_ipv4, n.facts.private_ip) for n in self.nodes.values()
+                   if n.slot.role == "control-plane" and n.facts]
+        return k3s_config.tls_sans(self.lb_public, self.lb_private, control)
 
     def join_url(self) -> str:
+        """The API load balancer's private address when there is one, else the seed's."""
         seed = self.seed_node().facts
         assert seed is not None and seed.private_ip
-        return f"https://{seed.private_ip}:{API_PORT}"
+        return k3s_config.join_url(self.lb_private, seed.private_ip)
 
     def ssh_deadline(self) -> float:
         return max(5.0, SSH_DEADLINE * self.ctx.time_scale)

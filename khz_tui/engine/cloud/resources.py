@@ -15,13 +15,6 @@ from typing import Any
 
 from hcloud.firewalls.domain import Firewall, FirewallResource, FirewallResourceLabelSelector, FirewallRule
 from hcloud.load_balancer_types.domain import LoadBalancerType
-from hcloud.load_balancers.domain import (
-    LoadBalancerAlgorithm,
-    LoadBalancerHealthCheck,
-    LoadBalancerService,
-    LoadBalancerTarget,
-    LoadBalancerTargetLabelSelector,
-)
 from hcloud.locations.domain import Location
 from hcloud.networks.domain import NetworkSubnet
 
@@ -35,9 +28,7 @@ from khz_tui.engine.cloud.names import (
     MANAGED_BY_LABEL,
     cluster_labels,
     cluster_selector,
-    control_plane_selector,
     firewall_name,
-    load_balancer_name,
     network_name,
     ssh_key_name,
 )
@@ -302,17 +293,10 @@ async def ensure_load_balancer(
 ) -> Any:
     """The API load balancer: TCP 6443 to the control planes (label selector, private IPs).
     Returns the load balancer with its public and private addresses filled in."""
-    name = load_balancer_name(plan.name)
-    service = LoadBalancerService(
-        protocol="tcp", listen_port=API_PORT, destination_port=API_PORT, proxyprotocol=False,
-        health_check=LoadBalancerHealthCheck(protocol="tcp", port=API_PORT, interval=15, timeout=10, retries=3),
-    )
-    target = LoadBalancerTarget(
-        type="label_selector",
-        label_selector=LoadBalancerTargetLabelSelector(selector=control_plane_selector(plan.name)),
-        use_private_ip=True,
-    )
-    location = plan.control_plane_locations()[0]
+    from khz_tui.engine.requests import api_load_balancer  # it builds on this module: imported here
+
+    spec = api_load_balancer(plan)
+    name = spec.name
 
     async def ready(result: Any) -> Any:
         lb = result.load_balancer
@@ -326,9 +310,9 @@ async def ensure_load_balancer(
         client, bus, plan, inv.load_balancers, resource_type="load balancer", name=name,
         create=lambda: client.call(
             client.hcloud.load_balancers.create, name=name,
-            load_balancer_type=LoadBalancerType(name=plan.load_balancer.type),
-            location=Location(name=location), network=network, services=[service], targets=[target],
-            algorithm=LoadBalancerAlgorithm(type="round_robin"), labels=cluster_labels(plan.name, role="api"),
+            load_balancer_type=LoadBalancerType(name=spec.load_balancer_type),
+            location=Location(name=spec.location), network=network, services=[spec.service], targets=[spec.target],
+            algorithm=spec.algorithm, labels=spec.labels,
             what=f"creating load balancer {name}",
         ),
         get_by_name=client.hcloud.load_balancers.get_by_name,

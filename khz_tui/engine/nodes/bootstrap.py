@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import yaml
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.nodes import cluster_api
 from khz_tui.engine.nodes.addons import Addon, addon_list, cni_addon, hcloud_secret
 from khz_tui.engine.nodes.k3s_config import CONFIG_PATH, NodeFacts, installer_command, render_k3s_config
 from khz_tui.engine.nodes.session import CommandFailed, CommandResult, NodeError, NodeSession
@@ -418,8 +419,9 @@ async def remove_node(session: NodeSession, node_name: str, bus: EventBus) -> No
 
 
 async def _apply(session: NodeSession, manifest: str) -> None:
-    # The manifest goes on stdin: never on a command line, never into an event.
-    await session.run(f"{KUBECTL} apply -f -", stdin=manifest, timeout=300)
+    # The manifest goes on stdin: never on a command line, never into an event. Right after the
+    # first server starts, k3s may not have registered HelmChart yet: that is waited for (bounded).
+    await cluster_api.apply_manifest(session, manifest)
 
 
 async def install_cni(session: NodeSession, plan: ClusterPlan, *, bus: EventBus) -> str | None:
