@@ -176,11 +176,6 @@ async def _kubectl(path: str, kubeconfig: Path, *args: str) -> tuple[int, str, s
     return proc.returncode or 0, out.decode(), err.decode()
 
 
-# The engine side is complete; the simulated k3s does not yet re-read config.yaml when its unit
-# (re)starts (real k3s reads it at every start), so the certificate never gets the new name there.
-# Strict: once the simulator models it, this passes and the marker must go.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="simulated k3s keeps the install-time config.yaml across restarts (simulator change pending)")
 async def test_a_recreated_api_load_balancer_is_added_to_the_certificates(make_plan, tmp_path: Path) -> None:
     kubectl = _kubectl_path()
     plan = make_plan("lbn", cp=3, workers=1, lb=True)

@@ -17,7 +17,7 @@ from khz_tui.sim.k3s.apiserver import KubeApis, server_sans
 from khz_tui.sim.k3s.cluster import Cluster, ClusterNode
 from khz_tui.sim.k3s.controllers.network import PodNetwork
 from khz_tui.sim.k3s.controllers.runner import ControllerRunner
-from khz_tui.sim.k3s.install import InstallError, InstallRequest
+from khz_tui.sim.k3s.install import InstallError, InstallRequest, read_config
 from khz_tui.sim.k3s.kubeconfig import admin_kubeconfig, make_certificates
 from khz_tui.sim.k3s.objects import service_ip
 
@@ -372,9 +372,24 @@ class K3sService:
         if cluster is not None and cluster.learner == machine.server_id:
             cluster.learner = None
 
+    def _reread(self, machine: Any) -> InstallRequest | None:
+        """k3s reads config.yaml every time it starts, not only when installed (k3s docs, "Configuration
+        File"), so a changed file takes effect at the next start. The simulator does not keep the
+        installer's flags apart from the file: a key the file now sets wins."""
+        request = getattr(machine, "k3s_request", None)
+        if request is None or not machine.fs.is_file(CONFIG_PATH):
+            return request
+        try:
+            config = read_config(machine.fs.read_text(CONFIG_PATH))
+        except InstallError:
+            return request
+        machine.k3s_request = InstallRequest(role=request.role, version=request.version,
+                                             settings={**request.settings, **config})
+        return machine.k3s_request
+
     def machine_started(self, machine: Any) -> None:
         """Boot: systemd starts an enabled k3s unit, which rejoins its cluster."""
-        request = getattr(machine, "k3s_request", None)
+        request = self._reread(machine)
         for unit in ("k3s", "k3s-agent"):
             if unit in machine.enabled and request is not None:
                 machine.spawn(self._restart(machine, unit, request))
@@ -388,7 +403,7 @@ class K3sService:
 
     def restart(self, machine: Any, unit: str) -> Awaitable[None] | None:
         """`systemctl restart|start UNIT`, when the unit was installed."""
-        request = getattr(machine, "k3s_request", None)
+        request = self._reread(machine)
         if request is None or unit not in ("k3s", "k3s-agent"):
             return None
         self.stop_unit(machine)
