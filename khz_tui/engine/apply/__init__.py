@@ -24,6 +24,10 @@ Where each part lives:
     readiness.py       the readiness watcher
     scale_down.py      confirming and removing nodes the plan no longer has
     kubeconfig_file.py fetching, rewriting and writing the kubeconfig
+    settled.py         whether this run will change anything (only then does it take the run lock)
+    node_network.py    a node taken off the cluster's network: attached again with its address
+    api_certificates.py the API load balancer's addresses in every control plane's tls-san (restarted
+                       one at a time)
 """
 
 from __future__ import annotations
