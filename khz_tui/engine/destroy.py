@@ -108,7 +108,7 @@ async def destroy(ctx: RunContext) -> int:
     h = client.hcloud
     if addons.count() or inv.servers:
         async with step(bus, "add-ons", "Deleting what the cluster's add-ons made (load balancers, volumes)"):
-            await release_addon_resources(ctx, inv)
+            await release_addon_resources(ctx, inv, addons.count())
             await sweep_addon_resources(
                 ctx, inv, lambda lb, _why: _delete(ctx, "load balancer", lb, h.load_balancers))
     async with step(bus, "load-balancer", "Deleting the API load balancer"):

@@ -75,9 +75,13 @@ async def _delete_in_cluster(ctx: RunContext, server: Any) -> int:
     return asked
 
 
-async def release_addon_resources(ctx: RunContext, inv: Inventory) -> None:
-    """Ask the cluster to delete its LoadBalancer Services and PVCs, then wait (bounded) until their
-    controllers have deleted the load balancers and volumes. Never raises for an unreachable cluster."""
+async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int) -> None:
+    """Ask the cluster to delete its LoadBalancer Services and PVCs, then, when `pending` resources of
+    the add-ons were found in the cloud, wait (bounded) until their controllers have deleted them.
+    Does nothing when the plan runs neither the cloud controller nor the CSI driver (nothing of theirs
+    can exist); never raises for an unreachable cluster."""
+    if not (ctx.plan.addons.cloud_controller or ctx.plan.storage.hcloud_csi) and not pending:
+        return
     server = _control_plane(ctx, inv)
     if server is None:
         if inv.servers:
@@ -91,7 +95,7 @@ async def release_addon_resources(ctx: RunContext, inv: Inventory) -> None:
         ctx.bus.log(f"could not delete Services and volume claims through {server.name} ({exc}); what the add-ons "
                     "made is swept through the API", level="warning")
         return
-    if not asked:
+    if not asked or not pending:
         return
     loop = asyncio.get_running_loop()
     end = loop.time() + ctx.scaled(RELEASE_DEADLINE, floor=1.0)

@@ -165,3 +165,20 @@ async def test_a_labelled_csi_volume_left_after_the_cluster_is_found_by_a_second
         vols = remaining(sim, "volumes")
     assert out.finished.ok, out.finished.message
     assert left not in vols and foreign in vols
+
+
+async def test_destroy_deletes_loadbalancer_services_through_the_cluster_first(sim, make_plan, engine_run, tmp_path) -> None:
+    # A real (simulated) cluster: destroy reaches its control plane over SSH with the pinned host key
+    # and deletes the LoadBalancer Services (k3s' traefik here) before any server goes; what the
+    # controllers leave behind is swept.
+    plan = make_plan("live", cp=1, lb=False)
+    applied = await engine_run("apply", plan, sim, kubeconfig=tmp_path / "kc")
+    assert applied.finished.ok, applied.finished.message
+    network = next(n["id"] for n in sim.state.networks.values() if n["name"] == "live")
+    server = next(s["id"] for s in sim.state.servers.values() if s["name"] == "live-cp-1")
+    lb = await asyncio.to_thread(ccm_load_balancer, sim, network=network, targets=[server])
+    out = await engine_run("destroy", plan, sim, yes=True)
+    assert out.finished.ok, out.finished.message
+    said = [e.text for e in out.of("LogLine")]
+    assert any(t.startswith("deleting service kube-system/traefik in the cluster") for t in said), said
+    assert lb not in remaining(sim, "load_balancers")
