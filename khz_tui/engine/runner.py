@@ -74,6 +74,8 @@ def catalog_refusal(plan: ClusterPlan, catalog: Catalog, bus: EventBus) -> str |
     return None
 
 
+#: Modes that build the plan's resources: they read the live catalog and need the caller's address.
+PLAN_MODES = ("apply", "dry-run")
 #: Modes that change the cluster: one run of them per cluster at a time (dry-run only reads).
 CHANGING_MODES = ("apply", "destroy")
 
@@ -152,7 +154,7 @@ async def execute(
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
-        if mode != "destroy":
+        if mode in PLAN_MODES:
             # The plan was checked against the bundled snapshot when it was loaded; now against what
             # this project's API offers today (cached for a day).
             catalog = await live_catalog.load_catalog(
@@ -162,7 +164,7 @@ async def execute(
                 return await finished(False, refusal, failed_step="catalog", bad_input=True,
                                       hint="change the plan to types, locations and images the API offers "
                                            "(khz-tui validate lists them)")
-        if mode != "destroy" and needs_caller_address(plan):
+        if mode in PLAN_MODES and needs_caller_address(plan):
             # An empty allowed list means "the address I run from": found now, at each run.
             try:
                 found = await detect_caller_cidrs(simulated_cidr=seam.caller_cidr if seam.simulated else None)
