@@ -20,4 +20,5 @@ def isolate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, also_unset: tu
         monkeypatch.setenv(var, str(home / sub))
     for var in ("KUBECONFIG", "HCLOUD_ENDPOINT", *also_unset):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KHZ_TUI_MY_IP_URLS", "")  # address detection off: no echo service on the internet
     return home
