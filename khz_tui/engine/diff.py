@@ -20,7 +20,8 @@ from khz_tui.engine.cloud.resources import firewall_rules, md5_fingerprint
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import Change, PlanDiffed
 from khz_tui.engine.steps import step
-from khz_tui.plan.catalog import Catalog, bundled_catalog
+from khz_tui.engine.cloud.live_catalog import current_catalog
+from khz_tui.plan.catalog import Catalog
 from khz_tui.plan.model import ClusterPlan
 
 #: The end of a `change` line apply leaves as it is (the run lock reads it: such a line needs no lock).
@@ -75,7 +76,7 @@ async def dry_run(ctx: RunContext) -> list[Change]:
                 key_known = found is not None
             except OSError:
                 ctx.bus.log(f"cannot read {plan.ssh.public_key}; assuming the SSH key must be uploaded", level="warning")
-    catalog = bundled_catalog()
+    catalog = current_catalog()  # what the project's API sells today, when the run read it
     changes = compute_changes(plan, inv, ssh_key_known=key_known, catalog=catalog, caller_cidr=ctx.seam.caller_cidr)
     total = sum((Decimal(c.monthly_cost_delta) for c in changes), Decimal(0))
     ctx.bus.emit(PlanDiffed, changes=changes, currency=catalog.currency, monthly_cost_delta=_money(total))

@@ -17,6 +17,7 @@ from importlib import resources
 
 import yaml
 
+from khz_tui.engine.cloud.addon_resources import csi_volume_labels
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
 
@@ -235,7 +236,11 @@ def addon_list(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Addon]
             "hcloud-csi",
             (_helm_chart("hcloud-csi", "kube-system",
                          {"storageClasses": [{"name": "hcloud-volumes", "defaultStorageClass": not plan.storage.longhorn,
-                                              "reclaimPolicy": "Delete"}]}),),
+                                              "reclaimPolicy": "Delete"}],
+                          # csi-driver docs, "volume-labels": the chart value sets HCLOUD_VOLUME_EXTRA_LABELS
+                          # (chart 2.15+). Marks the driver's volumes as this cluster's, so destroy can prove
+                          # a detached one is ours.
+                          "controller": {"volumeExtraLabels": csi_volume_labels(plan.name)}}),),
         ))
     if plan.storage.longhorn:
         # Its node prerequisites (open-iscsi, iscsid, nfs-common, multipathd kept off its devices)

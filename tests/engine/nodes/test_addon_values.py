@@ -81,6 +81,13 @@ def test_ccm_knows_where_to_make_load_balancers_and_targets_private_ips():
     assert values(chart)["env"]["HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP"] == {"value": "true"}
 
 
+def test_csi_volumes_carry_the_clusters_label():
+    """The CSI driver's volumes get the cluster label (chart value `controller.volumeExtraLabels`, csi-driver
+    docs "volume-labels"), so destroy can prove a detached `pvc-...` volume belongs to this cluster."""
+    (chart,) = [a for a in addon_list(ClusterPlan(name="demo")) if a.name == "hcloud-csi"][0].documents
+    assert values(chart)["controller"]["volumeExtraLabels"] == {"khz-tui.io/cluster": "demo"}
+
+
 def test_with_klipper_the_ccm_leaves_services_alone():
     env = ccm_env(ClusterPlan(name="demo", addons={"service_load_balancer": "klipper"}))
     assert env["HCLOUD_LOAD_BALANCERS_ENABLED"] == "false"

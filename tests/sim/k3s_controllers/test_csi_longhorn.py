@@ -42,7 +42,8 @@ async def test_a_claim_gets_a_pvc_volume_through_the_api_attached_to_its_pods_no
         return volumes if volumes and volumes[0]["server"] == ids["vol-default-1"] else None
 
     (volume,) = await until(attached, "the claim's volume attached to the pod's node")
-    assert volume["labels"] == {"managed-by": "csi-driver"} and volume["size"] == 10
+    # The driver's own label, plus the chart's `controller.volumeExtraLabels` the engine sets.
+    assert volume["labels"] == {"managed-by": "csi-driver", "khz-tui.io/cluster": "vol"} and volume["size"] == 10
     servers = {s["id"]: s for s in (await get(sim, "/servers"))["servers"]}
     assert volume["location"]["name"] == servers[ids["vol-default-1"]]["datacenter"]["location"]["name"]
     claim = await kube.json("get pvc data")
