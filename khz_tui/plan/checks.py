@@ -521,6 +521,15 @@ def _check_access(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
                     _warning(f"ssh.{key}[{i}]", f"{cidr} opens {what} to the whole internet; list only the "
                              "networks you work from (leave the list empty for this machine's address)")
                 )
+    api_ranges = plan.ssh.api_allowed_cidrs
+    if plan.load_balancer.enabled and api_ranges and not any(ipaddress.ip_network(c).prefixlen == 0 for c in api_ranges):
+        # Hetzner firewalls apply to servers only ("Firewalls" in the API spec: apply_to types server and
+        # label_selector); a load balancer cannot be firewalled, so its public 6443 answers everyone. Said
+        # where a person wrote ranges for the API, expecting them to hold (docs/real-hetzner.md says it always).
+        problems.append(_warning("ssh.api_allowed_cidrs", "the API load balancer is public: Hetzner firewalls do not "
+                                 "cover load balancers, so ssh.api_allowed_cidrs limits only direct access to the "
+                                 "control planes; the API still requires the cluster's client certificate. To keep "
+                                 "the API off the internet, set load_balancer.enabled = false"))
     endpoint = plan.hcloud.endpoint
     if endpoint and endpoint.startswith("http://") and not re.match(r"^http://(localhost|127\.|\[::1\])", endpoint):
         problems.append(_warning("hcloud.endpoint", "this endpoint is plain http: the API token would cross the "

@@ -171,6 +171,17 @@ def test_local_http_endpoint_is_fine():
     assert plan is not None and problems == []
 
 
+def test_api_ranges_beside_a_public_api_load_balancer_are_called_out():
+    """Hetzner firewalls attach to servers only, so written API ranges do not guard the API load balancer:
+    say so where the ranges are written, and not when there is no load balancer."""
+    ranges = {"schema_version": 1, "name": "x", "ssh": {"api_allowed_cidrs": ["198.51.100.0/24"]}}
+    _, problems = validate_data(ranges)
+    (warning,) = [p for p in problems if p.path == "ssh.api_allowed_cidrs"]
+    assert warning.severity == "warning" and "load balancer is public" in warning.message
+    _, without_lb = validate_data({**ranges, "load_balancer": {"enabled": False}})
+    assert not [p for p in without_lb if p.path == "ssh.api_allowed_cidrs"]
+
+
 # -- lines -----------------------------------------------------------------------------------------
 
 
