@@ -1,6 +1,6 @@
 """Command line entry point: parses arguments and hands over to the wizard, the engine or the simulator.
 
-Exit codes: 0 success, 1 provisioning failed, 2 bad input (never with a traceback), 75 another run of
+Exit codes: 0 success, 1 provisioning failed (or a verify check failed), 2 bad input (never with a traceback), 75 another run of
 the cluster is in progress (nothing was changed; try again later), 130 interrupted.
 Heavy modules are imported lazily so `--help`, `validate` and `schema` start fast.
 """
@@ -29,6 +29,8 @@ From a Hetzner Cloud token to a highly available k3s cluster.
   khz-tui --dry-run PLAN       show what apply would change, change nothing
   khz-tui validate PLAN        check a plan and print a summary with its monthly cost
   khz-tui render PLAN --dir D  write what apply would send (user data, k3s config, add-ons), secrets redacted
+  khz-tui verify PLAN          check that the cluster works (nodes, add-ons, DNS, kubeconfig); --deep also
+                               creates and removes a load balancer and a volume
   khz-tui schema               print the plan's JSON Schema
   khz-tui sim serve            run the built-in Hetzner Cloud simulator
   khz-tui sim reset            empty the simulated project that --sim keeps between runs
@@ -70,6 +72,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--merge-kubeconfig", action="store_true", help="also add the context to ~/.kube/config ($KUBECONFIG)"
     )
+    p.add_argument("--no-verify", action="store_true",
+                   help="apply without the closing verify (nodes, add-ons, DNS, kubeconfig)")
     p.add_argument("--version", action="version", version=f"khz-tui {__version__}")
     return p
 
@@ -100,6 +104,29 @@ def _render_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _verify_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="khz-tui verify",
+        description="Check that the plan's cluster works: the kubeconfig from this machine (TLS with its CA and "
+                    "address), every node Ready on one k3s release, the add-ons' workloads up, DNS from a pod on "
+                    "every node. These change nothing at Hetzner. Exit 0 when every check passes, 1 when one "
+                    "fails, 2 for a bad plan or when no cluster or token is found.",
+    )
+    p.add_argument("plan", type=Path)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--sim", action="store_true", help="the cluster is in the built-in simulator's project")
+    where.add_argument("--endpoint", metavar="URL", help="API base URL (default: HCLOUD_ENDPOINT, then the plan)")
+    p.add_argument("--token-env", metavar="VAR", help="environment variable that holds the API token")
+    p.add_argument("--deep", action="store_true",
+                   help="also create a throwaway LoadBalancer Service (a Hetzner load balancer, when the plan uses "
+                        "them) and a volume claim (CSI or Longhorn), check them and remove them: billed while they "
+                        "exist; said before they are created")
+    p.add_argument("--kubeconfig", metavar="PATH", type=Path,
+                   help="the kubeconfig to check (default: where apply writes it, in the cluster's state folder)")
+    p.add_argument("--output", choices=["text", "json"], default="text", help="text, or one JSON event a line")
+    return p
+
+
 def _schema_parser() -> argparse.ArgumentParser:
     return _Parser(prog="khz-tui schema", description="Print the plan's JSON Schema (for TOML editors).")
 
@@ -114,6 +141,7 @@ def _options(args: argparse.Namespace) -> RunOptions:
         output=args.output,
         kubeconfig=args.kubeconfig,
         merge_kubeconfig=args.merge_kubeconfig,
+        skip_verify=args.no_verify,
     )
 
 
@@ -158,6 +186,14 @@ def _dispatch(argv: list[str]) -> int:
         _check_options(args)
         options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output)
         return run_render(args.plan, args.directory, options)
+    if argv[:1] == ["verify"]:
+        from khz_tui.engine.headless import run_headless
+
+        args = _verify_parser().parse_args(argv[1:])
+        _check_options(args)
+        options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output,
+                             kubeconfig=args.kubeconfig, deep=args.deep)
+        return run_headless("verify", args.plan, options)
     if argv[:1] == ["schema"]:
         from khz_tui.plan.commands import run_schema
 

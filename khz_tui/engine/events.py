@@ -18,7 +18,7 @@ NodePhase = Literal[
 NODE_PHASES: tuple[str, ...] = ("planned", "creating", "booting", "ssh-ready", "installing", "joined", "ready")
 
 NodeRole = Literal["control-plane", "worker"]
-RunMode = Literal["apply", "destroy", "dry-run"]
+RunMode = Literal["apply", "destroy", "dry-run", "verify"]
 ChangeKind = Literal["create", "keep", "change", "delete"]
 
 
@@ -220,6 +220,47 @@ class AddonResourcesFound(EngineEvent):
     resources: list[SweptResource]
 
 
+VerifyStatus = Literal["pass", "fail", "skipped"]
+
+
+class VerifyCheckFinished(EngineEvent):
+    """One check of `verify` (also run at the end of apply) has its answer."""
+
+    kind: Literal["VerifyCheckFinished"] = "VerifyCheckFinished"
+    check: str
+    """Its short name: nodes, addons, dns, kubeconfig, load-balancer, volume, cleanup."""
+    title: str
+    ok: bool
+    """False only for a failed check (a skipped one is not a failure)."""
+    status: VerifyStatus
+    detail: str
+    """What was found, naming the node (or object) and the reason."""
+    hint: str = ""
+    """What to do about a failure."""
+    nodes: list[str] = []
+    """The nodes a failure concerns."""
+
+
+class VerifyWillCreate(EngineEvent):
+    """`verify --deep` names what it is about to create (billed at Hetzner while it exists)."""
+
+    kind: Literal["VerifyWillCreate"] = "VerifyWillCreate"
+    resources: list[str]
+    note: str
+
+
+class VerifyFinished(EngineEvent):
+    """Every check of one verify has its answer."""
+
+    kind: Literal["VerifyFinished"] = "VerifyFinished"
+    ok: bool
+    deep: bool
+    passed: int
+    failed: int
+    skipped: int
+    failed_checks: list[str] = []
+
+
 class RunFinished(EngineEvent):
     """The last event of every run, successful or not."""
 
@@ -257,6 +298,9 @@ Event = Annotated[
         RunLockReleased,
         CallerAddressDetected,
         AddonResourcesFound,
+        VerifyCheckFinished,
+        VerifyWillCreate,
+        VerifyFinished,
         RunFinished,
     ],
     Field(discriminator="kind"),

@@ -1,4 +1,4 @@
-"""Headless runs (`--apply`, `--destroy`, `--dry-run`): the engine's event stream on a terminal or a pipe.
+"""Headless runs (`--apply`, `--destroy`, `--dry-run`, `verify`): the engine's event stream on a terminal or a pipe.
 
 Text mode prints one readable line per event, then a node table, the elapsed time and the API requests
 used; `--output json` prints every event as one JSON line (the same objects the run log holds).
@@ -32,6 +32,9 @@ from khz_tui.engine.events import (
     StepFailed,
     StepFinished,
     StepStarted,
+    VerifyCheckFinished,
+    VerifyFinished,
+    VerifyWillCreate,
 )
 from khz_tui.engine.options import RunOptions
 
@@ -84,6 +87,16 @@ def describe(event: EngineEvent) -> str | None:
                 lines.append(f"    {mark} {c.resource_type} {c.name}{detail}{cost}")
             lines.append(f"    monthly cost change: {event.monthly_cost_delta} {event.currency}")
             return "\n".join(lines)
+        case VerifyWillCreate():
+            lines = [f"{t} verify --deep will create (and then remove):"] + [f"    + {r}" for r in event.resources]
+            return "\n".join(lines + [f"    {event.note}"])
+        case VerifyCheckFinished():
+            mark = {"pass": "✓", "fail": "✗", "skipped": "-"}[event.status]
+            hint = f"\n           what to do: {event.hint}" if event.hint and not event.ok else ""
+            return f"{t} {mark} check {event.check}: {event.detail}{hint}"
+        case VerifyFinished():
+            skipped = f", {event.skipped} skipped" if event.skipped else ""
+            return f"{t} verify: {event.passed} passed, {event.failed} failed{skipped}"
         case KubeconfigWritten():
             return f"{t} kubeconfig written to {event.path}\n           use it: {event.command}"
         case RunFinished():
@@ -214,7 +227,12 @@ async def _headless(mode: str, plan, options: RunOptions, out: TextIO, terminati
     termination.install()
     try:
         async with connect(plan, options) as target:
-            await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
+            if mode == "verify":  # a run of its own: reads the cluster, takes no lock, needs no catalog
+                from khz_tui.engine.verify import execute_verify
+
+                await execute_verify(plan, target, sink=printer, options=options, state_dir=target.state_dir)
+            else:
+                await run(mode, plan, target, sink=printer, confirm=confirm, options=options)
             printer.summary()
             if target.simulated and options.output == "text" and mode == "apply":
                 _sim_instructions(printer, out)
@@ -232,7 +250,7 @@ def _stopped(mode: str, how: str) -> str:
 
 
 def run_headless(mode: str, plan_path: Path, options: RunOptions, *, out: TextIO | None = None) -> int:
-    """Load the plan, resolve the token, run `mode` ("apply", "destroy", "dry-run"); return the exit code."""
+    """Load the plan, resolve the token, run `mode` ("apply", "destroy", "dry-run", "verify"); return the exit code."""
     from khz_tui.engine.credentials import CredentialsError
     from khz_tui.plan.toml_io import PlanError, parse_plan, read_plan_text
 

@@ -27,3 +27,7 @@ class RunOptions:
     force_unlock: bool = False
     """Take over another run's lock on the cluster at once (after confirming) instead of waiting
     for it to expire; for a lock left by a run that was killed."""
+    skip_verify: bool = False
+    """Apply without its closing verify (--no-verify)."""
+    deep: bool = False
+    """verify --deep: also the checks that create and remove billed resources (a load balancer, a volume)."""

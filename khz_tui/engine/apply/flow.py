@@ -2,7 +2,7 @@
 when the run will change something (then discover again), confirm a scale-down, infrastructure, then
 every node's task, the seed choice, the readiness watcher, volumes, add-ons and the load balancer
 together, then scale-down, the API load balancer's address in every control plane's certificate,
-and the kubeconfig."""
+the kubeconfig, and verify's default checks (unless --no-verify; a failed check fails the run)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
     await cover_api_addresses(run)
     async with step(run.bus, "kubeconfig", "Writing the kubeconfig"):
         await write_kubeconfig(run)
+    if not run.ctx.options.skip_verify:
+        from khz_tui.engine.verify import verify_after_apply  # reads only: a rerun still changes nothing
+
+        await verify_after_apply(run)
     ready = sum(1 for n in run.nodes.values() if n.phase == "ready")
     return ready, len(run.nodes)
 

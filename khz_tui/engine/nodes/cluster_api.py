@@ -1,15 +1,24 @@
-"""Two questions apply asks a running first server: which k3s release it runs, and whether the
-cluster's API already knows the HelmChart kind (k3s registers its CRDs a moment after it starts)."""
+"""Asking the cluster through `k3s kubectl` over SSH on a control plane: which k3s release a server
+runs, applying manifests while k3s still registers its CRDs (HelmChart right after the first server
+starts), and opening a session on a running control plane whose host key this machine pinned (for
+destroy's release of add-on resources and for verify)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from khz_tui.engine.cloud.names import ROLE_LABEL
 from khz_tui.engine.nodes.k3s_config import VERSION_COMMAND, parse_installed_version
-from khz_tui.engine.nodes.session import CommandFailed, NodeSession
+from khz_tui.engine.nodes.session import CommandFailed, CommandResult, NodeError, NodeSession, SshEndpoint
 
-KUBECTL_APPLY = "k3s kubectl apply -f -"
+if TYPE_CHECKING:
+    from khz_tui.engine.context import RunContext
+
+KUBECTL = "k3s kubectl"
+KUBECTL_APPLY = f"{KUBECTL} apply -f -"
 #: kubectl's words when a document's kind has no CRD (yet): "no matches for kind "HelmChart" in
 #: version "helm.cattle.io/v1"" and, from kubectl 1.26 on, "ensure CRDs are installed first".
 _MISSING_KIND = ("no matches for kind", "ensure CRDs are installed first",
@@ -69,3 +78,35 @@ async def apply_manifest(session: NodeSession, manifest: str, *, interval: float
                         f"CRDs); trying again ({n}/{CRD_ATTEMPTS})", node=session.node)
 
     await retry_while_kinds_missing(once, interval=interval, on_wait=waiting)
+
+
+def pinned_control_planes(ctx: "RunContext", servers: Iterable[Any]) -> list[Any]:
+    """Running control planes (hcloud servers) whose host key this machine pinned, by name: only
+    those can be reached without trusting an unknown key."""
+    return [s for s in sorted(servers, key=lambda s: s.name)
+            if (s.labels or {}).get(ROLE_LABEL) == "control-plane" and s.status == "running"
+            and ctx.state.has_host_key(s.name)]
+
+
+async def open_control_plane(ctx: "RunContext", server: Any, *, deadline: float) -> NodeSession:
+    """A host-key-verified session on `server` (a running control plane with a pinned key), retried
+    until `deadline` seconds; cloud-init is not waited for (the node was set up long ago)."""
+    from khz_tui.engine.cloud.servers import server_facts
+
+    facts = server_facts(server, None)
+    endpoint = await ctx.seam.endpoint(ctx.client, facts.id, facts.public_ipv4)
+    host_key = ctx.state.pinned_host_key(server.name)
+    if host_key is None:
+        raise NodeError(f"this machine holds no host key for {server.name}", node=server.name, address=str(endpoint))
+    return await NodeSession.connect(
+        node=server.name, endpoint=SshEndpoint(endpoint.host, endpoint.port), host_key=host_key,
+        client_key=Path(ctx.plan.ssh.private_key).expanduser(), bus=ctx.bus, deadline=deadline,
+        wait_cloud_init=False, retry_interval=ctx.scaled(1.0), max_interval=ctx.scaled(2.0, floor=0.05),
+    )
+
+
+async def kubectl(session: NodeSession, args: str, *, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+    """`k3s kubectl ARGS` on the node; its exit status is the caller's to judge (not raised), its
+    output is not streamed into the run's events."""
+    return await session.run(f"{KUBECTL} {args}", stdin=stdin, timeout=timeout, check=False, stream=False)
+
