@@ -129,6 +129,51 @@ async def destroy(ctx: RunContext) -> int:
             *(_delete(ctx, "placement group", pg, h.placement_groups) for pg in inv.placement_groups.values()),
             *(_delete_firewall(ctx, fw, h.firewalls) for fw in inv.firewalls.values()),
         )
-        await asyncio.gather(*(_delete(ctx, "network", n, h.networks) for n in inv.networks.values()))
+        kept = [held for held in await asyncio.gather(*(_delete_network(ctx, n, inv) for n in inv.networks.values()))
+                if held]
         await asyncio.gather(*(_delete(ctx, "ssh key", k, h.ssh_keys) for k in inv.ssh_keys.values()))
+        if kept:
+            raise CloudError(
+                "; ".join(kept), code="resource_in_use", what="deleting the network",
+                hint="everything else of the cluster is deleted. Detach those from the network (for a server: "
+                     "hcloud server detach-from-network SERVER --network NETWORK), then run the same destroy "
+                     "again to delete the network")
     return total
+
+
+async def _delete_network(ctx: RunContext, network: Any, inv: Any) -> str | None:
+    """Delete the cluster's network unless a resource that is not the cluster's is still attached:
+    Hetzner would detach it silently ("Attached resources will be detached automatically", DELETE
+    /networks/{id} in the API spec), cutting someone else's server off. Returns why it was kept."""
+    client = ctx.client
+    try:
+        current = await client.call(client.hcloud.networks.get_by_id, network.id, what=f"reading network {network.name}")
+    except CloudError as exc:
+        if exc.not_found:
+            return None
+        raise
+    ours = {s.id for s in inv.servers.values()}
+    # The network lists its members by id only; reading `.name` of such a member would make
+    # hcloud-python fetch it synchronously on the event loop, so names are read through the client.
+    foreign = [f"server {await _name(ctx, client.hcloud.servers, s.id)}"
+               for s in (current.servers or []) if s.id not in ours]
+    # hcloud-python's Network does not keep the API's `load_balancers`: ask the load balancers instead
+    # (ours are deleted by now, so any still on the network belongs to someone else).
+    lbs = await client.call(client.hcloud.load_balancers.get_all, what="listing load balancers")
+    foreign += [f"load balancer {lb.name}" for lb in lbs
+                if any(p.network.id == network.id for p in (lb.private_net or []))]
+    if foreign:
+        ctx.bus.log(f"network {network.name} kept: {', '.join(foreign)} (not of this cluster) is attached to it",
+                    level="warning")
+        return f"network {network.name} was kept because {', '.join(foreign)}, not of this cluster, is attached to it"
+    await _delete(ctx, "network", network, client.hcloud.networks)
+    return None
+
+
+async def _name(ctx: RunContext, sub: Any, ident: int) -> str:
+    """A resource's name for a message (its id when it cannot be read)."""
+    try:
+        found = await ctx.client.call(sub.get_by_id, ident, what=f"reading resource {ident}")
+    except CloudError:
+        return str(ident)
+    return str(found.name)
