@@ -128,10 +128,12 @@ class SshSection(PlanSection):
     """SSH port on the nodes; anything other than 22 is set up through cloud-init."""
 
     allowed_cidrs: list[str] = []
-    """Networks allowed to reach SSH on the nodes. Empty: only the address khz-tui runs from, found at apply time."""
+    """Networks allowed to reach SSH on the nodes. Empty: only the address khz-tui runs from, found at each
+    apply, dry-run and render (echo services in KHZ_TUI_MY_IP_URLS; a simulator's own address)."""
 
     api_allowed_cidrs: list[str] = []
-    """Networks allowed to reach the Kubernetes API (6443). Empty: only the address khz-tui runs from."""
+    """Networks allowed to reach the Kubernetes API (6443) on the control planes. Empty: only the address
+    khz-tui runs from. The API load balancer is public: Hetzner firewalls do not cover load balancers."""
 
     @field_validator("allowed_cidrs", "api_allowed_cidrs")
     @classmethod
