@@ -58,6 +58,9 @@ class RenderFacts:
     from_cloud: bool = False
     placeholders: list[str] = field(default_factory=list)
     """What only the cloud knows and was written as a placeholder, in words."""
+    caller_addresses: list[Any] = field(default_factory=list)
+    """The addresses khz-tui runs from (`caller_address.CallerAddress`), found as apply finds them, for
+    the plan's empty allowed lists."""
 
 
 def _facts_of(slot: NodeSlot, public: str | None, private: str | None, server_id: int | str) -> NodeFacts:
@@ -157,6 +160,9 @@ def _installer(plan: ClusterPlan, role: str) -> str:
 
 def render_files(plan: ClusterPlan, facts: RenderFacts) -> dict[str, str]:
     """Every file render writes, by path relative to DIR."""
+    from khz_tui.engine.caller_address import with_caller_cidrs
+
+    plan = with_caller_cidrs(plan, facts.caller_addresses)  # what apply would do with empty allowed lists
     files: dict[str, str] = {}
     slots = planned_nodes(plan)
     control = [facts.nodes[s.name] for s in slots if s.role == "control-plane"]
@@ -244,6 +250,7 @@ async def gather_facts(plan: ClusterPlan, options: Any) -> RenderFacts:
             return plan_facts(plan)
     from khz_tui.engine.bus import EventBus
     from khz_tui.engine.cloud.client import CloudClient, CloudError
+    from khz_tui.engine.caller_address import CallerAddressUnknown, detect_caller_cidrs, needs_caller_address
     from khz_tui.engine.cloud.targets import detect_seam
 
     async with connect(plan, options) as target:
@@ -252,7 +259,18 @@ async def gather_facts(plan: ClusterPlan, options: Any) -> RenderFacts:
         client = CloudClient(target.endpoint, target.token, bus.usage)
         try:
             seam = await detect_seam(client, ssh_port=plan.ssh.port)
-            return await cloud_facts(plan, client, caller_cidr=seam.caller_cidr, state_dir=target.state_dir)
+            found = []
+            if not seam.simulated and needs_caller_address(plan):
+                # As apply would: an empty allowed list means the address this machine runs from.
+                try:
+                    found = await detect_caller_cidrs()
+                except CallerAddressUnknown as exc:
+                    raise CredentialsError(f"{exc.message}; {exc.hint}") from None
+            facts = await cloud_facts(plan, client, caller_cidr=seam.caller_cidr, state_dir=target.state_dir)
+            facts.caller_addresses = found
+            if found and "the address khz-tui runs from" in facts.placeholders:
+                facts.placeholders.remove("the address khz-tui runs from")
+            return facts
         except CloudError as exc:
             raise CredentialsError(f"reading the project at {target.endpoint} failed: {exc.message}") from None
         finally:

@@ -162,3 +162,27 @@ async def test_render_after_apply_reads_the_cloud_and_leaks_no_secret(sim, make_
             assert body and body not in everything.replace("\n", "")
     # The public half is pinned and shown: it is what the server presents.
     assert (state.host_keys_dir / "rnd-cp-1.pub").read_text().strip() in everything
+
+
+async def test_render_on_a_real_cloud_opens_the_firewall_to_the_detected_address(make_plan, tmp_path, monkeypatch):
+    """Like apply and dry-run, render fills an empty allowed list with the address khz-tui runs from
+    (issue 9, finding 5); with detection off and nothing in the plan, it is bad input. The "real cloud"
+    is the simulator with its x-sim announcement off; the echo service is on loopback."""
+    from test_caller_address import _serve
+
+    from khz_tui.engine.credentials import CredentialsError
+    from khz_tui.sim.simulator import Simulator, recording_node_host
+
+    plan = make_plan("addr", cp=1, lb=False)
+    async with Simulator(time_scale=0.02, announce=False, node_host_factory=recording_node_host) as sim:
+        monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
+        async for echo in _serve("127.0.0.1", {"ip": "203.0.113.9\n"}):
+            monkeypatch.setenv("KHZ_TUI_MY_IP_URLS", echo.url("ip"))
+            facts = await gather_facts(plan, RunOptions(endpoint=sim.endpoint))
+            assert echo.hits == ["ip"]
+        sources = {ip for rule in json.loads(render_files(plan, facts)["firewall.json"])["rules"]
+                   for ip in rule["source_ips"]}
+        assert "203.0.113.9/32" in sources
+        monkeypatch.setenv("KHZ_TUI_MY_IP_URLS", "")
+        with pytest.raises(CredentialsError, match="allowed_cidrs"):
+            await gather_facts(plan, RunOptions(endpoint=sim.endpoint))
