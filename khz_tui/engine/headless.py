@@ -180,8 +180,8 @@ def _sim_instructions(printer: Printer, out: TextIO) -> None:
         "  khz-tui sim serve                       # prints export HCLOUD_ENDPOINT=... HCLOUD_TOKEN=...\n"
         "  khz-tui --apply PLAN --endpoint \"$HCLOUD_ENDPOINT\"\n"
         "  hcloud server list                      # the hcloud CLI reads HCLOUD_ENDPOINT and HCLOUD_TOKEN\n"
-        f"  kubectl --kubeconfig {path} config view   # the kubeconfig is real; the simulated k3s\n"
-        "                                          # answers kubectl on its nodes over SSH, not on port 6443",
+        f"  kubectl --kubeconfig {path} get nodes   # the simulated cluster's API answers over TLS\n"
+        "  khz-tui verify PLAN --endpoint \"$HCLOUD_ENDPOINT\"   # nodes, add-ons, DNS, kubeconfig; --deep: LB, volume",
         file=out,
     )
 
