@@ -92,6 +92,8 @@ def test_apply_verifies_and_verify_deep_passes_for_every_example(cloud, tmp_path
     plan = load_plan(example)
     if plan.addons.service_load_balancer == "hetzner":
         assert found["load-balancer"]["status"] == "pass" and found["cleanup-load-balancer"]["status"] == "pass"
+        if plan.addons.ingress != "none":
+            assert "the add-ons' too" in found["load-balancer"]["detail"], "the ingress got its load balancer"
     if plan.storage.hcloud_csi:
         assert found["volume-hcloud-volumes"]["status"] == "pass"
         assert "attached to" in found["volume-hcloud-volumes"]["detail"]

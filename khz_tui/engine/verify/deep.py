@@ -3,8 +3,8 @@ and remove them again.
 
 - load-balancer (when the cloud controller serves LoadBalancer Services): a throwaway Service of type
   LoadBalancer gets an address from the cloud controller, which creates a Hetzner load balancer
-  labelled `hcloud-ccm/service-uid=<uid>`; the Service is deleted and the load balancer's removal
-  confirmed through the API.
+  labelled `hcloud-ccm/service-uid=<uid>`, and so do the add-ons' own LoadBalancer Services (the
+  ingress's); the throwaway Service is deleted and its load balancer's removal confirmed through the API.
 - volume-<class> (for the CSI driver's class and Longhorn's): a throwaway 1Gi claim and a pod that
   mounts it; the claim binds and the pod runs (for the CSI driver: its `pvc-<uid>` volume is attached
   to the pod's node at Hetzner); both are deleted and the volume's removal confirmed.
@@ -26,7 +26,7 @@ from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.events import VerifyWillCreate
 from khz_tui.engine.nodes.session import NodeError
-from khz_tui.engine.verify.checks import DNS_IMAGE, unanswered
+from khz_tui.engine.verify.checks import DNS_IMAGE, addon_namespaces, unanswered
 from khz_tui.engine.verify.model import CheckResult, Verification
 from khz_tui.engine.verify.shell import ClusterShell, ClusterUnanswered
 
@@ -125,6 +125,50 @@ async def _ccm_load_balancers(v: Verification, uid: str) -> list[Any]:
                                    what="listing the cloud controller's load balancers")
 
 
+async def _addon_services(v: Verification, shell: ClusterShell) -> tuple[list[str], list[str]]:
+    """(`ns/name: address` of the add-ons' LoadBalancer Services that have one, `ns/name` of those without)."""
+    namespaces = addon_namespaces(v)
+    served, pending = [], []
+    for svc in await shell.items("get services --all-namespaces"):
+        meta = svc.get("metadata") or {}
+        if meta.get("namespace") not in namespaces or (svc.get("spec") or {}).get("type") != "LoadBalancer":
+            continue
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        name = f"{meta.get('namespace')}/{meta.get('name')}"
+        if ingress:
+            served.append(f"{name}: {ingress[0].get('ip') or ingress[0].get('hostname')}")
+        else:
+            pending.append(name)
+    return served, pending
+
+
+async def _addons_served(v: Verification, shell: ClusterShell, result: CheckResult) -> CheckResult:
+    """`result` of the throwaway Service, extended with (or failed on) the add-ons' LoadBalancer Services."""
+
+    async def all_served() -> Any:
+        _served, pending = await _addon_services(v, shell)
+        return None if pending else True
+
+    if await _until(v, CREATE_DEADLINE, all_served) is None:
+        served, pending = await _addon_services(v, shell)
+        said = []
+        for name in pending:
+            ns, _, svc = name.partition("/")
+            events = [e for e in await shell.items(f"get events -n {ns}")
+                      if (e.get("involvedObject") or {}).get("name") == svc and e.get("reason") == "SyncLoadBalancerFailed"]
+            said.append(f"{name}" + (f" (the cloud controller says: {events[-1].get('message', '')})" if events else ""))
+        before = f"{result.detail}; " if not result.ok else ""
+        return CheckResult(result.check, result.title, "fail",
+                           f"{before}the add-ons' LoadBalancer Service(s) have no address: " + "; ".join(said),
+                           result.hint or "the cloud controller retries with a growing pause after an API error; "
+                           "`kubectl -n kube-system logs deploy/hcloud-cloud-controller-manager` says more")
+    served, _ = await _addon_services(v, shell)
+    if result.ok and served:
+        return CheckResult(result.check, result.title, result.status,
+                           f"{result.detail}; the add-ons' too ({', '.join(served)})", result.hint)
+    return result
+
+
 async def check_load_balancer(v: Verification) -> list[CheckResult]:
     title = "A LoadBalancer Service gets a Hetzner load balancer"
     shell = v.shell
@@ -158,6 +202,7 @@ async def check_load_balancer(v: Verification) -> list[CheckResult]:
                 "the cloud controller needs a location or network zone (HCLOUD_LOAD_BALANCERS_LOCATION), the "
                 "network and a token that may create load balancers: `kubectl -n kube-system logs "
                 "deploy/hcloud-cloud-controller-manager` says more")
+        result = await _addons_served(v, shell, result)
     except (ClusterUnanswered, NodeError, CloudError) as exc:
         result = CheckResult("load-balancer", title, "fail", f"could not finish: {exc}", ASK_AGAIN)
     return [result, await _remove_service(v, shell, uid)]

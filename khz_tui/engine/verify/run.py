@@ -95,14 +95,11 @@ async def verify_after_apply(run: Any) -> None:
     run (StepError, exit 1)."""
     ctx: RunContext = run.ctx
     seed = run.seed_node()
-
-    async def kubectl(args: str, timeout: float, stdin: str | None) -> Any:
-        return await run.retrying(seed, cluster_api.kubectl, args, timeout=timeout, stdin=stdin)
-
     title = "Checking that the cluster works (verify)"
     async with step(ctx.bus, "verify", title):
-        v = Verification(ctx=ctx, servers=await cluster_servers(ctx), shell=ClusterShell(seed.slot.name, kubectl),
-                         kubeconfig=kubeconfig_path(ctx))
+        shell = ClusterShell(seed.session, run.ssh_deadline()) if seed.session is not None else None
+        v = Verification(ctx=ctx, servers=await cluster_servers(ctx), shell=shell, kubeconfig=kubeconfig_path(ctx),
+                         unreachable=f"no SSH session to {seed.slot.name}")
         results = await verify_cluster(v, deep=False)
         message, hint = summary(results)
         if any(r.status == "fail" for r in results):
@@ -175,12 +172,7 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
         session, why = await _open_shell(ctx, servers)
         shell = None
         if session is not None:
-            opened = session
-
-            async def kubectl(args: str, timeout: float, stdin: str | None) -> Any:
-                return await cluster_api.kubectl(opened, args, timeout=timeout, stdin=stdin)
-
-            shell = ClusterShell(session.node, kubectl)
+            shell = ClusterShell(session, ctx.scaled(REACH_DEADLINE, floor=2.0))
             bus.log(f"asking the cluster through {session.node}")
         v = Verification(ctx=ctx, servers=servers, shell=shell, kubeconfig=kubeconfig_path(ctx), unreachable=why)
         results = await verify_cluster(v, deep=options.deep)

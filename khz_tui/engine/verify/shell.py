@@ -1,19 +1,24 @@
 """How verify asks the cluster: `k3s kubectl` over SSH on one control plane whose host key this
 machine pinned (`nodes/cluster_api.py`), through a session of its own (`khz-tui verify`) or apply's
-session on its seed (the verify at the end of apply, reconnecting as apply does)."""
+session on its seed (the verify at the end of apply).
+
+Several checks run at once on one connection. When it drops, every command in flight fails (a lost
+session, or a channel the dying connection refused): the first to notice reconnects, the others
+wait for it, and each command is sent again, a bounded number of times.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from khz_tui.engine.nodes.session import CommandResult
+from khz_tui.engine.nodes import cluster_api
+from khz_tui.engine.nodes.session import CommandFailed, CommandResult, NodeSession, SessionLost
 
-#: (kubectl arguments, timeout in seconds, stdin or None) -> the command's result, never raised for
-#: a non-zero exit.
-RunKubectl = Callable[[str, float, "str | None"], Awaitable[CommandResult]]
+#: Times one command is sent again after its connection dropped.
+RESENDS = 5
 
 
 class ClusterUnanswered(Exception):
@@ -22,13 +27,32 @@ class ClusterUnanswered(Exception):
 
 @dataclass
 class ClusterShell:
-    """kubectl on `node`, a control plane."""
+    """kubectl on `session`'s node, a control plane."""
 
-    node: str
-    run: RunKubectl
+    session: NodeSession
+    reconnect_deadline: float
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _generation: int = 0
+
+    @property
+    def node(self) -> str:
+        return self.session.node
 
     async def kubectl(self, args: str, *, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
-        return await self.run(args, timeout, stdin)
+        """The command's result (a non-zero exit is the caller's to judge); raises NodeError when the
+        node cannot be reached again, CommandFailed when the command ran past `timeout`."""
+        for attempt in range(RESENDS + 1):
+            generation = self._generation
+            try:
+                return await cluster_api.kubectl(self.session, args, timeout=timeout, stdin=stdin)
+            except (SessionLost, CommandFailed) as exc:
+                if (isinstance(exc, CommandFailed) and exc.result is not None) or attempt == RESENDS:
+                    raise  # ran past its timeout, or the connection keeps dropping
+                async with self._lock:
+                    if self._generation == generation:  # nobody reconnected since this command was sent
+                        await self.session.reconnect(deadline=self.reconnect_deadline)
+                        self._generation += 1
+        raise AssertionError("unreachable")
 
     async def json(self, args: str, *, timeout: float = 60.0) -> dict[str, Any]:
         result = await self.kubectl(f"{args} -o json", timeout=timeout)
