@@ -153,5 +153,9 @@ async def run(
 
     if state_dir is None:
         state_dir = target.state_dir
+    if mode == "verify":  # a run of its own: it reads the cluster and changes nothing at Hetzner
+        from khz_tui.engine.verify import execute_verify
+
+        return await execute_verify(plan, target, sink=sink, options=options, state_dir=state_dir)
     return await execute(mode, plan, target, sink=sink, confirm=confirm, options=options, state_dir=state_dir)
 

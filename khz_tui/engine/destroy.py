@@ -125,6 +125,10 @@ async def destroy(ctx: RunContext) -> int:
 
         await asyncio.gather(*(server(s) for s in inv.servers.values()))
     async with step(bus, "infrastructure", "Deleting placement groups, firewall, network, SSH key"):
+        # The cloud controller may have made a load balancer after the first sweep (it retries with a
+        # growing pause); with the servers gone it makes no more: sweep once more before the network.
+        if addons.count() or inv.servers:
+            await sweep_addon_resources(ctx, inv, lambda lb, _why: _delete(ctx, "load balancer", lb, h.load_balancers))
         await asyncio.gather(
             *(_delete(ctx, "placement group", pg, h.placement_groups) for pg in inv.placement_groups.values()),
             *(_delete_firewall(ctx, fw, h.firewalls) for fw in inv.firewalls.values()),

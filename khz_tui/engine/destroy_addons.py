@@ -13,32 +13,22 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
-from pathlib import Path
 from typing import Any
 
 from khz_tui.engine.cloud.addon_resources import AddonResources, find_addon_resources
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import Inventory
-from khz_tui.engine.cloud.names import ROLE_LABEL
-from khz_tui.engine.cloud.servers import delete_volume, server_facts
+from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.nodes.bootstrap import KUBECTL
-from khz_tui.engine.nodes.session import NodeError, NodeSession, SshEndpoint
+from khz_tui.engine.nodes import cluster_api
+from khz_tui.engine.nodes.session import NodeError, NodeSession
 
 #: Seconds (at scale 1) to reach a control plane and ask it to delete; past it the sweep does the work.
 REACH_DEADLINE = 60.0
 #: Seconds (at scale 1) to wait for the controllers to delete what they made, polled through the API.
 RELEASE_DEADLINE = 120.0
 RELEASE_POLL = 3.0
-
-
-def _control_plane(ctx: RunContext, inv: Inventory) -> Any | None:
-    """A running control plane whose host key this machine pinned (no pin, no connection)."""
-    for name, server in sorted(inv.servers.items()):
-        if (server.labels or {}).get(ROLE_LABEL) == "control-plane" and server.status == "running" \
-                and ctx.state.has_host_key(name):
-            return server
-    return None
 
 
 async def _kubectl_json(session: NodeSession, what: str) -> list[dict[str, Any]]:
@@ -48,14 +38,7 @@ async def _kubectl_json(session: NodeSession, what: str) -> list[dict[str, Any]]
 
 async def _delete_in_cluster(ctx: RunContext, server: Any) -> int:
     """Delete every LoadBalancer Service and every PVC on the cluster; returns how many were asked."""
-    facts = server_facts(server, None)
-    endpoint = await ctx.seam.endpoint(ctx.client, facts.id, facts.public_ipv4)
-    session = await NodeSession.connect(
-        node=server.name, endpoint=SshEndpoint(endpoint.host, endpoint.port),
-        host_key=ctx.state.pinned_host_key(server.name), client_key=Path(ctx.plan.ssh.private_key).expanduser(),
-        bus=ctx.bus, deadline=ctx.scaled(REACH_DEADLINE, floor=2.0), wait_cloud_init=False,
-        retry_interval=ctx.scaled(1.0), max_interval=ctx.scaled(2.0, floor=0.05),
-    )
+    session = await cluster_api.open_control_plane(ctx, server, deadline=ctx.scaled(REACH_DEADLINE, floor=2.0))
     asked = 0
     try:
         services = [s for s in await _kubectl_json(session, "services")
@@ -82,7 +65,8 @@ async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int)
     can exist); never raises for an unreachable cluster."""
     if not (ctx.plan.addons.cloud_controller or ctx.plan.storage.hcloud_csi) and not pending:
         return
-    server = _control_plane(ctx, inv)
+    # A running control plane whose host key this machine pinned (no pin, no connection).
+    server = (cluster_api.pinned_control_planes(ctx, inv.servers.values()) or [None])[0]
     if server is None:
         if inv.servers:
             ctx.bus.log("no running control plane this machine can verify: what the add-ons made is swept "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,23 @@ async def _apply(plan: ClusterPlan, sim: Simulator, **options: Any) -> tuple[Any
     return finished, events
 
 
+async def test_the_engine_runs_verify_as_a_mode_of_its_own(sim, make_plan) -> None:
+    """What the TUI calls: `run("verify", ...)` reads the cluster and changes nothing at Hetzner."""
+    from support.simulator import target_of
+
+    plan = make_plan("vm", cp=1, lb=False)
+    built, _ = await _apply(plan, sim, skip_verify=True)
+    assert built.ok, built.message
+    before, events = sim.mutating_request_count, []
+    finished = await run("verify", plan, target_of(sim), sink=events.append, options=RunOptions())
+    assert finished.ok and finished.mode == "verify", finished.message
+    assert {e.check for e in events if e.kind == "VerifyCheckFinished"} >= {"kubeconfig", "nodes", "addons", "dns"}
+    assert sim.mutating_request_count == before
+
+
 async def test_a_failed_check_fails_apply_and_no_verify_skips_it(sim, make_plan) -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (tests/run.sh installs Debian's kubernetes-client)")
     plan = make_plan("vf", cp=1, workers=1, lb=False)
     first, events = await _apply(plan, sim)
     assert first.ok, first.message
