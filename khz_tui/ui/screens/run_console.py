@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from khz_tui.engine.events import (
     EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, RunFinished, RunMode, RunStarted,
-    StepFailed, StepFinished, StepStarted,
+    StepFailed, StepFinished, StepStarted, VerifyCheckFinished, VerifyFinished, VerifyWillCreate,
 )
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.dialogs.confirm import ConfirmDialog
@@ -29,6 +29,7 @@ from khz_tui.ui.widgets.node_table import NodeTable
 from khz_tui.ui.widgets.outcome_panel import OutcomePanel
 from khz_tui.ui.widgets.progress_panel import ProgressPanel
 from khz_tui.ui.widgets.sim_banner import SimBanner
+from khz_tui.ui.widgets.verify_panel import VerifyPanel
 
 if TYPE_CHECKING:
     from khz_tui.ui.app import KhzApp
@@ -36,12 +37,13 @@ if TYPE_CHECKING:
 #: How often queued events are drawn (seconds); ~ one batch per frame.
 FLUSH_INTERVAL = 1 / 30
 _LEVEL_MARK = {"warning": "! ", "error": "✗ ", "debug": "· "}
-TITLES = {"apply": "Applying", "destroy": "Destroying", "dry-run": "Dry run of"}
+TITLES = {"apply": "Applying", "destroy": "Destroying", "dry-run": "Dry run of", "verify": "Verifying"}
 #: What a retry of each mode does, said before it starts: retrying never turns into another mode.
 RETRY_SAYS = {
     "apply": "applying again: creates what is missing and continues from where it stopped",
     "destroy": "destroying again: deletes what is left of the cluster",
     "dry-run": "asking again what applying would change; nothing is changed",
+    "verify": "verifying again; nothing at Hetzner is changed",
 }
 
 
@@ -84,6 +86,7 @@ class RunConsole(Screen):
         yield ProgressPanel(id="progress")
         yield NodeTable(id="nodes")
         yield OutcomePanel(id="outcome")
+        yield VerifyPanel(id="verify")
         yield LogPane(id="log-pane")
         yield Footer()
 
@@ -95,6 +98,7 @@ class RunConsole(Screen):
     def start(self) -> None:
         self.finished = None
         self.query_one(OutcomePanel).set_class(False, "-shown")
+        self.query_one(VerifyPanel).reset()
         self._run()
 
     # -- the run ----------------------------------------------------------------------------------
@@ -157,6 +161,10 @@ class RunConsole(Screen):
             elif isinstance(event, RunStarted):
                 where = "simulator" if event.simulated else event.endpoint
                 lines.append((None, log_line(event.elapsed, None, f"{event.mode} started against {where}")))
+            elif isinstance(event, (VerifyCheckFinished, VerifyWillCreate, VerifyFinished)):
+                self.query_one(VerifyPanel).add(event)
+                if isinstance(event, VerifyCheckFinished) and not event.ok and event.nodes:
+                    self.failed_node = event.nodes[0]
             elif isinstance(event, RunFinished):
                 self.finished = event
         table.refresh_rows(progress.elapsed)

@@ -13,6 +13,7 @@ RETRY_HINT = {
     "apply": "r applies again (continues from where it stopped)",
     "destroy": "r destroys again (deletes what is left)",
     "dry-run": "r asks again (a dry-run changes nothing)",
+    "verify": "r verifies again (changes nothing)",
 }
 
 
