@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from khz_tui.ui.draft import field_help, owns
+from khz_tui.ui.wizard_fields import readable_path
 
 if TYPE_CHECKING:
     from khz_tui.plan.checks import Problem
@@ -45,13 +46,14 @@ class PlanField(Vertical):
         yield self.control
         yield Static("", classes="field-problem")
 
-    def show_problems(self, problems: list[Problem]) -> list[Problem]:
-        """Show the problems under this field's path; return the ones shown."""
+    def show_problems(self, problems: list[Problem], data: dict | None = None) -> list[Problem]:
+        """Show the problems under this field's path; return the ones shown. `data` (the plan's) lets
+        a table field name its rows (`pool "web"`) rather than number them."""
         mine = [p for p in problems if owns((self.path,), p.path)]
         errors = any(p.severity == "error" for p in mine)
         self.set_class(errors, "-error")
         self.set_class(bool(mine) and not errors, "-warning")
-        lines = [("⚠ " if p.severity == "warning" else "✗ ") + _where(p, self.path) + p.message for p in mine]
+        lines = [("⚠ " if p.severity == "warning" else "✗ ") + _where(p, self.path, data) + p.message for p in mine]
         text = "\n".join(lines)
         if text != self._problem_text:  # every keystroke asks; an update would lay the screen out again
             self._problem_text = text
@@ -59,7 +61,9 @@ class PlanField(Vertical):
         return mine
 
 
-def _where(problem: Problem, field_path: str) -> str:
-    # A table field (worker pools, volumes) gathers problems from its rows; name the row.
+def _where(problem: Problem, field_path: str, data: dict | None) -> str:
+    # A table field (worker pools, volumes) gathers problems from its rows; name the row by its name.
     rest = problem.path[len(field_path):].lstrip(".")
-    return f"{rest}: " if rest else ""
+    if not rest:
+        return ""
+    return f"{readable_path(problem.path, data) if data is not None and rest.startswith('[') else rest}: "
