@@ -26,14 +26,18 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.ui.caller_lookup import CallerLookup
 from khz_tui.ui.commands import PlanCommands
+from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
-from khz_tui.ui.engine_runs import RunnerFactory, engine_runner_factory
+from khz_tui.ui.engine_runs import Runner, RunnerFactory, engine_runner_factory
+from khz_tui.ui.target import Target, describe_target
 from khz_tui.ui.screens.step import WizardStep
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
 
 if TYPE_CHECKING:
-    from khz_tui.engine.events import RunMode
+    from khz_tui.engine.api import Confirm, EventSink
+    from khz_tui.engine.events import RunFinished, RunMode
     from khz_tui.plan.checks import Problem
     from khz_tui.plan.model import ClusterPlan
 
@@ -46,7 +50,6 @@ STEP_SCREENS: dict[str, tuple[str, str]] = {
     "storage": ("khz_tui.ui.screens.storage", "StorageStep"),
     "review": ("khz_tui.ui.screens.review", "ReviewScreen"),
 }
-DARK_THEME, LIGHT_THEME = "textual-dark", "textual-light"
 #: Seconds without a key or click after which the plan package starts loading. Far shorter than it
 #: takes to read the first screen; keys typed ahead (e.g. while the terminal opens) go first.
 PLAN_LOAD_QUIET = 0.15
@@ -87,7 +90,11 @@ class KhzApp(App[int]):
         # Only a token typed in this session is handed over; otherwise the engine resolves one in its
         # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
-        self.theme = DARK_THEME
+        self.theme = load_theme()
+        self.caller = CallerLookup()
+        """The address this machine runs from, looked up once (firewall fields and review)."""
+        self._plan_text: str | None = None
+        """The plan file's text as loaded, for the line numbers of problems the wizard cannot show."""
         self._saved_data: str | None = None
         """The draft's data as its file holds it (None: a new plan, compared with the defaults)."""
         self._input_at = time.monotonic()
@@ -128,6 +135,7 @@ class KhzApp(App[int]):
             self.show_plan_error(err.source, err.problems)
             return
         self.draft = PlanDraft.from_plan(plan)
+        self._plan_text = _file_text(self.plan_path)
         self.mark_saved()
         self.show_step("review")
 
@@ -150,6 +158,7 @@ class KhzApp(App[int]):
         from khz_tui.ui.screens.plan_error import PlanErrorScreen
 
         raw = _raw_plan(self.plan_path) if self.plan_path else None
+        self._plan_text = _file_text(self.plan_path) if self.plan_path else None
         if raw is not None:
             self.draft = PlanDraft(raw)
             self.mark_saved()
@@ -163,8 +172,12 @@ class KhzApp(App[int]):
         else:
             self.switch_screen(screen)
 
-    def show_step(self, step: str) -> None:
-        self._show(step_screen(step)())
+    def show_step(self, step: str, *, focus: str | None = None) -> None:
+        """Show a wizard step; `focus` puts the cursor on the field for that key path."""
+        screen = step_screen(step)()
+        if focus is not None:
+            screen.focus_path = focus
+        self._show(screen)
 
     def show_step_after(self, step: str) -> None:
         self.show_step(STEP_ORDER[min(STEP_ORDER.index(step) + 1, len(STEP_ORDER) - 1)])
@@ -175,7 +188,47 @@ class KhzApp(App[int]):
             self.show_step(STEP_ORDER[at - 1])
 
     def action_fix_in_wizard(self) -> None:
-        self.show_step("credentials")
+        """The first step with a field for the first error; the review when only keys without a field
+        are wrong (it lists them and removes them)."""
+        from khz_tui.ui.wizard_fields import step_of
+
+        self.draft.check()
+        for problem in self.draft.problems:
+            if problem.severity == "error" and (step := step_of(problem.path)) is not None:
+                self.show_step(step, focus=problem.path)
+                return
+        fieldless = any(p.severity == "error" for p in self.draft.problems)
+        self.show_step("review" if fieldless else "credentials")
+
+    def action_fix_field(self, path: str) -> None:
+        """Open the wizard step with the field for `path`, the cursor on it (a failed run's way out)."""
+        from khz_tui.ui.wizard_fields import step_of
+
+        self.show_step(step_of(path) or "review", focus=path)
+
+    # -- what the plan file says, and where runs go -----------------------------------------------
+
+    def plan_source(self) -> str | None:
+        """The plan file's name as given, when the plan came from one."""
+        return str(self.plan_path) if self.plan_path is not None else None
+
+    def with_lines(self, problems: list[Problem]) -> list[Problem]:
+        """`problems` with their line in the plan file where the key is written there."""
+        if not self._plan_text:
+            return problems
+        from khz_tui.plan.checks import Problem
+        from khz_tui.plan.toml_io import find_line, key_lines
+
+        lines = key_lines(self._plan_text)
+        return [p if p.line is not None or not p.path else
+                Problem(p.path, p.message, find_line(self._plan_text, p.path, lines), p.severity) for p in problems]
+
+    async def look_up_caller(self) -> None:
+        """Find (once) the address this machine runs from; see `CallerLookup`."""
+        from khz_tui.plan.model import ClusterPlan
+
+        plan = self.draft.plan or ClusterPlan(name=self.draft.name)
+        await self.caller.look_up(plan, self.options, self.token)
 
     def action_new_plan(self) -> None:
         self.draft = PlanDraft.new()
@@ -242,23 +295,38 @@ class KhzApp(App[int]):
             self.start_run("dry-run", plan)
 
     def action_destroy(self) -> None:
+        """One dialog: what exists (the engine lists it), the cost saved, where, then the typed name."""
+        from khz_tui.plan.catalog import bundled_catalog
+        from khz_tui.plan.cost import estimate_cost
         from khz_tui.ui.dialogs.destroy_confirm import DestroyDialog
         from khz_tui.ui.screens.run_console import RunConsole
 
         plan = self._valid_plan("destroy")
         if plan is None:
             return
+        estimate = estimate_cost(plan, bundled_catalog())
 
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.start_run("destroy", plan, replace=isinstance(self.screen, RunConsole))
+        def confirmed(question: str | None) -> None:
+            if question is not None:
+                self.start_run("destroy", plan, replace=isinstance(self.screen, RunConsole), confirmed=question)
 
-        self.push_screen(DestroyDialog(plan.name, self.options.sim), confirmed)
+        self.push_screen(DestroyDialog(plan.name, self.target(), self.runner_factory("destroy", plan),
+                                       f"{estimate.monthly:.2f} {estimate.currency}"), confirmed)
 
-    def start_run(self, mode: RunMode, plan: ClusterPlan, *, replace: bool = False) -> None:
+    def target(self) -> Target:
+        """Where runs go, in words (see `ui/target.py`)."""
+        return describe_target(self.options, self.draft, bool(self.token))
+
+    def start_run(self, mode: RunMode, plan: ClusterPlan, *, replace: bool = False,
+                  confirmed: str | None = None) -> None:
+        """Open the run console on a new run. `confirmed` is a question the person already answered
+        yes to (the destroy dialog's inventory): the engine asking exactly it is not asked again."""
         from khz_tui.ui.screens.run_console import RunConsole
 
-        console = RunConsole(mode, plan, self.runner_factory(mode, plan))
+        runner = self.runner_factory(mode, plan)
+        if confirmed is not None:
+            runner = _answering(runner, confirmed)
+        console = RunConsole(mode, plan, runner)
         if replace and isinstance(self.screen, RunConsole):
             self.switch_screen(console)
         else:
@@ -302,13 +370,37 @@ class KhzApp(App[int]):
             self.push_screen(ConfirmDialog(question, yes="Quit without saving", no="Keep editing"), answered)
 
     def action_toggle_theme(self) -> None:
+        """Switch theme and remember it for the next start (in khz-tui's config folder)."""
         self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
+        try:
+            save_theme(self.theme)
+        except OSError as exc:  # the theme still changed for this session
+            self.notify(f"Could not remember the theme: {exc.strerror or exc}", severity="warning")
 
     def action_help(self) -> None:
         from khz_tui.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+
+def _answering(runner: Runner, confirmed: str) -> Runner:
+    """`runner` with the question `confirmed` answered yes; any other question still goes to the person."""
+
+    async def run(sink: EventSink, confirm: Confirm) -> RunFinished:
+        async def ask(question: str) -> bool:
+            return question == confirmed or await confirm(question)
+
+        return await runner(sink, ask)
+
+    return run
+
+
+def _file_text(path: Path | None) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8") if path is not None else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _raw_plan(path: Path) -> dict | None:
@@ -318,7 +410,15 @@ def _raw_plan(path: Path) -> dict | None:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
     data.setdefault("name", DEFAULT_NAME)
+    # The wizard writes the layout version itself when it saves; a missing one has no field to fix it in.
+    data.setdefault("schema_version", _schema_version())
     return data
+
+
+def _schema_version() -> int:
+    from khz_tui.plan.model import SCHEMA_VERSION
+
+    return SCHEMA_VERSION
 
 
 def run_tui(plan_path: Path | None, options: RunOptions) -> int:

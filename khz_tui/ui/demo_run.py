@@ -81,7 +81,9 @@ def demo_dry_run(plan: ClusterPlan) -> list[EngineEvent]:
                 for n in demo_nodes(plan)]
     if plan.load_balancer.enabled:
         changes.append(Change(action="create", resource_type="load_balancer", name=f"{plan.name}-api"))
-    return [PlanDiffed(changes=changes),
+    return [RunStarted(cluster=plan.name, mode="dry-run", endpoint="http://127.0.0.1:8080/v1", simulated=True,
+                       node_count=len(demo_nodes(plan))),
+            PlanDiffed(changes=changes),
             RunFinished(mode="dry-run", ok=True, message=f"{len(changes)} to create", api_requests=6,
                         rate_limit_remaining=3594)]
 
@@ -95,6 +97,30 @@ def demo_destroy(plan: ClusterPlan) -> list[EngineEvent]:
         out.append(NodePhaseChanged(node=node.node, phase="deleted", elapsed=n * 0.5 + 0.4, api_requests=n + 1))
     out.append(RunFinished(mode="destroy", ok=True, message=f"cluster {plan.name} is gone", elapsed=len(nodes) * 0.5))
     return out
+
+
+def demo_destroy_question(plan: ClusterPlan) -> str:
+    """The engine's question before deleting (destroy.py), for the demo's inventory."""
+    parts = [f"{len(demo_nodes(plan))} servers"]
+    if plan.load_balancer.enabled:
+        parts.append("1 load balancers")
+    parts += ["1 networks", "1 firewalls", "1 ssh keys"]
+    return f"Delete cluster {plan.name!r} ({', '.join(parts)})? This cannot be undone."
+
+
+def demo_destroy_runner(plan: ClusterPlan) -> Runner:
+    """Asks the engine's question first, as a real destroy does; deletes nothing when told no."""
+    script = scripted_runner(demo_destroy(plan))
+
+    async def run(sink: EventSink, confirm: Confirm) -> RunFinished:
+        if not await confirm(demo_destroy_question(plan)):
+            finished = RunFinished(mode="destroy", ok=False, message=f"destroying {plan.name!r} was not confirmed; "
+                                   "nothing was deleted")
+            sink(finished)
+            return finished
+        return await script(sink, confirm)
+
+    return run
 
 
 def scripted_runner(events: Iterable[EngineEvent], *, pause_every: int = 0, pause: float = 0.0) -> Runner:
@@ -119,7 +145,7 @@ def demo_runner_factory(*, fail_node: int | None = None) -> RunnerFactory:
         if mode == "dry-run":
             return scripted_runner(demo_dry_run(plan))
         if mode == "destroy":
-            return scripted_runner(demo_destroy(plan))
+            return demo_destroy_runner(plan)
         return scripted_runner(demo_apply(plan, fail_node=fail_node))
 
     return factory

@@ -26,6 +26,32 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def missing_key(draft) -> str | None:
+    """Why the plan's SSH key cannot be used from this machine (a file not there), or None.
+
+    `draft` is the wizard's PlanDraft. Only existence is checked here; the run's pre-flight checks the
+    rest (passphrase, agent, permissions) before anything is created."""
+    public = draft.get("ssh.public_key", "~/.ssh/id_ed25519.pub")
+    if not isinstance(public, str) or not public:
+        return None
+    private = draft.get("ssh.private_key") or public.removesuffix(".pub")
+    absent = [p for p in (public, private) if isinstance(p, str) and not Path(p).expanduser().exists()]
+    if not absent:
+        return None
+    return (f"{' and '.join(absent)} {'does' if len(absent) == 1 else 'do'} not exist on this machine, so apply "
+            "would stop before creating anything; pick another key or generate one (ctrl+g on Credentials)")
+
+
+def key_name_for(public: str, cluster: str) -> str:
+    """The file name a generated key takes: the missing key's own when both its halves are absent from
+    ~/.ssh (so the plan needs no change), else `khz_<cluster>_ed25519`."""
+    path = Path(public).expanduser()
+    private = path.with_suffix("") if path.suffix == ".pub" else path
+    if path.parent == ssh_dir() and path.suffix == ".pub" and not path.exists() and not private.exists():
+        return private.name
+    return f"khz_{cluster}_ed25519"
+
+
 def generate_ed25519(name: str, comment: str) -> Path:
     """Write `~/.ssh/<name>` (0600, OpenSSH format) and `<name>.pub`; return the public key's path."""
     # Imported here: cryptography costs start-up time and most people pick an existing key.

@@ -130,9 +130,10 @@ async def test_invalid_plan_lists_every_problem_and_leads_into_the_wizard(make_a
         paths = {p.path for p in screen.problems}
         assert {"name", "control_plane.count"} <= paths
         await pilot.press("w")
-        assert isinstance(app.screen, CredentialsStep)
-        await pilot.press("ctrl+n")
+        await pilot.pause()
+        # Straight to the first problem's field, the cursor in it.
         assert isinstance(app.screen, TopologyStep)
+        assert app.focused is app.screen.query_one("#name", Input)
         assert app.screen.query_one("#name", Input).value == "Bad_Name"
         assert app.screen.query_one("#name").parent.has_class("-error")
 

@@ -19,7 +19,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Sele
 
 from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
 from khz_tui.ui.screens.step import WizardStep, select_value
-from khz_tui.ui.ssh_keys import display_path, generate_ed25519, public_keys
+from khz_tui.ui.ssh_keys import display_path, generate_ed25519, key_name_for, missing_key, public_keys
 from khz_tui.ui.widgets.plan_field import PlanField
 
 SOURCES = ("env", "context", "paste")
@@ -82,12 +82,20 @@ class CredentialsStep(WizardStep):
         with Horizontal(id="ssh-row"):
             yield PlanField("SSH public key", self._key_set, "ssh.public_key")
             yield Button("New key (ctrl+g)", id="generate")
+        yield Static("", id="ssh-key-warning")
 
     def load(self) -> None:
         # Pressed here rather than built pressed: RadioSet puts its cursor on the first button when
         # mounted, and on the pressed one only when told of a change.
         self.query_one(f"#{self._first}", RadioButton).value = True
         self._key_buttons[self._ssh_keys.index(self.draft.get("ssh.public_key", DEFAULT_PUBLIC_KEY))].value = True
+
+    def after_check(self) -> None:
+        """A key that is not on this machine passes the plan's checks but stops apply: say so here."""
+        problem = missing_key(self.draft)
+        warning = self.query_one("#ssh-key-warning", Static)
+        warning.update(f"⚠ {problem}" if problem else "")
+        warning.set_class(problem is not None, "-warning")
 
     def _first_source(self, var: str) -> str:
         # The source shown first follows the engine's order (credentials.py): the variable beats a saved token.
@@ -200,7 +208,7 @@ class CredentialsStep(WizardStep):
 
     @work(exclusive=True, group="verify")
     async def _verify(self) -> None:
-        from khz_tui.engine.events import EngineEvent, PlanDiffed, RunFinished
+        from khz_tui.engine.events import EngineEvent, PlanDiffed, RunFinished, RunStarted
 
         seen: list[EngineEvent] = []
         runner = self.app.runner_factory("dry-run", self.draft.plan)
@@ -216,7 +224,8 @@ class CredentialsStep(WizardStep):
         diff = next((e for e in seen if isinstance(e, PlanDiffed)), None)
         existing = sum(1 for c in diff.changes if c.action != "create") if diff else 0
         limit = finished.rate_limit_remaining
-        where = "simulator" if self.app.options.sim else "Hetzner Cloud"
+        started = next((e for e in seen if isinstance(e, RunStarted)), None)
+        where = _where(started, self.app.target().short)
         if isinstance(finished, RunFinished) and finished.ok:
             result.update(
                 f"[b green]✓ reachable[/] ({where}) · {finished.api_requests} requests · "
@@ -229,21 +238,50 @@ class CredentialsStep(WizardStep):
     # -- ssh key ----------------------------------------------------------------------------------
 
     @on(Button.Pressed, "#generate")
+    @work(exclusive=True, group="generate-key")
     async def action_generate_key(self) -> None:
-        name = f"khz_{self.draft.name}_ed25519"
+        """Generate an ed25519 pair after the person says yes: named like the missing key the plan names
+        (so the plan stays as it is), or `khz_<cluster>_ed25519`."""
+        from khz_tui.ui.dialogs.confirm import ConfirmDialog
+
+        at = self._key_set.pressed_index
+        chosen = self._ssh_keys[at] if 0 <= at < len(self._ssh_keys) else DEFAULT_PUBLIC_KEY
+        name = key_name_for(chosen, self.draft.name)
+        shown = f"~/.ssh/{name}"
+        question = (f"Generate a new ed25519 key pair?\n\n  {shown}      private key, mode 0600, no passphrase\n"
+                    f"  {shown}.pub  public key, uploaded to the cluster's servers\n\nNothing existing is overwritten.")
+        if not await self.app.push_screen_wait(ConfirmDialog(question, yes="Generate", no="Not now")):
+            return
         try:
             public = generate_ed25519(name, f"khz-tui {self.draft.name}")
         except (OSError, FileExistsError) as exc:
             self.notify(str(exc), severity="error")
             return
         shown = display_path(public)
-        self._ssh_keys.append(shown)
-        button = RadioButton(shown)
-        self._key_buttons.append(button)
-        button.can_focus = False  # the set moves between its buttons itself, as for the ones it was built with
-        await self._key_set.mount(button)
+        if shown in self._ssh_keys:  # the missing key the plan named: now it exists
+            button = self._key_buttons[self._ssh_keys.index(shown)]
+            button.label = shown
+        else:
+            self._ssh_keys.append(shown)
+            button = RadioButton(shown)
+            self._key_buttons.append(button)
+            button.can_focus = False  # the set moves between its buttons itself, as for the ones it was built with
+            await self._key_set.mount(button)
         button.value = True
-        self.notify(f"Generated {shown}")
+        self.changed()
+        self.notify(f"Generated {shown} (private key {shown.removesuffix('.pub')}, mode 0600)")
+
+
+def _where(started, fallback: str) -> str:
+    """What answered, as the engine found it: a simulator (the built-in one or `sim serve`), Hetzner,
+    or another API by its address."""
+    from khz_tui.ui.target import HETZNER_ENDPOINT
+
+    if started is None:
+        return fallback
+    if started.simulated:
+        return f"simulator at {started.endpoint}"
+    return "Hetzner Cloud" if started.endpoint.rstrip("/") == HETZNER_ENDPOINT else started.endpoint
 
 
 async def _never(question: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Input, Select, Static, Switch
 
@@ -27,8 +29,11 @@ class NetworkingStep(WizardStep):
         "overlap). The API load balancer puts one stable address in front of the control planes. Allowed "
         "networks limit who reaches SSH and the Kubernetes API. Empty means only the address khz-tui runs "
         "from: the simulator reports it, Hetzner cannot, so for Hetzner name your address (e.g. 203.0.113.7/32) "
-        "or apply stops before changing anything. 0.0.0.0/0 opens them to the whole internet."
+        "or apply stops before changing anything. 0.0.0.0/0 opens them to the whole internet. The address "
+        "khz-tui found for this machine shows under the fields, with where it came from; ctrl+l writes it into "
+        "the empty ones."
     )
+    BINDINGS = [Binding("ctrl+l", "use_my_address", "Use my address")]
 
     def compose_form(self) -> ComposeResult:
         d, catalog = self.draft, bundled_catalog()
@@ -59,12 +64,63 @@ class NetworkingStep(WizardStep):
         yield PlanField("Services of type LoadBalancer",
                         Select(with_current(SERVICE_LBS, service_lb), value=service_lb, allow_blank=False,
                                id="service-lb"), "addons.service_load_balancer")
+        empty = "empty: only this machine's address (below)"
         yield PlanField("Who may reach SSH (CIDRs, e.g. 203.0.113.7/32)",
-                        Input(", ".join(d.get("ssh.allowed_cidrs", [])), id="ssh-cidrs"), "ssh.allowed_cidrs")
+                        Input(", ".join(d.get("ssh.allowed_cidrs", [])), placeholder=empty, id="ssh-cidrs"),
+                        "ssh.allowed_cidrs")
         yield PlanField("Who may reach the Kubernetes API (CIDRs, e.g. 203.0.113.7/32)",
-                        Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), id="api-cidrs"),
+                        Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), placeholder=empty, id="api-cidrs"),
                         "ssh.api_allowed_cidrs")
+        yield Static("", id="caller-address")
         yield Static("", id="open-world")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._look_up_caller()
+
+    @work(exclusive=True, group="caller-address")
+    async def _look_up_caller(self) -> None:
+        self._show_caller()
+        await self.app.look_up_caller()
+        if self.showing:
+            self._show_caller()
+
+    def _show_caller(self) -> None:
+        """Beside the fields: the address an empty one stands for, where it came from, and the key to keep it."""
+        caller = self.app.caller
+        line = self.query_one("#caller-address", Static)
+        empty = [f for f in ("#ssh-cidrs", "#api-cidrs") if not self.query_one(f, Input).value.strip()]
+        if caller.found:
+            cidrs = ", ".join(a.cidr for a in caller.found)
+            for selector in ("#ssh-cidrs", "#api-cidrs"):
+                self.query_one(selector, Input).placeholder = f"empty: only this machine, {cidrs}"
+        text = f"This machine's address: {caller.summary()}"
+        if caller.found and empty:
+            text += "  ·  ctrl+l writes it into the empty fields"
+        line.update(text)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "use_my_address":
+            return bool(self.app.caller.found)
+        return super().check_action(action, parameters)
+
+    def action_use_my_address(self) -> None:
+        """Write the found address into each empty range field, so the plan names it (and the file keeps it)."""
+        found = self.app.caller.found
+        if not found:
+            return
+        cidrs = ", ".join(a.cidr for a in found)
+        filled = []
+        for selector, key in (("#ssh-cidrs", "ssh.allowed_cidrs"), ("#api-cidrs", "ssh.api_allowed_cidrs")):
+            field = self.query_one(selector, Input)
+            if not field.value.strip():
+                field.value = cidrs
+                filled.append(key)
+        self.changed()
+        self._show_caller()
+        self.notify(f"{cidrs} written into {', '.join(filled)}" if filled else "Both fields already name ranges",
+                    severity="information" if filled else "warning")
 
     def collect(self) -> dict[str, Any]:
         def text(selector: str) -> str:

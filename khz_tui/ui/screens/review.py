@@ -7,19 +7,22 @@ from typing import TYPE_CHECKING
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Button, Footer, Static
 
 from khz_tui.engine.events import EngineEvent, PlanDiffed
 from khz_tui.plan.toml_io import dumps_plan
+from khz_tui.ui.ssh_keys import missing_key
 from khz_tui.ui.widgets.cost_panel import CostPanel
+from khz_tui.ui.widgets.fieldless_problems import FieldlessProblems
 from khz_tui.ui.widgets.problem_list import ProblemList
-from khz_tui.ui.widgets.sim_banner import SimBanner
 from khz_tui.ui.widgets.step_indicator import StepIndicator
+from khz_tui.ui.widgets.target_line import target_bar
+from khz_tui.ui.wizard_fields import has_field, readable_path
 
 if TYPE_CHECKING:
     from khz_tui.ui.app import KhzApp
@@ -33,7 +36,8 @@ class ReviewScreen(Screen):
     HELP = (
         "Everything the plan says, as the TOML file it saves to, and what applying it would change (the engine's "
         "dry-run against your project, or the simulator). ctrl+s saves the plan; a applies it and opens the run "
-        "console; D destroys the cluster (after you type its name); escape goes back to change something."
+        "console; D destroys the cluster (after you type its name); escape goes back to change something. "
+        "A problem on a key the wizard has no field for is listed with its line: x removes that key."
     )
     BINDINGS = [
         Binding("a", "apply", "Apply"),
@@ -44,8 +48,7 @@ class ReviewScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        if self.app.options.sim:
-            yield SimBanner()
+        yield target_bar(self.app)
         yield StepIndicator("review")
         with Horizontal(id="step-body"):
             with VerticalScroll(id="plan-toml"):
@@ -53,8 +56,15 @@ class ReviewScreen(Screen):
             with VerticalScroll(id="side"):
                 yield CostPanel(id="cost")
                 yield Static(id="changes")
+                yield Static(id="access")
                 yield Static(id="warnings")
+        yield FieldlessProblems(id="fieldless")
         yield ProblemList(id="problems")
+        with Horizontal(id="step-buttons"):
+            yield Button("← Back", id="back", compact=True)
+            yield Button("Dry-run again (d)", id="dry-run", compact=True)
+            yield Button("Save (ctrl+s)", id="save", compact=True)
+            yield Button("Apply (a)", id="apply", variant="primary", compact=True)
         yield Footer()
 
     shown_at = float("inf")
@@ -75,20 +85,28 @@ class ReviewScreen(Screen):
         self.show_plan()
         self.watch(self.app, "theme", lambda _theme: self.show_plan(), init=False)
         self.action_dry_run()
+        self._look_up_caller()
 
     def show_plan(self) -> None:
         self.query_one(StepIndicator).modified = self.app.modified
         draft = self.app.draft
+        problems = self.app.with_lines(draft.check())
         plan = draft.plan
-        problems = draft.check()
-        self.query_one(ProblemList).show(problems, [p for p in problems if p.severity == "error"])
+        fieldless = [p for p in problems if not has_field(p.path)]
+        self.query_one(FieldlessProblems).show(fieldless, self.app.plan_source())
+        self.query_one(ProblemList).show(
+            problems, [p for p in problems if p.severity == "error" and has_field(p.path)], draft.data)
         self.query_one(CostPanel).show_plan(plan)
-        warnings = [p for p in problems if p.severity == "warning"]
+        self.show_access()
+        warnings = [p for p in problems if p.severity == "warning" and has_field(p.path)]
         text = Text()
-        if warnings:
+        key = missing_key(draft)
+        if warnings or key:
             text.append("Warnings\n", style="bold")
-            for p in warnings:
-                text.append(f"⚠ {p.path}: {p.message}\n")
+        if key:
+            text.append(f"⚠ ssh.public_key: {key}\n")
+        for p in warnings:
+            text.append(f"⚠ {readable_path(p.path, draft.data)}: {p.message}\n")
         self.query_one("#warnings", Static).update(text)
         if plan is None:
             self.query_one("#toml", Static).update("The plan has problems: go back (escape) to fix them.")
@@ -127,6 +145,67 @@ class ReviewScreen(Screen):
 
     def action_back(self) -> None:
         self.app.show_step_before(self.STEP)
+
+    # -- who can connect --------------------------------------------------------------------------
+
+    def show_access(self) -> None:
+        """Who the firewall lets in, per port: an empty list is this machine's address (named once known),
+        a world-open range is said in so many words."""
+        draft, caller = self.app.draft, self.app.caller
+        text = Text("Who can connect\n", style="bold")
+        mine = ", ".join(a.cidr for a in caller.found) if caller.found else ("unknown" if caller.error else "…")
+        for key, what in (("ssh.allowed_cidrs", "SSH"), ("ssh.api_allowed_cidrs", "API")):
+            ranges = draft.get(key, []) or []
+            text.append(f"{what}: ", style="bold")
+            if not ranges:
+                text.append(f"this machine only ({mine})\n")
+                continue
+            open_world = [r for r in ranges if str(r).endswith("/0")]
+            text.append(", ".join(map(str, ranges)))
+            text.append("  ⚠ the whole internet\n" if open_world else "\n",
+                        style="bold reverse" if open_world else "")
+        self.query_one("#access", Static).update(text)
+
+    @work(exclusive=True, group="caller-address")
+    async def _look_up_caller(self) -> None:
+        draft = self.app.draft
+        if draft.get("ssh.allowed_cidrs") and draft.get("ssh.api_allowed_cidrs"):
+            return
+        await self.app.look_up_caller()
+        if self.is_attached:
+            self.show_access()
+
+    # -- keys the wizard has no field for ---------------------------------------------------------
+
+    @on(FieldlessProblems.RemoveAsked)
+    def _remove_key(self, event: FieldlessProblems.RemoveAsked) -> None:
+        from khz_tui.ui.wizard_fields import remove_key
+
+        path = event.problem.path
+        if not remove_key(self.app.draft.data, path):
+            self.notify(f"{path} is not written in the plan, so there is nothing to remove: add it in the file",
+                        severity="warning")
+            return
+        self.show_plan()
+        self.notify(f"Removed {path} from the plan (ctrl+s saves the change)")
+        if self.app.draft.plan is not None:
+            self.action_dry_run()
+
+    @on(Button.Pressed, "#back")
+    def _back(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#dry-run")
+    def _dry(self) -> None:
+        self.action_dry_run()
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.app.action_save_plan()
+
+    @on(Button.Pressed, "#apply")
+    def _apply(self) -> None:
+        self.action_apply()
 
 
 def render_diff(diff: PlanDiffed) -> Table:

@@ -24,8 +24,9 @@ from khz_tui.ui.draft import owns
 from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
-from khz_tui.ui.widgets.sim_banner import SimBanner
+from khz_tui.ui.widgets.target_line import TargetLine, target_bar
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
+from khz_tui.ui.wizard_fields import has_field, readable_path
 
 if TYPE_CHECKING:
     from khz_tui.plan.checks import Problem
@@ -53,6 +54,8 @@ class WizardStep(Screen):
 
     def __init__(self) -> None:
         super().__init__(classes=f"wizard-step step-{self.STEP}")
+        self.focus_path: str | None = None
+        """A key path whose field gets the cursor when the step opens (set by `KhzApp.show_step`)."""
         # Until `load` has filled the fields there is nothing to read: a Changed posted by a field as it
         # mounts (Select announces its first value) may reach the step before its other fields exist.
         self._loading = True
@@ -62,8 +65,7 @@ class WizardStep(Screen):
         return self.app.draft
 
     def compose(self) -> ComposeResult:
-        if self.app.options.sim:
-            yield SimBanner()
+        yield target_bar(self.app)
         yield StepIndicator(self.STEP)
         with Horizontal(id="step-body"):
             with VerticalScroll(id="form"):
@@ -107,6 +109,8 @@ class WizardStep(Screen):
         self._loading = False
         if self.draft.ready:
             self.plan_ready()
+        if self.focus_path is not None:
+            self._focus_field(self.focus_path)
 
     @property
     def showing(self) -> bool:
@@ -134,17 +138,21 @@ class WizardStep(Screen):
         self.draft.update(values)
         self.show_problems(self.draft.problems_under(self.PREFIXES))
         self.query_one(StepIndicator).modified = self.app.modified
+        for line in self.query(TargetLine):
+            line.refresh()  # the token's source or the endpoint may just have changed
         self.after_check()
 
     def show_problems(self, problems: list[Problem]) -> None:
         placed: list[Problem] = []
         for field in self.query(PlanField):
-            placed += field.show_problems(problems)
+            placed += field.show_problems(problems, self.draft.data)
         unplaced = [p for p in problems if p not in placed]
-        self.query_one(ProblemList).show(problems, unplaced)
+        self.query_one(ProblemList).show(problems, unplaced, self.draft.data)
 
     def blocking(self) -> list[Problem]:
-        return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error"]
+        """Errors a field of this step can fix. One on a key no field sets (a replayed plan's stray key)
+        does not hold the person here: the review lists it and can remove the key."""
+        return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error" and has_field(p.path)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action != "back" or self.STEP != STEP_ORDER[0]
@@ -158,7 +166,8 @@ class WizardStep(Screen):
         if errors:
             first = errors[0]
             count = f"{len(errors)} problem{'s' if len(errors) != 1 else ''}"
-            self.notify(f"{first.path}: {first.message}", title=f"Fix {count} first", severity="error")
+            self.notify(f"{readable_path(first.path, self.draft.data)}: {first.message}", title=f"Fix {count} first",
+                        severity="error")
             self._focus_field(first.path)
             return
         self.app.show_step_after(self.STEP)

@@ -1,0 +1,76 @@
+"""The address khz-tui runs from, looked up once per session for the firewall fields and the review.
+
+An empty `ssh.allowed_cidrs` / `ssh.api_allowed_cidrs` means "the address I run from", found at
+each run (`engine/caller_address.py`). The wizard shows that address beside the fields, with where
+it came from, so an empty field does not look like "nobody" or "everybody". Against a simulator
+(`--sim`, or an endpoint that answers `/x-sim/info`) its announced address is the answer, as it is
+for the run; on Hetzner the echo services are asked. Never on the event loop's time: callers run
+`look_up` in a Textual worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from khz_tui.engine.caller_address import CallerAddress
+    from khz_tui.engine.options import RunOptions
+    from khz_tui.plan.model import ClusterPlan
+
+
+@dataclass
+class CallerLookup:
+    """One lookup per app, shared by every screen that shows the address; `found` or `error` once done."""
+
+    found: list[CallerAddress] | None = None
+    error: str | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def done(self) -> bool:
+        return self.found is not None or self.error is not None
+
+    async def look_up(self, plan: ClusterPlan, options: RunOptions, token: str | None) -> None:
+        async with self._lock:
+            if self.done:
+                return
+            try:
+                self.found = await _caller_addresses(plan, options, token)
+            except Exception as exc:  # shown beside the fields in the engine's words; the run will say it too
+                self.error = _reason(exc)
+
+    def summary(self) -> str:
+        """`127.0.0.1/32 (from the simulator (GET /x-sim/info))`, or why it is unknown."""
+        if self.found:
+            return ", ".join(f"{a.cidr} (from {a.source})" for a in self.found)
+        return f"unknown: {self.error}" if self.error else "looking it up…"
+
+
+def _reason(exc: Exception) -> str:
+    message, hint = getattr(exc, "message", None), getattr(exc, "hint", None)
+    if message:
+        return f"{message}; {hint}" if hint else str(message)
+    return str(exc) or type(exc).__name__
+
+
+async def _caller_addresses(plan: ClusterPlan, options: RunOptions, token: str | None) -> list[CallerAddress]:
+    from khz_tui.engine.api import connect
+    from khz_tui.engine.bus import EventBus
+    from khz_tui.engine.caller_address import detect_caller_cidrs
+    from khz_tui.engine.cloud.client import HETZNER_ENDPOINT, CloudClient
+    from khz_tui.engine.cloud.targets import detect_seam
+    from khz_tui.engine.credentials import resolve_endpoint
+
+    if not options.sim and resolve_endpoint(plan, options) == HETZNER_ENDPOINT.rstrip("/"):
+        return await detect_caller_cidrs()  # Hetzner cannot say it: no need for a token to ask elsewhere
+    async with connect(plan, options, token=token) as target:
+        bus = EventBus(lambda event: None)
+        bus.add_secret(target.token)
+        client = CloudClient(target.endpoint, target.token, bus.usage)
+        try:
+            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+        finally:
+            client.close()
+    return await detect_caller_cidrs(simulated_cidr=seam.caller_cidr if seam.simulated else None)
