@@ -38,6 +38,8 @@ async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_th
     built = await asyncio.gather(*(engine("apply", p, sim, tmp_path / f"{n}.yaml") for n, p in plans.items()))
     for b in built:
         assert b.finished.ok, (b.finished.failed_step, b.finished.message)
+        # Every apply ends with verify's checks: both clusters verify, side by side.
+        assert [e.ok for e in b.events if e.kind == "VerifyFinished"] == [True]
     alpha, beta = (b.kubeconfig for b in built)
     assert await ready_nodes(alpha) == {"alpha-cp-1", "alpha-default-1"}
     assert await ready_nodes(beta) == {"beta-cp-1", "beta-default-1"}
