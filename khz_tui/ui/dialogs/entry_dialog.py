@@ -11,6 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label
 
+from khz_tui.ui.widgets.field_help import FieldHelp
 from khz_tui.ui.widgets.plan_field import PlanField
 
 
@@ -32,6 +33,7 @@ class EntryDialog(ModalScreen[dict[str, Any] | None]):
         with VerticalScroll(classes="dialog-box") as box:
             box.border_title = self.title_text
             yield from self.compose_fields()
+            yield FieldHelp(id="field-help")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Keep", id="keep", variant="primary")
@@ -43,6 +45,11 @@ class EntryDialog(ModalScreen[dict[str, Any] | None]):
     def on_mount(self) -> None:
         for field in self.query(PlanField):
             field.describe()
+        self.call_after_refresh(lambda: self.query_one(FieldHelp).follow(self.focused))
+
+    def on_descendant_focus(self, event: Any) -> None:
+        if self.is_attached:
+            self.query_one(FieldHelp).follow(self.focused)
 
     def values(self) -> dict[str, Any]:
         return {}

@@ -20,6 +20,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Sele
 from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
 from khz_tui.ui.screens.step import WizardStep, select_value
 from khz_tui.ui.ssh_keys import display_path, generate_ed25519, key_name_for, missing_key, public_keys
+from khz_tui.ui.widgets.controls import PlanCheckbox
 from khz_tui.ui.widgets.plan_field import PlanField
 
 SOURCES = ("env", "context", "paste")
@@ -124,7 +125,7 @@ class CredentialsStep(WizardStep):
         else:
             self._fields["token"] = Input(self.app.token or self._saved_token() or "", password=True,
                                           placeholder="API token (hidden)", id="token")
-            self._fields["save-token"] = Checkbox("Save it on this machine (readable by you only; never in the plan)",
+            self._fields["save-token"] = PlanCheckbox("Save it on this machine (readable by you only; never in the plan)",
                                                   id="save-token")
             fields = [self._fields["token"], self._fields["save-token"]]
         if d.ready:  # otherwise `plan_ready` describes every field once the plan package is there

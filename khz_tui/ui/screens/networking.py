@@ -13,6 +13,7 @@ from textual.widgets import Input, Select, Static, Switch
 from khz_tui.plan.catalog import bundled_catalog
 from khz_tui.ui.choices import lb_type_options, with_current, zone_options
 from khz_tui.ui.screens.step import WizardStep, as_list, select_value
+from khz_tui.ui.widgets.controls import PlanSwitch
 from khz_tui.ui.widgets.plan_field import PlanField
 
 CNIS = [("flannel  built into k3s", "flannel"), ("cilium", "cilium"), ("calico", "calico")]
@@ -51,12 +52,12 @@ class NetworkingStep(WizardStep):
         with Horizontal(classes="field-pair"):
             yield PlanField("CNI", Select(with_current(CNIS, cni), value=cni, allow_blank=False, id="cni"),
                             "network.cni")
-            yield PlanField("WireGuard encryption", Switch(bool(d.get("network.encryption")), id="encryption"),
+            yield PlanField("WireGuard encryption", PlanSwitch(bool(d.get("network.encryption")), id="encryption"),
                             "network.encryption")
         location = d.get("hcloud.location", "fsn1")
         lb_type = d.get("load_balancer.type", "lb11")
         with Horizontal(classes="field-pair"):
-            yield PlanField("API load balancer", Switch(bool(d.get("load_balancer.enabled", True)), id="lb-enabled"),
+            yield PlanField("API load balancer", PlanSwitch(bool(d.get("load_balancer.enabled", True)), id="lb-enabled"),
                             "load_balancer.enabled")
             yield PlanField("Type", Select(with_current(lb_type_options(catalog, location), lb_type),
                                            value=lb_type, allow_blank=False, id="lb-type"), "load_balancer.type")

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, RadioSet, Select, SelectionList, Switch
 
 from khz_tui.ui.draft import owns
+from khz_tui.ui.widgets.field_help import FieldHelp
 from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
@@ -71,6 +72,7 @@ class WizardStep(Screen):
             with VerticalScroll(id="form"):
                 yield from self.compose_form()
             yield from self.compose_side()
+        yield FieldHelp(id="field-help")
         yield ProblemList(id="problems")
         with Horizontal(id="step-buttons"):
             if self.STEP != STEP_ORDER[0]:  # nothing comes before the first step
@@ -125,7 +127,12 @@ class WizardStep(Screen):
             return  # `_loaded` calls this again once the fields hold the draft's values
         for field in self.query(PlanField):
             field.describe()
+        self.query_one(FieldHelp).follow(self.focused)
         self.changed()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        if not self._loading and self.is_attached:
+            self.query_one(FieldHelp).follow(self.focused)
 
     def changed(self) -> None:
         """Write the fields into the draft, re-check the plan, show what the checks found."""

@@ -11,6 +11,7 @@ from textual.widgets import Switch
 
 from khz_tui.ui.screens.step import WizardStep
 from khz_tui.ui.widgets.cost_panel import CostPanel
+from khz_tui.ui.widgets.controls import PlanSwitch
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.rows_table import RowsTable
 from khz_tui.ui.widgets.volume_table import VolumeTable
@@ -28,9 +29,9 @@ class StorageStep(WizardStep):
     def compose_form(self) -> ComposeResult:
         d = self.draft
         with Horizontal(classes="field-pair"):
-            yield PlanField("Hetzner CSI driver", Switch(bool(d.get("storage.hcloud_csi", True)), id="csi"),
+            yield PlanField("Hetzner CSI driver", PlanSwitch(bool(d.get("storage.hcloud_csi", True)), id="csi"),
                             "storage.hcloud_csi")
-            yield PlanField("Longhorn", Switch(bool(d.get("storage.longhorn", False)), id="longhorn"),
+            yield PlanField("Longhorn", PlanSwitch(bool(d.get("storage.longhorn", False)), id="longhorn"),
                             "storage.longhorn")
         pools = [str(p.get("name", "")) for p in d.get("worker_pools", []) if isinstance(p, dict)]
         yield PlanField("Volumes  (a add · e edit · x remove)",

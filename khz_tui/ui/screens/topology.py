@@ -11,12 +11,17 @@ from textual.widgets import Input, Select, SelectionList
 from khz_tui.plan.catalog import bundled_catalog
 from khz_tui.ui.choices import location_options, server_type_options, with_current
 from khz_tui.ui.screens.step import WizardStep, select_value
+from khz_tui.ui.widgets.controls import CheckList
 from khz_tui.ui.widgets.cost_panel import CostPanel
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.pool_table import WorkerPoolTable
 from khz_tui.ui.widgets.rows_table import RowsTable
 
 CONTROL_PLANE_COUNTS = [("1  no high availability", 1), ("3  survives one failure", 3), ("5  survives two failures", 5)]
+
+
+def _order(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else float("inf")
 
 
 class TopologyStep(WizardStep):
@@ -35,7 +40,10 @@ class TopologyStep(WizardStep):
         yield PlanField("Location", Select(with_current(location_options(catalog), location), value=location,
                                            allow_blank=False, id="location"), "hcloud.location")
         count = d.get("control_plane.count", 3)
-        counts = CONTROL_PLANE_COUNTS + ([(f"{count}  (not allowed)", count)] if count not in (1, 3, 5) else [])
+        # A count from a plan file that is not allowed sits in order among the allowed ones, so one arrow
+        # key from it reaches its neighbour, not the other end of the list.
+        counts = sorted(CONTROL_PLANE_COUNTS + ([(f"{count}  (not allowed: 1, 3 or 5)", count)]
+                                                if count not in (1, 3, 5) else []), key=lambda c: _order(c[1]))
         yield PlanField("Control planes", Select(counts, value=count, allow_blank=False, id="cp-count"),
                         "control_plane.count")
         cp_type = d.get("control_plane.server_type", "cpx22")
@@ -45,7 +53,7 @@ class TopologyStep(WizardStep):
                    allow_blank=False, id="cp-type"),
             "control_plane.server_type",
         )
-        yield PlanField("Spread control planes over (optional)", SelectionList[str](id="cp-locations"),
+        yield PlanField("Spread control planes over (optional)", CheckList(id="cp-locations"),
                         "control_plane.locations")
         yield PlanField("Worker pools  (a add · e edit · x remove)",
                         WorkerPoolTable(d.get("worker_pools", []), location, id="pools"), "worker_pools")

@@ -1,0 +1,66 @@
+"""Form controls that say their state in text, not by colour alone, and leave Enter to the step.
+
+- `PlanSwitch`: the slider plus `on` / `off`; space (or a click) toggles. Enter goes to the next
+  step, as it does from a text field, instead of toggling here and moving on there.
+- `CheckList`: a SelectionList whose boxes show `✓` when chosen and stay empty when not.
+"""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.segment import Segment
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.scrollbar import ScrollBarRender
+from textual.strip import Strip
+from textual.widgets import Checkbox, SelectionList, Switch
+from textual.widgets._toggle_button import ToggleButton
+
+
+class PlanSwitch(Switch, inherit_bindings=False):
+    """A switch that reads `on` or `off` beside its slider."""
+
+    BINDINGS = [Binding("space", "toggle_switch", "Toggle", show=False)]
+
+    def render(self) -> RenderableType:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=4)
+        grid.add_column(width=3)
+        slider = ScrollBarRender(virtual_size=100, window_size=50, position=self._slider_position * 50,
+                                 style=self.get_component_rich_style("switch--slider"), vertical=False)
+        grid.add_row(slider, Text("on" if self.value else "off", style="bold" if self.value else ""))
+        return grid
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return 8
+
+
+class PlanCheckbox(Checkbox, inherit_bindings=False):
+    """A checkbox toggled by space; Enter belongs to the step (next), as for `PlanSwitch`."""
+
+    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+
+class CheckList(SelectionList[str]):
+    """A SelectionList that marks chosen entries with `✓` (the stock one draws the same `X`, coloured),
+    and has its cursor on the first entry when focused (the stock one has none: space did nothing)."""
+
+    def _on_focus(self, event) -> None:
+        super()._on_focus(event)
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        if len(segments) < 3 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return strip
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except Exception:  # past the last entry: nothing to mark
+            return strip
+        mark = "✓" if selection.value in self.selected else " "
+        segments[1] = Segment(mark, segments[1].style)
+        return Strip(segments, strip.cell_length)
