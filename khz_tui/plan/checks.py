@@ -214,7 +214,8 @@ def _from_pydantic(exc: ValidationError) -> list[Problem]:
         elif kind in _TYPE_HINTS:
             msg = _TYPE_HINTS[kind]
         else:
-            msg = f"{msg[0].lower()}{msg[1:]}"
+            # pydantic's own words ("Input should be 'a' or 'b'") read as the plan's: "must be 'a' or 'b'".
+            msg = re.sub(r"^input should (be|have|match)", r"must \1", f"{msg[0].lower()}{msg[1:]}")
         problems.append(Problem(format_path(loc), msg))
     return problems
 
@@ -240,6 +241,12 @@ def check_plan(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Proble
     ):
         problems.extend(rule(plan, catalog))
     return problems
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... (11th, 12th, 13th)."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _error(path: str, message: str) -> Problem:
@@ -401,7 +408,7 @@ def _check_pools(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
             problems.append(
                 _error(
                     f"worker_pools[{i}].name",
-                    f"pool name {pool.name!r} is already used by worker_pools[{seen[pool.name]}]; "
+                    f"pool name {pool.name!r} is already used by another pool (the {_ordinal(seen[pool.name] + 1)}); "
                     "pool names must be unique because they become part of each node's name",
                 )
             )
@@ -446,7 +453,7 @@ def _check_volumes(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
         if vol.name in names:
             problems.append(
                 _error(f"storage.volumes[{i}].name", f"volume name {vol.name!r} is already used by "
-                       f"storage.volumes[{names[vol.name]}]; give each volume its own name")
+                       f"another volume (the {_ordinal(names[vol.name] + 1)}); give each volume its own name")
             )
         names.setdefault(vol.name, i)
         pool = plan.pool(vol.pool)

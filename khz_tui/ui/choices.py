@@ -40,5 +40,5 @@ def lb_type_options(catalog: Catalog, location: str) -> list[tuple[str, str]]:
 def with_current(options: list[tuple[str, str]], value: object) -> list[tuple[str, str]]:
     """Keep a value the catalog does not know (from a plan file) selectable, so its problem can show."""
     if isinstance(value, str) and value and value not in {v for _label, v in options}:
-        return [*options, (f"{value}  (not in the catalog)", value)]
+        return [*options, (f"{value}  (not offered by Hetzner)", value)]
     return options

@@ -11,6 +11,8 @@ from khz_tui.ui.widgets.rows_table import RowsTable
 class WorkerPoolTable(RowsTable):
     """One row per pool: name, server type, count, location, labels, taints."""
 
+    PATH = "worker_pools"
+    NOUN = "pool"
     COLUMNS = ("Pool", "Type", "Count", "Location", "Labels", "Taints")
 
     def __init__(self, pools: list[dict[str, Any]], default_location: str, **kwargs: Any) -> None:

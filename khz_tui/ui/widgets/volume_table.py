@@ -11,6 +11,8 @@ from khz_tui.ui.widgets.rows_table import RowsTable
 class VolumeTable(RowsTable):
     """One row per volume: name, size, pool, filesystem."""
 
+    PATH = "storage.volumes"
+    NOUN = "volume"
     COLUMNS = ("Volume", "Size", "Pool", "Format")
 
     def __init__(self, volumes: list[dict[str, Any]], pools: list[str], **kwargs: Any) -> None:
