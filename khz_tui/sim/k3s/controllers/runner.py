@@ -51,6 +51,10 @@ class ControllerRunner:
         """One pass over every cluster (also what each tick does)."""
         endpoint = self._endpoint()
         for cluster in list(self._clusters()):
+            if not cluster.live_servers():
+                # The controllers are pods of the cluster: with no k3s server running (all deleted or
+                # off) nothing reconciles, and nothing calls the API in the cluster's name.
+                continue
             ccm = self._ccm.setdefault(cluster.id, CloudControllerManager(cluster, endpoint, self.time_scale))
             csi = self._csi.setdefault(cluster.id, CsiController(cluster, endpoint, self.time_scale))
             ccm.cluster = csi.cluster = cluster  # a restored project rebuilds its Cluster objects
