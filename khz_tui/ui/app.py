@@ -67,7 +67,9 @@ class KhzApp(App[int]):
     TITLE = "khz-tui"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {PlanCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    #: Narrow: a slim cost panel. Wide: the form beside a full one. Extra wide (200 columns): the form's
+    #: fields in two columns, tables across both, so the important ones fit without scrolling.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide"), (160, "-xwide")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme", show=False),

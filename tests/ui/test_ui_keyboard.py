@@ -96,3 +96,26 @@ async def test_the_theme_is_remembered(make_app, home: Path) -> None:
     again = make_app()
     async with again.run_test(size=SIZE):
         assert not again.current_theme.dark
+
+
+def _luminance(color) -> float:
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = color.triplet
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+async def test_the_sim_banner_is_readable_in_both_themes(make_app) -> None:
+    from khz_tui.ui.widgets.sim_banner import SimBanner
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(2):
+            await pilot.pause()
+            style = app.screen.query_one(SimBanner).rich_style
+            lighter, darker = sorted((_luminance(style.color), _luminance(style.bgcolor)), reverse=True)
+            ratio = (lighter + 0.05) / (darker + 0.05)
+            assert ratio >= 4.5, (app.theme, style, ratio)  # WCAG AA for text
+            await pilot.press("ctrl+t")

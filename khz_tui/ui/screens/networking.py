@@ -7,7 +7,7 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Container, Horizontal
 from textual.widgets import Input, Select, Static, Switch
 
 from khz_tui.plan.catalog import bundled_catalog
@@ -39,6 +39,13 @@ class NetworkingStep(WizardStep):
     def compose_form(self) -> ComposeResult:
         d, catalog = self.draft, bundled_catalog()
         zone = d.get("network.zone", "eu-central")
+        # Two columns of fields at 200 columns (`.field-grid`); the address lines below stay full width.
+        with Container(classes="field-grid"):
+            yield from self._compose_fields(d, catalog, zone)
+        yield Static("", id="caller-address")
+        yield Static("", id="open-world")
+
+    def _compose_fields(self, d: Any, catalog: Any, zone: str) -> ComposeResult:
         yield PlanField("Network zone", Select(with_current(zone_options(catalog), zone), value=zone,
                                                allow_blank=False, id="zone"), "network.zone")
         with Horizontal(classes="field-pair"):
@@ -72,8 +79,6 @@ class NetworkingStep(WizardStep):
         yield PlanField("Who may reach the Kubernetes API (CIDRs, e.g. 203.0.113.7/32)",
                         Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), placeholder=empty, id="api-cidrs"),
                         "ssh.api_allowed_cidrs")
-        yield Static("", id="caller-address")
-        yield Static("", id="open-world")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -76,8 +76,8 @@ class WizardStep(Screen):
         yield ProblemList(id="problems")
         with Horizontal(id="step-buttons"):
             if self.STEP != STEP_ORDER[0]:  # nothing comes before the first step
-                yield Button("← Back", id="back")
-            yield Button("Next →", id="next", variant="primary")
+                yield Button("← Back", id="back", compact=True)
+            yield Button("Next →", id="next", variant="primary", compact=True)
         yield KeyFooter()
 
     # -- for subclasses ---------------------------------------------------------------------------

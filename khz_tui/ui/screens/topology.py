@@ -6,6 +6,7 @@ from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
+from textual.containers import Container
 from textual.widgets import Input, Select, SelectionList
 
 from khz_tui.plan.catalog import bundled_catalog
@@ -36,6 +37,15 @@ class TopologyStep(WizardStep):
     def compose_form(self) -> ComposeResult:
         d, catalog = self.draft, bundled_catalog()
         location = d.get("hcloud.location", "fsn1")
+        # Two columns of these at 200 columns (`.field-grid`); the checklist and the table stay full width.
+        with Container(classes="field-grid"):
+            yield from self._compose_main(d, catalog, location)
+        yield PlanField("Spread control planes over (optional)", CheckList(id="cp-locations"),
+                        "control_plane.locations")
+        yield PlanField("Worker pools  (a add · e edit · x remove)",
+                        WorkerPoolTable(d.get("worker_pools", []), location, id="pools"), "worker_pools")
+
+    def _compose_main(self, d: Any, catalog: Any, location: str) -> ComposeResult:
         yield PlanField("Cluster name", Input(str(d.get("name", "")), id="name"), "name")
         yield PlanField("Location", Select(with_current(location_options(catalog), location), value=location,
                                            allow_blank=False, id="location"), "hcloud.location")
@@ -53,10 +63,6 @@ class TopologyStep(WizardStep):
                    allow_blank=False, id="cp-type"),
             "control_plane.server_type",
         )
-        yield PlanField("Spread control planes over (optional)", CheckList(id="cp-locations"),
-                        "control_plane.locations")
-        yield PlanField("Worker pools  (a add · e edit · x remove)",
-                        WorkerPoolTable(d.get("worker_pools", []), location, id="pools"), "worker_pools")
 
     def compose_side(self) -> ComposeResult:
         yield CostPanel(id="cost")

@@ -19,4 +19,9 @@ class FieldHelp(Static):
     def follow(self, focused: Widget | None) -> None:
         field = next((w for w in (focused.ancestors_with_self if focused else ()) if isinstance(w, PlanField)), None)
         tip = str(field.control.tooltip or "") if field is not None else ""
-        self.update(Text.assemble((f"{field.label}: ", "bold"), tip) if field is not None and tip else "")
+        if field is None or not tip:
+            self.update("")
+            return
+        label = field.label.split("  (")[0].split(" (")[0]
+        # Most descriptions start with the field's own name ("Cluster name: ..."): not said twice.
+        self.update(Text(tip) if tip.lower().startswith(label.lower()) else Text.assemble((f"{label}: ", "bold"), tip))

@@ -27,8 +27,9 @@ class PlanField(Vertical):
     PlanField.-warning > .field-problem { display: block; color: $text-warning; }
     """
 
-    def __init__(self, label: str, control: Widget, path: str, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, label: str, control: Widget, path: str, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.label = label
         self.control = control
         self.path = path

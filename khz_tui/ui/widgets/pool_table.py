@@ -9,11 +9,12 @@ from khz_tui.ui.widgets.rows_table import RowsTable
 
 
 class WorkerPoolTable(RowsTable):
-    """One row per pool: name, server type, count, location, labels, taints."""
+    """One row per pool: name, server type, count, labels, taints, location (what a narrow table cuts
+    first is last: the location, most often the cluster's own)."""
 
     PATH = "worker_pools"
     NOUN = "pool"
-    COLUMNS = ("Pool", "Type", "Count", "Location", "Labels", "Taints")
+    COLUMNS = ("Pool", "Type", "Count", "Labels", "Taints", "Location")
 
     def __init__(self, pools: list[dict[str, Any]], default_location: str, **kwargs: Any) -> None:
         super().__init__(pools, **kwargs)
@@ -24,9 +25,9 @@ class WorkerPoolTable(RowsTable):
             str(row.get("name", "")),
             str(row.get("server_type", "")),
             str(row.get("count", "")),
-            str(row.get("location") or f"({self.default_location})"),
             labels_text(row.get("labels", {})) or "-",
             ", ".join(row.get("taints", [])) or "-",
+            str(row.get("location") or f"({self.default_location})"),
         )
 
     def new_row(self) -> dict[str, Any]:

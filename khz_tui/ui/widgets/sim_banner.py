@@ -25,7 +25,7 @@ class SimBanner(Static):
     DEFAULT_CSS = """
     SimBanner {
         dock: top; height: 1; width: 100%;
-        background: $warning; color: $background; text-style: bold; content-align: center middle;
+        background: $warning; color: #000000; text-style: bold; content-align: center middle;
     }
     """
 
