@@ -22,6 +22,9 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForScreenshotsOnlyxxx
 def _isolate(home: Path) -> None:
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519.pub").write_text(PUBLIC_KEY)
+    # Its other half: the wizard warns when either is missing (only its presence matters here).
+    (home / ".ssh" / "id_ed25519").write_text("placeholder: screenshots only check that it exists\n")
+    (home / ".ssh" / "id_ed25519").chmod(0o600)
     os.environ["HOME"] = str(home)
     # The usual Linux folders, so the sim banner names the project where a person's would be.
     for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_STATE_HOME", ".local/state"),
@@ -29,6 +32,7 @@ def _isolate(home: Path) -> None:
         os.environ[var] = str(home / sub)
     for var in ("HCLOUD_TOKEN", "HCLOUD_CONTEXT", "HCLOUD_ENDPOINT"):
         os.environ.pop(var, None)
+    os.environ["KHZ_TUI_MY_IP_URLS"] = ""  # never ask the internet; the simulator announces the address
     os.chdir(home)
 
 

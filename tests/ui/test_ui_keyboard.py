@@ -119,3 +119,19 @@ async def test_the_sim_banner_is_readable_in_both_themes(make_app) -> None:
             ratio = (lighter + 0.05) / (darker + 0.05)
             assert ratio >= 4.5, (app.theme, style, ratio)  # WCAG AA for text
             await pilot.press("ctrl+t")
+
+
+async def test_radio_buttons_and_checkbox_mark_only_the_chosen(make_app) -> None:
+    from khz_tui.ui.widgets.controls import PlanCheckbox
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        sources = app.screen.query_one("#token-source")
+        lines = [sources.query("RadioButton")[i].render_line(0).text for i in range(3)]
+        assert [("●" in line) for line in lines] == [False, False, True], lines
+        save = app.screen.query_one(PlanCheckbox)
+        assert "✓" not in save.render_line(0).text
+        save.value = True
+        await pilot.pause()
+        assert "✓" in save.render_line(0).text

@@ -15,6 +15,9 @@ from khz_tui.ui.app import KhzApp
 from khz_tui.ui.demo_run import demo_apply, demo_runner_factory, scripted_runner
 
 SIZE = (100, 32)
+#: The sizes every wizard step and the review are checked at: a small terminal, a usual one, a wide one.
+SIZES = [(80, 24), (120, 40), (200, 60)]
+SIZE_IDS = ["80x24", "120x40", "200x60"]
 
 
 def _app(plan_path: Path | None = None) -> KhzApp:
@@ -77,6 +80,35 @@ def test_run_console_success(snap_compare, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(_app(_plan(tmp_path)), run_before=apply, terminal_size=SIZE)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("presses", [0, 1, 2, 3], ids=["credentials", "topology", "networking", "storage"])
+def test_wizard_step_at_size(snap_compare, presses: int, size: tuple[int, int]) -> None:
+    async def walk(pilot) -> None:
+        for _ in range(presses):
+            await pilot.press("ctrl+n")
+            await _settle(pilot)
+        await _settle(pilot)
+
+    assert snap_compare(_app(), run_before=walk, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_review_at_size(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(_app(_plan(tmp_path)), run_before=_settle, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_destroy_dialog_at_size(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def destroy(pilot) -> None:
+        await _settle(pilot)
+        await pilot.press("D")
+        await _settle(pilot)
+        await pilot.press(*"dem")
+        await pilot.pause()
+
+    assert snap_compare(_app(_plan(tmp_path)), run_before=destroy, terminal_size=size)
 
 
 def test_plan_error(snap_compare, tmp_path: Path) -> None:

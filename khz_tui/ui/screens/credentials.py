@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Sele
 from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
 from khz_tui.ui.screens.step import WizardStep, select_value
 from khz_tui.ui.ssh_keys import display_path, generate_ed25519, key_name_for, missing_key, public_keys
-from khz_tui.ui.widgets.controls import PlanCheckbox
+from khz_tui.ui.widgets.controls import PlanCheckbox, PlanRadioButton
 from khz_tui.ui.widgets.plan_field import PlanField
 
 SOURCES = ("env", "context", "paste")
@@ -58,9 +58,9 @@ class CredentialsStep(WizardStep):
         self.AUTO_FOCUS = "#token" if source == "paste" else "#token-source"
         # Fields are held here rather than looked up: the draft reads them on every keystroke.
         self._source_set = RadioSet(
-            RadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env"),
-            RadioButton(f"hcloud CLI context ({len(self._contexts)} found)", id="context"),
-            RadioButton("Type or paste a token", id="paste"),
+            PlanRadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env"),
+            PlanRadioButton(f"hcloud CLI context ({len(self._contexts)} found)", id="context"),
+            PlanRadioButton("Type or paste a token", id="paste"),
             id="token-source",
         )
         yield self._source_set
@@ -77,7 +77,7 @@ class CredentialsStep(WizardStep):
         current = d.get("ssh.public_key", DEFAULT_PUBLIC_KEY)
         if current not in self._ssh_keys:
             self._ssh_keys.append(current)
-        self._key_buttons = [RadioButton(key if key != current or Path(key).expanduser().exists()
+        self._key_buttons = [PlanRadioButton(key if key != current or Path(key).expanduser().exists()
                                          else f"{key} (not found)") for key in self._ssh_keys]
         self._key_set = RadioSet(*self._key_buttons, id="ssh-key")
         with Horizontal(id="ssh-row"):
@@ -264,7 +264,7 @@ class CredentialsStep(WizardStep):
             button.label = shown
         else:
             self._ssh_keys.append(shown)
-            button = RadioButton(shown)
+            button = PlanRadioButton(shown)
             self._key_buttons.append(button)
             button.can_focus = False  # the set moves between its buttons itself, as for the ones it was built with
             await self._key_set.mount(button)

@@ -2,7 +2,7 @@
 
 - `PlanSwitch`: the slider plus `on` / `off`; space (or a click) toggles. Enter goes to the next
   step, as it does from a text field, instead of toggling here and moving on there.
-- `CheckList`: a SelectionList whose boxes show `✓` when chosen and stay empty when not.
+- `CheckList`, `PlanCheckbox`, `PlanRadioButton`: a mark (`✓`, `●`) only on what is chosen.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.geometry import Size
 from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
-from textual.widgets import Checkbox, SelectionList, Switch
+from textual.widgets import Checkbox, RadioButton, SelectionList, Switch
 from textual.widgets._toggle_button import ToggleButton
 
 
@@ -38,9 +38,22 @@ class PlanSwitch(Switch, inherit_bindings=False):
 
 
 class PlanCheckbox(Checkbox, inherit_bindings=False):
-    """A checkbox toggled by space; Enter belongs to the step (next), as for `PlanSwitch`."""
+    """A checkbox toggled by space, ticked `✓` when on and empty when off (the stock one draws the same
+    `X` in another colour); Enter belongs to the step (next), as for `PlanSwitch`."""
 
     BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]  # read by ToggleButton when drawing
+        return "✓" if self.value else " "
+
+
+class PlanRadioButton(RadioButton):
+    """A radio button whose dot shows only when it is the chosen one (the stock one colours the same dot)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # type: ignore[override]
+        return "●" if self.value else " "
 
 
 class CheckList(SelectionList[str]):
