@@ -65,6 +65,7 @@ class RunConsole(Screen):
         Binding("r", "retry('destroy')", "Retry destroy"),
         Binding("r", "retry('dry-run')", "Retry dry-run"),
         Binding("D", "destroy", "Destroy"),
+        Binding("e", "fix_field", "Fix in the wizard"),
     ]
 
     def __init__(self, mode: RunMode, plan: ClusterPlan, runner: Runner, *, flush_interval: float = FLUSH_INTERVAL):
@@ -192,7 +193,21 @@ class RunConsole(Screen):
                 and not self.finished.ok
         if action == "destroy":
             return not self.running
+        if action == "fix_field":
+            return self._failed_field() is not None
         return True
+
+    def _failed_field(self) -> str | None:
+        """The wizard field that holds what the failed step asks to change (the SSH key, the ranges)."""
+        from khz_tui.ui.wizard_fields import FAILED_STEP_FIELDS
+
+        if self.running or self.finished is None or self.finished.ok:
+            return None
+        return FAILED_STEP_FIELDS.get(self.finished.failed_step or "")
+
+    def action_fix_field(self) -> None:
+        if (path := self._failed_field()) is not None:
+            self.app.action_fix_field(path)
 
     @work(group="leave")
     async def action_leave(self) -> None:
@@ -216,8 +231,11 @@ class RunConsole(Screen):
 
     def action_copy_command(self) -> None:
         if self.kubeconfig is not None:
+            # OSC 52: many terminals (and tmux without set-clipboard) ignore it and nothing tells us, so
+            # the command is shown in full either way rather than claiming it was copied.
             self.app.copy_to_clipboard(self.kubeconfig.command)
-            self.notify(f"Copied: {self.kubeconfig.command}")
+            self.notify(self.kubeconfig.command, title="Sent to the clipboard if your terminal allows it (OSC 52)",
+                        timeout=15)
 
     def action_retry(self, mode: RunMode) -> None:
         """Run the same mode again (a failed destroy is never retried as an apply) and say what it does."""

@@ -34,7 +34,7 @@ class OutcomePanel(Static):
                 text.append(f"\nkubeconfig: {kubeconfig.path}  (context {kubeconfig.context})")
                 text.append("\nUse it:  ")
                 text.append(kubeconfig.command, style="bold")
-                text.append("   (c copies it)", style="dim")
+                text.append("   (c sends it to the clipboard)", style="dim")
         else:
             step_name = finished.failed_step or (failed.step if failed else None)
             step = f" at step {step_name}" if step_name else ""
@@ -45,7 +45,10 @@ class OutcomePanel(Static):
             hint = finished.hint or (failed.hint if failed else "")
             if hint:
                 text.append(f"\nHint: {hint}")
-            text.append(f"\n{RETRY_HINT.get(finished.mode, 'r retries')} · D destroys the cluster", style="bold")
+            from khz_tui.ui.wizard_fields import FAILED_STEP_FIELDS
+
+            way_out = f"e opens {FAILED_STEP_FIELDS[step_name]} in the wizard · " if step_name in FAILED_STEP_FIELDS else ""
+            text.append(f"\n{way_out}{RETRY_HINT.get(finished.mode, 'r retries')} · D destroys the cluster", style="bold")
         self.update(text)
         self.set_class(True, "-shown")
         self.set_class(not finished.ok, "-failed")
