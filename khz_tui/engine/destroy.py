@@ -22,7 +22,7 @@ from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, backoff_delay
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine import run_lock
 from khz_tui.engine.context import NotConfirmed, RunContext
-from khz_tui.engine.cloud.addon_resources import find_addon_resources
+from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL, find_addon_resources
 from khz_tui.engine.destroy_addons import release_addon_resources, sweep_addon_resources
 from khz_tui.engine.events import AddonResourcesFound, NodePhaseChanged, ResourceDeleted
 from khz_tui.engine.steps import step
@@ -161,11 +161,14 @@ async def _delete_network(ctx: RunContext, network: Any, inv: Any) -> str | None
     # hcloud-python fetch it synchronously on the event loop, so names are read through the client.
     foreign = [f"server {await _name(ctx, client.hcloud.servers, s.id)}"
                for s in (current.servers or []) if s.id not in ours]
-    # hcloud-python's Network does not keep the API's `load_balancers`: ask the load balancers instead
-    # (ours are deleted by now, so any still on the network belongs to someone else).
+    # hcloud-python's Network does not keep the API's `load_balancers`: ask the load balancers instead.
+    # Ours are deleted by now, except one the cloud controller finished making after the sweep (its
+    # create was already under way): labelled by a CCM and on our network, it is the cluster's too.
     lbs = await client.call(client.hcloud.load_balancers.get_all, what="listing load balancers")
-    foreign += [f"load balancer {lb.name}" for lb in lbs
-                if any(p.network.id == network.id for p in (lb.private_net or []))]
+    attached = [lb for lb in lbs if any(p.network.id == network.id for p in (lb.private_net or []))]
+    late = [lb for lb in attached if CCM_SERVICE_UID_LABEL in (lb.labels or {})]
+    await asyncio.gather(*(_delete(ctx, "load balancer", lb, client.hcloud.load_balancers) for lb in late))
+    foreign += [f"load balancer {lb.name}" for lb in attached if lb not in late]
     if foreign:
         ctx.bus.log(f"network {network.name} kept: {', '.join(foreign)} (not of this cluster) is attached to it",
                     level="warning")
