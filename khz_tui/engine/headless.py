@@ -175,8 +175,9 @@ def exit_code(finished: RunFinished | None) -> int:
 def _sim_instructions(printer: Printer, out: TextIO) -> None:
     path = printer.kubeconfig.path if printer.kubeconfig else "<kubeconfig>"
     print(
-        "\nThis run used a simulator inside this process; it stops when khz-tui exits. To keep one running and\n"
-        "look around with the official tools:\n"
+        "\nThis run used the simulated project khz-tui keeps for you (khz-tui sim reset empties it): run the same\n"
+        "command again, or --dry-run, verify or --destroy, to work on this cluster. Its simulator answers only\n"
+        "while khz-tui runs; to keep one running and look around with the official tools:\n"
         "  khz-tui sim serve                       # prints export HCLOUD_ENDPOINT=... HCLOUD_TOKEN=...\n"
         "  khz-tui --apply PLAN --endpoint \"$HCLOUD_ENDPOINT\"\n"
         "  hcloud server list                      # the hcloud CLI reads HCLOUD_ENDPOINT and HCLOUD_TOKEN\n"
