@@ -18,8 +18,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from khz_tui.engine.events import (
-    EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, RunFinished, RunMode, RunStarted,
-    StepFailed, StepFinished, StepStarted, VerifyCheckFinished, VerifyFinished, VerifyWillCreate,
+    EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, PlanDiffed, ResourceDeleted,
+    RunFinished, RunMode, RunStarted, StepFailed, StepFinished, StepStarted, VerifyCheckFinished, VerifyFinished,
+    VerifyWillCreate,
 )
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.dialogs.confirm import ConfirmDialog
@@ -38,6 +39,21 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 1 / 30
 _LEVEL_MARK = {"warning": "! ", "error": "✗ ", "debug": "· "}
 TITLES = {"apply": "Applying", "destroy": "Destroying", "dry-run": "Dry run of", "verify": "Verifying"}
+#: The title once the run has ended: what happened, not what was going on.
+DONE_TITLES = {"apply": "Applied cluster {}", "destroy": "Destroyed cluster {}", "dry-run": "Dry run of {} done",
+               "verify": "Verified cluster {}"}
+NOUNS = {"apply": "Apply", "destroy": "Destroy", "dry-run": "Dry run", "verify": "Verify"}
+_CHANGE_MARK = {"create": "+", "change": "~", "delete": "-", "keep": "="}
+
+
+def title_for(mode: RunMode, name: str, finished: RunFinished | None) -> str:
+    """The console's title: the run going on, or how it ended."""
+    if finished is None:
+        return f"{TITLES[mode]} cluster [b]{name}[/]"
+    if finished.ok:
+        return DONE_TITLES[mode].format(f"[b]{name}[/]")
+    how = "cancelled" if finished.message.startswith("cancelled") else "failed"
+    return f"{NOUNS[mode]} of [b]{name}[/] {how}"
 #: What a retry of each mode does, said before it starts: retrying never turns into another mode.
 RETRY_SAYS = {
     "apply": "applying again: creates what is missing and continues from where it stopped",
@@ -78,12 +94,13 @@ class RunConsole(Screen):
         self.kubeconfig: KubeconfigWritten | None = None
         self.failed_step: StepFailed | None = None
         self.failed_node: str | None = None
+        self.deleted: list[ResourceDeleted] = []
         self.flush_interval = flush_interval
 
     def compose(self) -> ComposeResult:
         if self.app.options.sim:
             yield SimBanner()
-        yield Static(f"{TITLES[self.mode]} cluster [b]{self.plan.name}[/]", id="run-title")
+        yield Static(title_for(self.mode, self.plan.name, None), id="run-title")
         yield ProgressPanel(id="progress")
         yield NodeTable(id="nodes")
         yield OutcomePanel(id="outcome")
@@ -157,6 +174,17 @@ class RunConsole(Screen):
                 progress.step_ended(event.step)
                 self.failed_step = event
                 lines.append((None, log_line(event.elapsed, None, f"✗ {event.title}: {event.message}")))
+            elif isinstance(event, ResourceDeleted):
+                self.deleted.append(event)
+                table.resource_deleted(event)
+                ident = f" (id {event.id})" if event.id is not None else ""
+                lines.append((event.name if event.name in table.nodes else None,
+                              log_line(event.elapsed, None, f"deleted {event.resource_type} {event.name}{ident}")))
+            elif isinstance(event, PlanDiffed):
+                for change in event.changes:
+                    detail = f" ({change.detail})" if change.detail else ""
+                    lines.append((None, log_line(event.elapsed, None, f"{_CHANGE_MARK.get(change.action, '?')} "
+                                                 f"{change.action} {change.resource_type} {change.name}{detail}")))
             elif isinstance(event, KubeconfigWritten):
                 self.kubeconfig = event
             elif isinstance(event, RunStarted):
@@ -173,7 +201,8 @@ class RunConsole(Screen):
         done = self.finished is not None and self.finished.ok
         progress.show(1.0 if done else table.progress())
         if self.finished is not None:
-            self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step)
+            self.query_one("#run-title", Static).update(title_for(self.mode, self.plan.name, self.finished))
+            self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step, self.deleted)
             if not self.finished.ok and self.failed_node in table.nodes:
                 # The cursor goes where the person looks next: enter shows that node's lines only.
                 table.move_cursor(row=table.get_row_index(self.failed_node))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.widgets import DataTable
 
-from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned
+from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned, ResourceDeleted
 
 COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Time")
 #: Columns whose values arrive after the row is drawn (update_cell keeps widths): wide enough for an
@@ -65,6 +65,13 @@ class NodeTable(DataTable):
             row.started = event.elapsed
         row.finished = event.elapsed if event.phase in _DONE_PHASES else None
 
+    def resource_deleted(self, event: ResourceDeleted) -> None:
+        """A deleted server is its node's end, also when the engine said nothing of its phase."""
+        row = self.nodes.get(event.name)
+        if event.resource_type == "server" and row is not None and row.phase != "deleted":
+            row.phase = "deleted"
+            row.finished = event.elapsed
+
     def _add(self, row: NodeRow) -> NodeRow:
         self.nodes[row.name] = row
         cells = self._drawn[row.name] = self._cells(row)
@@ -87,10 +94,10 @@ class NodeTable(DataTable):
     def _cells(self, row: NodeRow) -> tuple[str, ...]:
         style = _PHASE_STYLE.get(row.phase, "")
         phase = f"[{style}]{row.phase}[/]" if style else row.phase
-        ready = "[bold green]✓[/]" if row.phase == "ready" else ("[red]✗[/]" if row.phase == "failed" else "·")
-        role = {"control-plane": "control", "worker": "worker"}.get(row.role, row.role)
-        pool = "-" if row.role == "control-plane" else row.pool
-        return (row.name, role, pool, row.server_type, row.location, row.public_ip or "-",
+        ready = {"ready": "[bold green]✓[/]", "failed": "[red]✗[/]", "deleted": "[dim]gone[/]"}.get(row.phase, "·")
+        role = {"control-plane": "control", "worker": "worker"}.get(row.role, row.role) or "-"
+        pool = "-" if row.role == "control-plane" else (row.pool or "-")
+        return (row.name, role, pool, row.server_type or "-", row.location or "-", row.public_ip or "-",
                 row.private_ip or "-", phase, ready, row.elapsed(self.now))
 
     def progress(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from khz_tui.engine.events import KubeconfigWritten, RunFinished, StepFailed
+from khz_tui.engine.events import KubeconfigWritten, ResourceDeleted, RunFinished, StepFailed
 
 
 #: What `r` does after a failure of each mode: the same mode again, never another one.
@@ -24,11 +24,17 @@ class OutcomePanel(Static):
     OutcomePanel.-failed { border: heavy $error; }
     """
 
-    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None, failed: StepFailed | None) -> None:
+    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None, failed: StepFailed | None,
+             deleted: list[ResourceDeleted] | None = None) -> None:
         text = Text()
         if finished.ok:
             text.append(f"✓ {finished.message}", style="bold")
-            if finished.nodes_total:
+            if finished.mode == "destroy":
+                # Nodes are never Ready after a destroy: count what was deleted instead.
+                text.append(f"  ({deleted_summary(deleted or [])})")
+            elif finished.mode == "dry-run":
+                text.append("  (nothing was changed; the log lists each change)")
+            elif finished.nodes_total:
                 text.append(f"  ({finished.nodes_ready}/{finished.nodes_total} nodes Ready)")
             if kubeconfig is not None:
                 text.append(f"\nkubeconfig: {kubeconfig.path}  (context {kubeconfig.context})")
@@ -52,3 +58,13 @@ class OutcomePanel(Static):
         self.update(text)
         self.set_class(True, "-shown")
         self.set_class(not finished.ok, "-failed")
+
+
+def deleted_summary(deleted: list[ResourceDeleted]) -> str:
+    """`3 servers, 1 network deleted`, in the order the engine deleted them."""
+    if not deleted:
+        return "nothing was left to delete"
+    counts: dict[str, int] = {}
+    for event in deleted:
+        counts[event.resource_type] = counts.get(event.resource_type, 0) + 1
+    return ", ".join(f"{n} {kind.replace('_', ' ')}{'s' if n != 1 else ''}" for kind, n in counts.items()) + " deleted"

@@ -25,6 +25,8 @@ class ProgressPanel(Vertical):
         self.api_requests = 0
         self.rate_limit: int | None = None
         self.elapsed = 0.0
+        self.best = 0.0
+        """The furthest the bar has gone this run: it never moves back (a node found late, a retried phase)."""
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(total=100, show_eta=False, id="overall")
@@ -43,7 +45,8 @@ class ProgressPanel(Vertical):
         self.elapsed = max(self.elapsed, event.elapsed)
 
     def show(self, fraction: float) -> None:
-        self.query_one(ProgressBar).update(progress=round(fraction * 100, 1))
+        self.best = max(self.best, min(max(fraction, 0.0), 1.0))
+        self.query_one(ProgressBar).update(progress=round(self.best * 100, 1))
         text = Text()
         text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done} · API requests {self.api_requests}")
         text.append(" · rate limit left ")
