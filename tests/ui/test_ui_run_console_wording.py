@@ -133,3 +133,16 @@ async def test_dry_run_lists_each_change_and_says_nothing_changed() -> None:
         assert any("+ create server demo-cp-1 (cpx22)" in line for line in _log(console))
         outcome = str(console.query_one(OutcomePanel).render())
         assert "nothing was changed" in outcome and "nodes Ready" not in outcome
+
+
+@pytest.mark.parametrize("ok", [True, False])
+async def test_run_end_rings_the_bell_and_notifies(ok, monkeypatch) -> None:
+    app = _app(lambda m: [RunStarted(mode=m, **START), RunFinished(mode=m, ok=ok, message="the end")])
+    rings: list[int] = []
+    monkeypatch.setattr(app, "bell", lambda: rings.append(1))
+    async with app.run_test(size=SIZE) as pilot:
+        console = await _run(pilot, app, "apply")
+        console.flush()
+        assert rings == [1]
+        notes = [(n.title, n.severity) for n in app._notifications]
+        assert (("Applied cluster demo", "information") if ok else ("Apply of demo failed", "error")) in notes

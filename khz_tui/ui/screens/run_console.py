@@ -195,6 +195,8 @@ class RunConsole(Screen):
                 if isinstance(event, VerifyCheckFinished) and not event.ok and event.nodes:
                     self.failed_node = event.nodes[0]
             elif isinstance(event, RunFinished):
+                if self.finished is None:
+                    self._announce(event)
                 self.finished = event
         table.refresh_rows(progress.elapsed)
         self.query_one(LogPane).add_lines(lines)
@@ -207,6 +209,12 @@ class RunConsole(Screen):
                 # The cursor goes where the person looks next: enter shows that node's lines only.
                 table.move_cursor(row=table.get_row_index(self.failed_node))
             self.refresh_bindings()
+
+    def _announce(self, finished: RunFinished) -> None:
+        """A bell and a notification: a run takes minutes, and the person may be looking elsewhere."""
+        self.app.bell()
+        title = title_for(self.mode, self.plan.name, finished).replace("[b]", "").replace("[/]", "")
+        self.notify(finished.message, title=title, severity="information" if finished.ok else "error", markup=False)
 
     # -- actions ----------------------------------------------------------------------------------
 
