@@ -30,7 +30,7 @@ from khz_tui.ui.caller_lookup import CallerLookup
 from khz_tui.ui.commands import PlanCommands
 from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
-from khz_tui.ui.engine_runs import Runner, RunnerFactory, engine_runner_factory
+from khz_tui.ui.engine_runs import CatalogReader, Runner, RunnerFactory, engine_catalog_reader, engine_runner_factory
 from khz_tui.ui.target import Target, describe_target
 from khz_tui.ui.screens.step import WizardStep
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
@@ -83,6 +83,7 @@ class KhzApp(App[int]):
         options: RunOptions = RunOptions(),
         *,
         runner_factory: RunnerFactory | None = None,
+        catalog_reader: CatalogReader | None = None,
     ) -> None:
         super().__init__()
         self.plan_path = plan_path
@@ -92,6 +93,9 @@ class KhzApp(App[int]):
         # Only a token typed in this session is handed over; otherwise the engine resolves one in its
         # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
+        # Verify reads the live catalog with the real engine only (a scripted runner has no cloud to ask).
+        self.catalog_reader = catalog_reader or (
+            engine_catalog_reader(options, lambda: self.token) if runner_factory is None else None)
         self.theme = load_theme()
         self.caller = CallerLookup()
         """The address this machine runs from, looked up once (firewall fields and review)."""

@@ -45,6 +45,8 @@ class PlanDraft:
         self.data = data
         self.plan: ClusterPlan | None = None
         self.problems: list[Problem] = []
+        self.catalog: Any = None
+        """What the target sells, read live after Verify (a `Catalog`); None: the bundled snapshot."""
         self._defaults_pending = defaults_pending
         if not defaults_pending:
             self.check()
@@ -113,7 +115,7 @@ class PlanDraft:
         from khz_tui.plan.catalog import bundled_catalog
         from khz_tui.plan.checks import validate_data
 
-        self.plan, self.problems = validate_data(copy.deepcopy(self.data), bundled_catalog())
+        self.plan, self.problems = validate_data(copy.deepcopy(self.data), self.catalog or bundled_catalog())
         return self.problems
 
     def problems_under(self, prefixes: tuple[str, ...]) -> list[Problem]:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:  # the engine and the plan model load on the first run, not wi
     from khz_tui.engine.api import Confirm, EventSink
     from khz_tui.engine.events import RunFinished, RunMode
     from khz_tui.engine.options import RunOptions
+    from khz_tui.plan.catalog import Catalog
     from khz_tui.plan.model import ClusterPlan
 
 #: Runs to completion, sending every event to the sink; asks `confirm` before destructive steps.
@@ -31,3 +32,19 @@ def engine_runner_factory(options: RunOptions, token: Callable[[], str | None]) 
         return run_engine
 
     return factory
+
+
+#: Reads what the target sells today, for the plan (the wizard after Verify).
+CatalogReader = Callable[["ClusterPlan"], Awaitable["Catalog"]]
+
+
+def engine_catalog_reader(options: RunOptions, token: Callable[[], str | None]) -> CatalogReader:
+    """The engine's live catalog read (cached per endpoint), through the same connection rules as runs."""
+
+    async def read(plan: ClusterPlan) -> Catalog:
+        from khz_tui.engine import api
+
+        return await api.read_catalog(plan, options, token=token())
+
+    return read
+

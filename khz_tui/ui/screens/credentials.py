@@ -228,13 +228,29 @@ class CredentialsStep(WizardStep):
         started = next((e for e in seen if isinstance(e, RunStarted)), None)
         where = _where(started, self.app.target().short)
         if isinstance(finished, RunFinished) and finished.ok:
+            offers = await self._read_catalog()
             result.update(
                 f"[b green]✓ reachable[/] ({where}) · {finished.api_requests} requests · "
                 f"rate limit left: {limit if limit is not None else '?'} · "
                 + (f"{existing} of this cluster's resources exist" if existing else "nothing exists yet")
+                + offers
             )
         else:
             result.update(f"[b red]✗ {finished.message}[/] {finished.hint}")
+
+    async def _read_catalog(self) -> str:
+        """With a cloud that answered, check the plan from now on against what it sells today (server
+        types, locations, prices), not the snapshot bundled with khz-tui; a few words on what was read."""
+        reader = self.app.catalog_reader
+        if reader is None or self.draft.plan is None:
+            return ""
+        try:
+            catalog = await reader(self.draft.plan)
+        except Exception as exc:  # noqa: BLE001 - the snapshot stays; say why in the person's terms
+            return f" · catalog: the bundled snapshot ({exc})"
+        self.draft.catalog = catalog
+        self.changed()  # checks the plan again, against the live catalog
+        return f" · catalog read from the API: {len(catalog.server_types)} server types"
 
     # -- ssh key ----------------------------------------------------------------------------------
 
