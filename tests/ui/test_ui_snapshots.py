@@ -77,6 +77,7 @@ def test_run_console_success(snap_compare, tmp_path: Path) -> None:
         await pilot.press("a")
         await _settle(pilot)
         pilot.app.screen.flush()
+        pilot.app.clear_notifications()  # the end-of-run toast would cover the log
         await pilot.pause()
 
     assert snap_compare(_app(_plan(tmp_path)), run_before=apply, terminal_size=SIZE)

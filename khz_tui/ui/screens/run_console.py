@@ -11,7 +11,7 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -35,6 +35,8 @@ from khz_tui.ui.widgets.verify_panel import VerifyPanel
 if TYPE_CHECKING:
     from khz_tui.ui.app import KhzApp
 
+#: Below this width the footer is compact and the node table keeps only its most important columns.
+NARROW = 100
 #: How often queued events are drawn (seconds); ~ one batch per frame.
 FLUSH_INTERVAL = 1 / 30
 _LEVEL_MARK = {"warning": "! ", "error": "✗ ", "debug": "· "}
@@ -71,10 +73,15 @@ class RunConsole(Screen):
         "its state behind, and applying again continues from there. When the run ends: c copies the kubectl "
         "command; after a failure r retries and D destroys."
     )
+    #: Small terminals get the compact layout: fewer node columns, a shorter table, the log kept in view.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    #: Footer entries are few and short, most important first, so `f1 Help` and `D Destroy` fit in 80
+    #: columns; the log's own keys are on the log's border instead.
     BINDINGS = [
-        Binding("escape", "leave", "Cancel/Back"),
-        Binding("slash", "search", "Search log"),
-        Binding("l", "all_lines", "All lines"),
+        Binding("escape", "leave('cancel')", "Cancel"),
+        Binding("escape", "leave('back')", "Back"),
+        Binding("slash", "search", "Search"),
+        Binding("l", "all_lines", "All lines", show=False),
         Binding("c", "copy_command", "Copy kubectl"),
         # One binding per mode, so the footer says what r will do; check_action shows the run's own.
         Binding("r", "retry('apply')", "Retry apply"),
@@ -109,9 +116,17 @@ class RunConsole(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one(Footer).compact = self.size.width < NARROW
+        self.query_one(Footer).show_command_palette = self.size.width >= NARROW  # ctrl+p still opens it
         self.set_interval(self.flush_interval, self.flush)
         self.query_one(NodeTable).focus()
         self.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < NARROW
+        footer = self.query_one(Footer)
+        footer.compact, footer.show_command_palette = narrow, not narrow
+        self.query_one(NodeTable).fit_width(event.size.width)
 
     def start(self) -> None:
         self.finished = None
@@ -178,8 +193,8 @@ class RunConsole(Screen):
                 self.deleted.append(event)
                 table.resource_deleted(event)
                 ident = f" (id {event.id})" if event.id is not None else ""
-                lines.append((event.name if event.name in table.nodes else None,
-                              log_line(event.elapsed, None, f"deleted {event.resource_type} {event.name}{ident}")))
+                node = event.name if event.name in table.nodes else None
+                lines.append((node, log_line(event.elapsed, node, f"deleted {event.resource_type} {event.name}{ident}")))
             elif isinstance(event, PlanDiffed):
                 for change in event.changes:
                     detail = f" ({change.detail})" if change.detail else ""
@@ -228,6 +243,8 @@ class RunConsole(Screen):
         if action == "retry":
             return parameters == (self.mode,) and not self.running and self.finished is not None \
                 and not self.finished.ok
+        if action == "leave":
+            return parameters == (("cancel",) if self.running else ("back",))
         if action == "destroy":
             return not self.running
         if action == "fix_field":
@@ -247,7 +264,7 @@ class RunConsole(Screen):
             self.app.action_fix_field(path)
 
     @work(group="leave")
-    async def action_leave(self) -> None:
+    async def action_leave(self, _label: str = "") -> None:
         pane = self.query_one(LogPane)
         if pane.has_class("-searching"):
             pane.close_search()

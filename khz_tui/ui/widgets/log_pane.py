@@ -79,6 +79,7 @@ class LogPane(Vertical):
         self.node: str | None = None
         self.search = ""
         self.border_title = "Log · all nodes"
+        self.border_subtitle = "/ search · l all lines"
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search the log (enter keeps it, escape clears)", id="log-search")

@@ -9,6 +9,10 @@ from textual.widgets import DataTable
 from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned, ResourceDeleted
 
 COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Time")
+#: What a narrow terminal keeps: where each node is and how far it got, before what it is.
+COMPACT = ("Node", "Role", "Public IP", "Phase", "Ready", "Time")
+#: The width (of the terminal) from which every column fits.
+FULL_WIDTH = 100
 #: Columns whose values arrive after the row is drawn (update_cell keeps widths): wide enough for an
 #: IPv4 address, a private address in a /16, the longest phase name and hours of time spent, so nothing
 #: is cut off mid-run and the whole table still fits 100 columns.
@@ -45,10 +49,36 @@ class NodeTable(DataTable):
         self.nodes: dict[str, NodeRow] = {}
         self.now = 0.0
         self._drawn: dict[str, tuple[str, ...]] = {}  # each row's cells as last drawn
+        self.shown: tuple[str, ...] = COLUMNS
 
     def on_mount(self) -> None:
-        for label in COLUMNS:
+        self.shown = self._columns_for(self.app.size.width)
+        self._add_columns()
+
+    @staticmethod
+    def _columns_for(width: int) -> tuple[str, ...]:
+        return COLUMNS if width >= FULL_WIDTH else COMPACT
+
+    def _add_columns(self) -> None:
+        for label in self.shown:
             self.add_column(label, key=label, width=_WIDTHS.get(label))
+
+    def fit_width(self, width: int) -> None:
+        """Show the columns that fit `width` (the terminal's), rebuilding the rows if that changes them."""
+        shown = self._columns_for(width)
+        if shown == self.shown:
+            return
+        cursor = self.cursor_row
+        self.shown = shown
+        self.clear(columns=True)
+        self._add_columns()
+        for name, row in self.nodes.items():
+            self.add_row(*self._visible(self._drawn[name]), key=name)
+        if self.row_count:
+            self.move_cursor(row=min(cursor, self.row_count - 1))
+
+    def _visible(self, cells: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(value for label, value in zip(COLUMNS, cells) if label in self.shown)
 
     def node_planned(self, event: NodePlanned) -> None:
         if event.node not in self.nodes:
@@ -75,7 +105,7 @@ class NodeTable(DataTable):
     def _add(self, row: NodeRow) -> NodeRow:
         self.nodes[row.name] = row
         cells = self._drawn[row.name] = self._cells(row)
-        self.add_row(*cells, key=row.name)
+        self.add_row(*self._visible(cells), key=row.name)
         return row
 
     def refresh_rows(self, now: float) -> None:
@@ -87,7 +117,7 @@ class NodeTable(DataTable):
             if cells == drawn:
                 continue
             for label, value, old in zip(COLUMNS, cells, drawn):
-                if value != old:
+                if value != old and label in self.shown:
                     self.update_cell(name, label, value)
             self._drawn[name] = cells
 

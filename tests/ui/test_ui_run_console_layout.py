@@ -1,0 +1,64 @@
+"""At 80x24 the run console keeps what matters: the node table's Phase, Ready and Time, the log after the
+outcome appears, and `f1 Help` and `D Destroy` in the footer; from 100 columns every node column shows."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets._footer import FooterKey
+
+from khz_tui.engine.options import RunOptions
+from khz_tui.plan.model import ClusterPlan
+from khz_tui.ui.app import KhzApp
+from khz_tui.ui.demo_run import demo_runner_factory
+from khz_tui.ui.screens.run_console import RunConsole
+from khz_tui.ui.widgets.log_pane import LogPane
+from khz_tui.ui.widgets.node_table import COLUMNS, NodeTable
+
+
+async def _finished_console(pilot, app: KhzApp) -> RunConsole:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    app.start_run("apply", ClusterPlan(name="demo"))
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    console = app.screen
+    assert isinstance(console, RunConsole)
+    console.flush()
+    await pilot.pause()
+    return console
+
+
+def _visible_columns(table: NodeTable, width: int) -> list[str]:
+    """The labels of the columns whose whole width is on screen."""
+    shown, x = [], table.region.x
+    for column in table.ordered_columns:
+        x += column.get_render_width(table)
+        if x <= width:
+            shown.append(str(column.label))
+    return shown
+
+
+@pytest.mark.parametrize("fail_node", [None, 2], ids=["success", "failure"])
+async def test_80x24_keeps_phase_the_log_and_the_footer_keys(fail_node) -> None:
+    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory(fail_node=fail_node))
+    async with app.run_test(size=(80, 24)) as pilot:
+        console = await _finished_console(pilot, app)
+        columns = _visible_columns(console.query_one(NodeTable), 80)
+        assert {"Node", "Phase", "Ready", "Time"} <= set(columns)
+        log = console.query_one(LogPane)
+        assert log.region.height >= 5 and log.region.bottom <= 23  # its lines in view, above the footer
+        keys = {(k.key_display or k.key, k.description): k.region for k in console.query(FooterKey)}
+        on_screen = {desc for (_, desc), region in keys.items() if region.width and region.right <= 80}
+        assert {"Help", "Destroy"} <= on_screen
+
+
+async def test_wide_terminals_show_every_node_column_and_resizing_rebuilds() -> None:
+    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    async with app.run_test(size=(120, 40)) as pilot:
+        console = await _finished_console(pilot, app)
+        table = console.query_one(NodeTable)
+        assert _visible_columns(table, 120) == list(COLUMNS)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "Private IP" not in [str(c.label) for c in table.ordered_columns]
+        assert table.row_count == 5 and "ready" in str(table.get_row_at(0))
