@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets._footer import FooterKey
 
+from khz_tui.engine.events import LogLine
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
@@ -62,3 +63,24 @@ async def test_wide_terminals_show_every_node_column_and_resizing_rebuilds() -> 
         await pilot.pause()
         assert "Private IP" not in [str(c.label) for c in table.ordered_columns]
         assert table.row_count == 5 and "ready" in str(table.get_row_at(0))
+
+
+async def test_error_lines_wrap_and_w_wraps_every_line() -> None:
+    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory(fail_node=2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        console = await _finished_console(pilot, app)
+        log = console.query_one(LogPane).query_one("#log")
+        width = log.scrollable_content_region.width
+        lines = [str(line) for line in log.lines]
+        assert all(len(line) <= width for line in lines if "✗" in line)
+        joined = " ".join(" ".join(line.split()) for line in lines)
+        assert "k3s install script exited with status 1" in joined  # the failure read whole, not cut
+        long = "x" * 120
+        console.sink(LogLine(node="demo-cp-1", stream="stdout", text=long))
+        console.flush()
+        await pilot.pause()
+        assert any(len(str(line)) > width for line in log.lines)  # not an error: one line, cut
+        await pilot.press("w")
+        await pilot.pause()
+        assert all(len(str(line)) <= width for line in log.lines)
+        assert "w wrap on" in console.query_one(LogPane).border_subtitle

@@ -69,7 +69,8 @@ class RunConsole(Screen):
     app: "KhzApp"
     HELP = (
         "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
-        "lines (l shows all again); / searches the log. escape asks before cancelling: a cancelled run leaves "
+        "lines (l shows all again); / searches the log; w wraps every log line (error lines always wrap). "
+        "escape asks before cancelling: a cancelled run leaves "
         "its state behind, and applying again continues from there. When the run ends: c copies the kubectl "
         "command; after a failure r retries and D destroys."
     )
@@ -82,6 +83,7 @@ class RunConsole(Screen):
         Binding("escape", "leave('back')", "Back"),
         Binding("slash", "search", "Search"),
         Binding("l", "all_lines", "All lines", show=False),
+        Binding("w", "wrap", "Wrap log", show=False),
         Binding("c", "copy_command", "Copy kubectl"),
         # One binding per mode, so the footer says what r will do; check_action shows the run's own.
         Binding("r", "retry('apply')", "Retry apply"),
@@ -279,6 +281,9 @@ class RunConsole(Screen):
 
     def action_search(self) -> None:
         self.query_one(LogPane).open_search()
+
+    def action_wrap(self) -> None:
+        self.query_one(LogPane).toggle_wrap()
 
     def action_all_lines(self) -> None:
         self.query_one(LogPane).set_filter(None)

@@ -6,6 +6,7 @@ frame rather than one per line.
 
 from __future__ import annotations
 
+import textwrap
 from collections import deque
 from collections.abc import Iterable
 from itertools import islice
@@ -21,6 +22,17 @@ HISTORY = 50_000
 SHOWN = 5_000
 #: Width of the node column; longer names lose their middle, so every line's text starts in one column.
 NODE_WIDTH = 20
+#: Where a line's text starts (after the clock and the node): wrapped parts are indented to it.
+TEXT_COLUMN = 7 + 1 + NODE_WIDTH + 1
+#: What marks an error line (see the run console's level marks): always wrapped, so a failure is read whole.
+ERROR_MARK = "✗ "
+
+
+def wrap_line(text: str, width: int) -> list[str]:
+    """`text` in pieces of at most `width` columns, the later ones indented to the text column."""
+    if width <= TEXT_COLUMN + 10 or len(text) <= width:
+        return [text]
+    return textwrap.wrap(text, width, subsequent_indent=" " * TEXT_COLUMN, break_on_hyphens=False) or [text]
 
 
 def log_line(elapsed: float, node: str | None, text: str) -> str:
@@ -78,8 +90,11 @@ class LogPane(Vertical):
         self.history: deque[tuple[str | None, str]] = deque(maxlen=HISTORY)
         self.node: str | None = None
         self.search = ""
+        self.wrap = False
+        """Whether every line wraps; error lines always do."""
+        self._wrap_width = 0
         self.border_title = "Log · all nodes"
-        self.border_subtitle = "/ search · l all lines"
+        self._subtitle()
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search the log (enter keeps it, escape clears)", id="log-search")
@@ -93,7 +108,29 @@ class LogPane(Vertical):
         shown = list(self._passing(lines))
         if shown:
             log = self.query_one(TailLog)
-            log.write_lines(shown[-SHOWN:], scroll_end=log.following)
+            log.write_lines(self._wrapped(shown[-SHOWN:]), scroll_end=log.following)
+
+    def _wrapped(self, texts: list[str]) -> list[str]:
+        """The display lines for `texts`: wrapped to the log's width when wrapping is on, or for errors."""
+        width = self.query_one(TailLog).scrollable_content_region.width
+        self._wrap_width = width
+        out: list[str] = []
+        for text in texts:
+            out += wrap_line(text, width) if self.wrap or ERROR_MARK in text[TEXT_COLUMN:TEXT_COLUMN + 4] else [text]
+        return out
+
+    def toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._subtitle()
+        self.set_filter(self.node)
+
+    def _subtitle(self) -> None:
+        self.border_subtitle = f"/ search · l all lines · w wrap {'on' if self.wrap else 'errors'}"
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Wrapped lines were cut for the old width: redraw them for the new one.
+        if self.history and self.query_one(TailLog).scrollable_content_region.width != self._wrap_width:
+            self.call_after_refresh(self.set_filter, self.node)
 
     def _passing(self, lines: Iterable[tuple[str | None, str]]) -> Iterable[str]:
         """The texts of `lines` that pass the node filter and the search, in the order given."""
@@ -113,7 +150,7 @@ class LogPane(Vertical):
         # Runs on every keystroke in the search box: scan back from the newest line and stop once the
         # widget is full, instead of testing the whole history.
         newest = list(islice(self._passing(reversed(self.history)), SHOWN))
-        log.write_lines(newest[::-1])
+        log.write_lines(self._wrapped(newest[::-1]))
 
     def open_search(self) -> None:
         self.add_class("-searching")
