@@ -69,10 +69,11 @@ class RunConsole(Screen):
     app: "KhzApp"
     HELP = (
         "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
-        "lines (l shows all again); / searches the log; w wraps every log line (error lines always wrap). "
-        "escape asks before cancelling: a cancelled run leaves "
-        "its state behind, and applying again continues from there. When the run ends: c copies the kubectl "
-        "command; after a failure r retries and D destroys."
+        "lines (l shows all again); / searches the log and marks each match, n and N go to the next and the "
+        "previous; w wraps every log line (error lines always wrap). escape asks before cancelling: a "
+        "cancelled run leaves its state behind, and applying again continues from there. When the run ends: "
+        "c copies the kubectl command; after a failure r retries and D destroys. A bell and a notification "
+        "say when a run ends."
     )
     #: Small terminals get the compact layout: fewer node columns, a shorter table, the log kept in view.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
@@ -84,6 +85,8 @@ class RunConsole(Screen):
         Binding("slash", "search", "Search"),
         Binding("l", "all_lines", "All lines", show=False),
         Binding("w", "wrap", "Wrap log", show=False),
+        Binding("n", "step_match(1)", "Next match", show=False),
+        Binding("N", "step_match(-1)", "Previous match", show=False),
         Binding("c", "copy_command", "Copy kubectl"),
         # One binding per mode, so the footer says what r will do; check_action shows the run's own.
         Binding("r", "retry('apply')", "Retry apply"),
@@ -281,6 +284,9 @@ class RunConsole(Screen):
 
     def action_search(self) -> None:
         self.query_one(LogPane).open_search()
+
+    def action_step_match(self, step: int) -> None:
+        self.query_one(LogPane).step_match(step)
 
     def action_wrap(self) -> None:
         self.query_one(LogPane).toggle_wrap()

@@ -11,9 +11,13 @@ from collections import deque
 from collections.abc import Iterable
 from itertools import islice
 
+from rich.highlighter import Highlighter
+from rich.style import Style
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.strip import Strip
 from textual.widgets import Input, Log
 
 #: Lines kept for filtering and search; older ones are dropped first.
@@ -60,6 +64,21 @@ def fit(name: str, width: int) -> str:
     return name[:head] + "…" + name[len(name) - (width - 1 - head):]
 
 
+class SearchHighlighter(Highlighter):
+    """Marks every occurrence of the search term; the current match's line more strongly."""
+
+    def __init__(self) -> None:
+        self.needle = ""
+        self.current = False
+
+    def highlight(self, text: Text) -> None:
+        if self.needle:
+            style = "bold black on dark_orange" if self.current else "black on yellow"
+            text.highlight_words([self.needle], style=style, case_sensitive=False)
+            if self.current:
+                text.stylize("underline")
+
+
 class TailLog(Log):
     """A Log that keeps to its last line while the person has not scrolled back, also when it changes
     size: Textual's Log follows only on writes, so the outcome panel appearing at the end of a run (which
@@ -67,6 +86,22 @@ class TailLog(Log):
 
     following = True
     """Whether the view was at the last line when last scrolled; a scroll back (wheel, keys) clears it."""
+    current_match: int | None = None
+    """The line n/N last went to."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(highlight=True, **kwargs)
+        self.highlighter = SearchHighlighter()
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        # The cache is emptied whenever the current match moves (mark), so a cached line is drawn right.
+        self.highlighter.current = y == self.current_match
+        return super()._render_line_strip(y, rich_style)
+
+    def mark(self, needle: str, current: int | None) -> None:
+        self.highlighter.needle, self.current_match = needle, current
+        self._render_line_cache.clear()
+        self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -98,7 +133,7 @@ class LogPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search the log (enter keeps it, escape clears)", id="log-search")
-        yield TailLog(max_lines=SHOWN, highlight=False, id="log")
+        yield TailLog(max_lines=SHOWN, id="log")
 
     def add_lines(self, lines: list[tuple[str | None, str]]) -> None:
         """Keep a batch of (node, line) pairs and show the ones that pass the filter."""
@@ -125,7 +160,7 @@ class LogPane(Vertical):
         self.set_filter(self.node)
 
     def _subtitle(self) -> None:
-        self.border_subtitle = f"/ search · l all lines · w wrap {'on' if self.wrap else 'errors'}"
+        self.border_subtitle = f"/ search · n/N next/previous · l all lines · w wrap {'on' if self.wrap else 'errors'}"
 
     def on_resize(self, event: events.Resize) -> None:
         # Wrapped lines were cut for the old width: redraw them for the new one.
@@ -145,12 +180,38 @@ class LogPane(Vertical):
             self.search = search
         where = f"node {node}" if node else "all nodes"
         self.border_title = f"Log · {where}" + (f" · “{self.search}”" if self.search else "")
-        log = self.query_one(Log)
+        log = self.query_one(TailLog)
+        log.mark(self.search, None)
         log.clear()
         # Runs on every keystroke in the search box: scan back from the newest line and stop once the
         # widget is full, instead of testing the whole history.
         newest = list(islice(self._passing(reversed(self.history)), SHOWN))
         log.write_lines(self._wrapped(newest[::-1]))
+
+    def step_match(self, step: int) -> None:
+        """Go to the next (step 1) or previous (-1) line holding the search term, round the end."""
+        log, needle = self.query_one(TailLog), self.search.lower()
+        if not needle:
+            return
+        matches = [y for y, line in enumerate(log.lines) if needle in line.lower()]
+        if not matches:
+            return
+        here = log.current_match
+        if here is None:
+            at = len(matches) - 1 if step < 0 else 0
+            # From the view: the first match below its top going down, the last one above its bottom going up.
+            top = int(log.scroll_y)
+            below = [i for i, y in enumerate(matches) if y >= top]
+            if step > 0 and below:
+                at = below[0]
+        else:
+            after = [i for i, y in enumerate(matches) if (y > here if step > 0 else y < here)]
+            at = (after[0] if step > 0 else after[-1]) if after else (0 if step > 0 else len(matches) - 1)
+        log.mark(self.search, matches[at])
+        log.following = False
+        log.scroll_to(y=max(matches[at] - log.size.height // 2, 0), animate=False)
+        where = f"node {self.node}" if self.node else "all nodes"
+        self.border_title = f"Log · {where} · “{self.search}” · match {at + 1}/{len(matches)}"
 
     def open_search(self) -> None:
         self.add_class("-searching")
