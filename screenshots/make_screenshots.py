@@ -52,6 +52,7 @@ async def shoot(name: str, size: tuple[int, int], steps: Callable[[object], Awai
         await pilot.pause()
         if hasattr(app.screen, "flush"):
             app.screen.flush()
+            app.clear_notifications()  # the end-of-run toast would cover the log
             await pilot.pause()
         app.save_screenshot(f"{name}.svg", path=str(HERE))
     return HERE / f"{name}.svg"
