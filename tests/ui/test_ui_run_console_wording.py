@@ -118,7 +118,10 @@ async def test_destroy_lists_each_deleted_resource_and_counts_them() -> None:
         assert "2 servers, 1 network deleted" in outcome
         table = console.query_one(NodeTable)
         assert table.nodes["demo-cp-1"].phase == "deleted"
-        assert table.row_count >= 1
+        # A found server's row says what it was (from the plan), not blanks.
+        row = table.nodes["demo-cp-1"]
+        assert (row.role, row.server_type, row.location) == ("control-plane", "cpx22", "fsn1")
+        assert "gone" in str(table.get_row("demo-cp-1"))
 
 
 async def test_dry_run_lists_each_change_and_says_nothing_changed() -> None:

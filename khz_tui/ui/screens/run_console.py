@@ -107,6 +107,7 @@ class RunConsole(Screen):
         self.failed_step: StepFailed | None = None
         self.failed_node: str | None = None
         self.deleted: list[ResourceDeleted] = []
+        self._planned: dict[str, NodePlanned] | None = None
         self.flush_interval = flush_interval
 
     def compose(self) -> ComposeResult:
@@ -179,6 +180,8 @@ class RunConsole(Screen):
                 mark = _LEVEL_MARK.get(event.level, "")
                 lines.append((event.node, log_line(event.elapsed, event.node, mark + event.text)))
             elif isinstance(event, NodePhaseChanged):
+                if event.node not in table.nodes and (known := self._plan_nodes().get(event.node)) is not None:
+                    table.node_planned(known)  # destroy finds servers: the plan says what each one was
                 table.phase_changed(event)
                 if event.phase == "failed":
                     self.failed_node = event.node
@@ -235,6 +238,18 @@ class RunConsole(Screen):
         self.app.bell()
         title = title_for(self.mode, self.plan.name, finished).replace("[b]", "").replace("[/]", "")
         self.notify(finished.message, title=title, severity="information" if finished.ok else "error", markup=False)
+
+    def _plan_nodes(self) -> dict[str, NodePlanned]:
+        """The plan's nodes by name, for rows of servers the engine found rather than planned (destroy)."""
+        if self._planned is None:
+            from khz_tui.engine.cloud.names import planned_nodes
+
+            self._planned = {
+                slot.name: NodePlanned(node=slot.name, role=slot.role, pool=slot.pool, server_type=slot.server_type,
+                                       location=slot.location)
+                for slot in planned_nodes(self.plan)
+            }
+        return self._planned
 
     # -- actions ----------------------------------------------------------------------------------
 
