@@ -69,8 +69,9 @@ class RunConsole(Screen):
     app: "KhzApp"
     HELP = (
         "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
-        "lines (l shows all again); / searches the log and marks each match, n and N go to the next and the "
-        "previous; w wraps every log line (error lines always wrap). escape asks before cancelling: a "
+        "lines (l shows all again); i inspects the node: its phases with times, its log, and ssh, kubectl "
+        "and hcloud commands to copy with c. / searches the log and marks each match, n and N go to the next "
+        "and the previous; w wraps every log line (error lines always wrap). escape asks before cancelling: a "
         "cancelled run leaves its state behind, and applying again continues from there. When the run ends: "
         "c copies the kubectl command; after a failure r retries and D destroys. A bell and a notification "
         "say when a run ends."
@@ -84,6 +85,7 @@ class RunConsole(Screen):
         Binding("escape", "leave('back')", "Back"),
         Binding("slash", "search", "Search"),
         Binding("l", "all_lines", "All lines", show=False),
+        Binding("i", "inspect", "Inspect node", show=False),
         Binding("w", "wrap", "Wrap log", show=False),
         Binding("n", "step_match(1)", "Next match", show=False),
         Binding("N", "step_match(-1)", "Previous match", show=False),
@@ -316,6 +318,23 @@ class RunConsole(Screen):
             self.app.copy_to_clipboard(self.kubeconfig.command)
             self.notify(self.kubeconfig.command, title="Sent to the clipboard if your terminal allows it (OSC 52)",
                         timeout=15)
+
+    def action_inspect(self) -> None:
+        """The highlighted node's whole history and commands for it (a modal; escape closes it)."""
+        from khz_tui.ui.dialogs.node_inspect import NodeInspect, node_commands
+        from khz_tui.ui.run_history import cluster_state_dir
+
+        table = self.query_one(NodeTable)
+        if not table.row_count:
+            return
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        row = table.nodes.get(name or "")
+        if row is None:
+            return
+        lines = [line for node, line in self.query_one(LogPane).history if node == row.name]
+        state_dir = cluster_state_dir(self.plan.name, simulated=self.app.options.sim)
+        kubeconfig = self.kubeconfig.path if self.kubeconfig is not None else None
+        self.app.push_screen(NodeInspect(row, lines, node_commands(row, self.plan, state_dir, kubeconfig)))
 
     def action_retry(self, mode: RunMode) -> None:
         """Run the same mode again (a failed destroy is never retried as an apply) and say what it does."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from textual.widgets import DataTable
 
@@ -33,6 +33,8 @@ class NodeRow:
     phase: str = "planned"
     started: float | None = None
     finished: float | None = None
+    history: list[tuple[float, str, str]] = field(default_factory=list)
+    """Every phase the node went through: (elapsed, phase, reason), for the drill-down."""
 
     def elapsed(self, now: float) -> str:
         if self.started is None:
@@ -89,6 +91,7 @@ class NodeTable(DataTable):
         if row is None:  # a node the engine found rather than planned (e.g. while destroying)
             row = self._add(NodeRow(event.node, "", "", "", ""))
         row.phase = event.phase
+        row.history.append((event.elapsed, event.phase, event.reason))
         row.public_ip = event.public_ip or row.public_ip
         row.private_ip = event.private_ip or row.private_ip
         if row.started is None and event.phase != "planned":
