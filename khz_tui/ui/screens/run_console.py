@@ -226,7 +226,7 @@ class RunConsole(Screen):
         table.refresh_rows(progress.elapsed)
         self.query_one(LogPane).add_lines(lines)
         done = self.finished is not None and self.finished.ok
-        progress.show(1.0 if done else table.progress())
+        progress.show(1.0 if done else table.progress(), running=self.finished is None)
         if self.finished is not None:
             self.query_one("#run-title", Static).update(title_for(self.mode, self.plan.name, self.finished))
             self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step, self.deleted)

@@ -9,6 +9,16 @@ from textual.widgets import ProgressBar, Static
 
 from khz_tui.engine.events import EngineEvent
 
+#: Below this much progress an estimate is mostly noise (server creation dominates the start): none shown.
+ETA_FROM = 0.10
+
+
+def eta_seconds(elapsed: float, fraction: float) -> float | None:
+    """Time left if the rest goes as fast as what is done so far; None while too little is done."""
+    if fraction <= ETA_FROM or fraction >= 1.0 or elapsed <= 0:
+        return None
+    return elapsed * (1.0 - fraction) / fraction
+
 
 class ProgressPanel(Vertical):
     DEFAULT_CSS = """
@@ -44,14 +54,22 @@ class ProgressPanel(Vertical):
         self.rate_limit = event.rate_limit_remaining if event.rate_limit_remaining is not None else self.rate_limit
         self.elapsed = max(self.elapsed, event.elapsed)
 
-    def show(self, fraction: float) -> None:
+    def show(self, fraction: float, *, running: bool = False) -> None:
+        """Draw the bar at `fraction` (never back); while `running`, with an estimate of the time left."""
         self.best = max(self.best, min(max(fraction, 0.0), 1.0))
         self.query_one(ProgressBar).update(progress=round(self.best * 100, 1))
         text = Text()
         text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done} · API requests {self.api_requests}")
         text.append(" · rate limit left ")
         text.append("?" if self.rate_limit is None else str(self.rate_limit), style="bold")
-        text.append("\nnow: ")
+        text.append("\n")
+        # At the start of the second line: the first one already fills 80 columns, and the short
+        # layout has no border to carry it.
+        left = eta_seconds(self.elapsed, self.best) if running else None
+        if left is not None:
+            text.append(f"about {left:.0f} s left", style="bold")
+            text.append(" · ")
+        text.append("now: ")
         if self.steps:
             text.append(" · ".join(list(self.steps.values())[-3:]), style="bold")
         else:
