@@ -12,6 +12,7 @@ wait for it: the first screen paints while the app loads the package in the back
 from __future__ import annotations
 
 import copy
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from khz_tui.plan.model import ClusterPlan
 
 DEFAULT_NAME = "my-cluster"
+#: Changes ctrl+z can take back; older ones are forgotten first.
+UNDO_DEPTH = 100
 
 
 def owns(prefixes: tuple[str, ...], path: str) -> bool:
@@ -48,6 +51,10 @@ class PlanDraft:
         self.catalog: Any = None
         """What the target sells, read live after Verify (a `Catalog`); None: the bundled snapshot."""
         self._defaults_pending = defaults_pending
+        self._undo: deque[tuple[dict[str, Any], str]] = deque(maxlen=UNDO_DEPTH)
+        """(the data before a change, what changed) per change, newest last."""
+        self._last_changed: frozenset[str] = frozenset()
+        """The paths the newest change touched: typing on in one field extends that change."""
         if not defaults_pending:
             self.check()
 
@@ -101,11 +108,34 @@ class PlanDraft:
             node[leaf] = value
 
     def update(self, values: dict[str, Any]) -> None:
-        """Store several dotted paths at once, then check the plan again (once it is `ready`)."""
+        """Store several dotted paths at once, then check the plan again (once it is `ready`).
+
+        A change is remembered for `undo`; more changes to the same field(s) in a row (typing a
+        name) are one change, so ctrl+z takes back the field's edit rather than one letter."""
+        changed = frozenset(path for path, value in values.items() if self.get(path) != value)
+        if changed and self.ready:
+            if changed != self._last_changed or not self._undo:
+                self._undo.append((copy.deepcopy(self.data), ", ".join(sorted(changed))))
+            self._last_changed = changed
         for path, value in values.items():
             self.set(path, value)
         if self.ready:
             self.check()
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def undo(self) -> str | None:
+        """Put the data back as it was before the newest change and check it; returns what that
+        change touched (None: nothing to undo)."""
+        if not self._undo:
+            return None
+        data, what = self._undo.pop()
+        self.data = data
+        self._last_changed = frozenset()  # the next edit is a change of its own
+        self.check()
+        return what
 
     def check(self) -> list[Problem]:
         """Run the plan package's checks; keeps the plan (None while any error remains) and the problems."""

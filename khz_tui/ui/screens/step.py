@@ -51,6 +51,7 @@ class WizardStep(Screen):
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("enter", "next", "Next", show=False),
         Binding("escape,ctrl+b", "back", "Back"),
+        Binding("ctrl+z", "undo", "Undo"),
     ]
 
     def __init__(self) -> None:
@@ -142,7 +143,10 @@ class WizardStep(Screen):
             values = self.collect()
         except NoMatches:  # fields removed as the step is left: nothing of theirs may reach the draft
             return
+        could_undo = self.draft.can_undo
         self.draft.update(values)
+        if could_undo != self.draft.can_undo:
+            self.refresh_bindings()
         self.show_problems(self.draft.problems_under(self.PREFIXES))
         self.query_one(StepIndicator).modified = self.app.modified
         for line in self.query(TargetLine):
@@ -162,7 +166,17 @@ class WizardStep(Screen):
         return [p for p in self.draft.problems_under(self.PREFIXES) if p.severity == "error" and has_field(p.path)]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "undo":
+            return self.draft.can_undo  # shown in the footer only once there is something to take back
         return action != "back" or self.STEP != STEP_ORDER[0]
+
+    def action_undo(self) -> None:
+        """Take back the draft's newest change and show the fields as they were."""
+        if not self.showing or (what := self.draft.undo()) is None:
+            return
+        self.notify(f"undid the change to {what}", title="Undo")
+        # The fields are built from the draft: a fresh step shows it, the cursor on the field changed back.
+        self.app.show_step(self.STEP, focus=what.split(", ")[0])
 
     def action_next(self) -> None:
         if not self.showing:  # a Next typed ahead, meant for the step that replaced this one
