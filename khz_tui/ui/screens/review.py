@@ -37,13 +37,15 @@ class ReviewScreen(Screen):
         "Everything the plan says, as the TOML file it saves to, and what applying it would change (the engine's "
         "dry-run against your project, or the simulator). ctrl+s saves the plan; a applies it and opens the run "
         "console; D destroys the cluster (after you type its name); escape goes back to change something. "
-        "A problem on a key the wizard has no field for is listed with its line: x removes that key."
+        "A problem on a key the wizard has no field for is listed with its line: x removes that key. v shows what "
+        "changed since the plan was last saved, as a diff of the file."
     )
     BINDINGS = [
         Binding("a", "apply", "Apply"),
         Binding("ctrl+s", "app.save_plan", "Save plan"),
         Binding("d", "dry_run", "Dry-run again"),
         Binding("D", "app.destroy", "Destroy"),
+        Binding("v", "changes", "Changes since save", show=False),  # the footer is full at 80 columns; in f1 help
         Binding("escape,ctrl+b", "back", "Back"),
     ]
 
@@ -145,6 +147,16 @@ class ReviewScreen(Screen):
 
     def action_back(self) -> None:
         self.app.show_step_before(self.STEP)
+
+    def action_changes(self) -> None:
+        """The saved file against the plan as ctrl+s would write it now."""
+        from khz_tui.ui.dialogs.plan_changes import PlanChanges
+
+        plan = self.app.draft.plan
+        if plan is None:
+            self.notify("The plan has problems: fix them first, then v shows what changed", severity="warning")
+            return
+        self.app.push_screen(PlanChanges(self.app.plan_path, dumps_plan(plan)))
 
     # -- who can connect --------------------------------------------------------------------------
 
