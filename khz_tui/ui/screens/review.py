@@ -38,13 +38,15 @@ class ReviewScreen(Screen):
         "dry-run against your project, or the simulator). ctrl+s saves the plan; a applies it and opens the run "
         "console; D destroys the cluster (after you type its name); escape goes back to change something. "
         "A problem on a key the wizard has no field for is listed with its line: x removes that key. v shows what "
-        "changed since the plan was last saved, as a diff of the file."
+        "changed since the plan was last saved, as a diff of the file; h lists the cluster's past runs on "
+        "this machine (mode, when, how each ended)."
     )
     BINDINGS = [
         Binding("a", "apply", "Apply"),
         Binding("ctrl+s", "app.save_plan", "Save plan"),
         Binding("d", "dry_run", "Dry-run again"),
         Binding("D", "app.destroy", "Destroy"),
+        Binding("h", "history", "Run history", show=False),
         Binding("v", "changes", "Changes since save", show=False),  # the footer is full at 80 columns; in f1 help
         Binding("escape,ctrl+b", "back", "Back"),
     ]
@@ -147,6 +149,14 @@ class ReviewScreen(Screen):
 
     def action_back(self) -> None:
         self.app.show_step_before(self.STEP)
+
+    def action_history(self) -> None:
+        """The runs of this cluster (by the plan's name) the engine logged on this machine, for this target."""
+        from khz_tui.ui.dialogs.run_history import RunHistory
+        from khz_tui.ui.run_history import cluster_state_dir
+
+        name = self.app.draft.name
+        self.app.push_screen(RunHistory(name, cluster_state_dir(name, simulated=self.app.options.sim)))
 
     def action_changes(self) -> None:
         """The saved file against the plan as ctrl+s would write it now."""
