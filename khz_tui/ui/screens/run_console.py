@@ -149,7 +149,8 @@ class RunConsole(Screen):
         self.pending.append(event)
 
     async def confirm(self, question: str) -> bool:
-        return await self.app.push_screen_wait(ConfirmDialog(question))
+        # The engine asks before a scale-down or a destroy: say where, as every destructive dialog does.
+        return await self.app.push_screen_wait(ConfirmDialog(f"{question}\n\nIn {self.app.target().place}."))
 
     @work(exclusive=True, group="run")
     async def _run(self) -> None:
@@ -295,7 +296,8 @@ class RunConsole(Screen):
             self.app.pop_screen()
             return
         if await self.app.push_screen_wait(ConfirmDialog(
-            "Cancel the run? What exists stays; applying again continues from there.", yes="Cancel run", no="Keep going"
+            f"Cancel the run in {self.app.target().place}? What exists stays; applying again continues from there.",
+            yes="Cancel run", no="Keep going"
         )):
             self.workers.cancel_group(self, "run")
 
