@@ -132,8 +132,10 @@ def test_ctrl_c_during_destroy_advises_destroying_again(tmp_path, ssh_keys, slow
 
 @pytest.fixture
 def slow_reads() -> Iterator[SimulatorThread]:
+    # 10 s: a window no loaded CI machine misses between reading the event and sending the signal
+    # (at 4 s a busy run once let the dry-run finish first); the run stops at once when signalled.
     loop = SimulatorThread(time_scale=0.02, seed=12, node_host_factory=recording_node_host,
-                           faults=slow("GET /servers*"))
+                           faults=slow("GET /servers*", ms=10_000))
     with loop:
         yield loop
 
@@ -141,7 +143,8 @@ def slow_reads() -> Iterator[SimulatorThread]:
 def test_ctrl_c_during_dry_run_says_there_is_nothing_to_resume(tmp_path, ssh_keys, slow_reads) -> None:
     sim = slow_reads.sim
     plan = write_plan(tmp_path, ssh_keys, "look", cp=1, workers=0, lb=False)
-    code, events, err = interrupt_at(start("dry-run", plan, sim), lambda e: e["kind"] == "StepStarted", signal.SIGINT)
+    code, events, err = interrupt_at(start("dry-run", plan, sim),
+                                     lambda e: e["kind"] == "StepStarted" and e["step"] == "discover", signal.SIGINT)
     assert code == 130, err
     last = events[-1]
     assert last["kind"] == "RunFinished" and last["failed_step"] == "interrupted"
