@@ -12,8 +12,6 @@ only ever sent on a command's stdin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 import yaml
 
@@ -55,7 +53,7 @@ CHARTS: dict[str, Chart] = {
                            "github.com/kubernetes/ingress-nginx tag helm-chart-4.15.1 (charts/ingress-nginx)"),
 }
 
-#: rancher/system-upgrade-controller release whose manifests and CRD are bundled (manifests/).
+#: rancher/system-upgrade-controller release the add-on runs (its image tag).
 SYSTEM_UPGRADE_CONTROLLER_VERSION = "v0.20.1"
 SYSTEM_UPGRADE_CONTROLLER_IMAGE = f"rancher/system-upgrade-controller:{SYSTEM_UPGRADE_CONTROLLER_VERSION}"
 
@@ -207,16 +205,24 @@ def ccm_values(plan: ClusterPlan, catalog: Catalog | None = None) -> dict:
     }
 
 
-@lru_cache(maxsize=None)
-def _bundled(name: str) -> tuple[dict, ...]:
-    text = resources.files("khz_tui.engine.nodes.manifests").joinpath(name).read_text(encoding="utf-8")
-    return tuple(d for d in yaml.safe_load_all(text) if d)
-
-
 def system_upgrade_controller_crd() -> dict:
-    """The `plans.upgrade.cattle.io` CRD of the pinned release (its `crd.yaml`), bundled."""
-    (crd,) = _bundled(f"system-upgrade-controller-{SYSTEM_UPGRADE_CONTROLLER_VERSION}-crd.yaml")
-    return crd
+    """The `plans.upgrade.cattle.io` CRD the controller needs and, since v0.13, no longer creates
+    (rancher/system-upgrade-controller, "crd.yaml" in its releases). Built here from the resource's
+    public names; the schema is left open (the controller validates its Plans itself)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "plans.upgrade.cattle.io", "labels": dict(MANAGED)},
+        "spec": {
+            "group": "upgrade.cattle.io",
+            "names": {"kind": "Plan", "listKind": "PlanList", "plural": "plans", "singular": "plan"},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }],
+        },
+    }
 
 
 def addon_list(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Addon]:
@@ -267,25 +273,44 @@ def addon_list(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Addon]
 
 
 def system_upgrade_controller() -> Addon:
-    """Rancher's system-upgrade-controller as its pinned release publishes it: the `crd.yaml` (the
-    controller needs its `Plan` CRD and no longer creates it) first, then the release manifest,
-    which is `kustomize build` of the repository's manifests/ with namespace `system-upgrade` and the
-    image tag set to the release; both transformations are applied here to the bundled files."""
-    ns, version = "system-upgrade", SYSTEM_UPGRADE_CONTROLLER_VERSION
-    documents: list[dict] = [system_upgrade_controller_crd()]
-    for name in (f"system-upgrade-controller-{version}.yaml", f"system-upgrade-controller-{version}-clusterrole.yaml",
-                 f"system-upgrade-controller-{version}-clusterrolebinding.yaml"):
-        for original in _bundled(name):
-            doc = yaml.safe_load(yaml.safe_dump(original))  # a deep copy: the cache stays pristine
-            meta = doc.setdefault("metadata", {})
-            if doc["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
-                meta["namespace"] = ns
-            for subject in doc.get("subjects") or []:
-                if subject.get("kind") == "ServiceAccount":
-                    subject["namespace"] = ns
-            meta.setdefault("labels", {}).update(MANAGED)
-            for container in ((doc.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers", []):
-                if container.get("image", "").startswith("rancher/system-upgrade-controller:"):
-                    container["image"] = SYSTEM_UPGRADE_CONTROLLER_IMAGE
-            documents.append(doc)
-    return Addon("system-upgrade-controller", tuple(documents))
+    """Rancher's system-upgrade-controller at the pinned release: its `Plan` CRD first (the controller
+    no longer creates it), then the controller in namespace `system-upgrade`: a service account bound
+    to cluster-admin (it drains and upgrades nodes), its settings and the Deployment on a control plane."""
+    ns, labels = "system-upgrade", dict(MANAGED)
+    meta = lambda name: {"name": name, "namespace": ns, "labels": dict(labels)}  # noqa: E731
+    app = {"upgrade.cattle.io/controller": "system-upgrade-controller"}
+    documents: tuple[dict, ...] = (
+        system_upgrade_controller_crd(),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("system-upgrade")},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "system-upgrade", "labels": dict(labels)},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"kind": "ServiceAccount", "name": "system-upgrade", "namespace": ns}]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("default-controller-env"),
+         "data": {"SYSTEM_UPGRADE_CONTROLLER_DEBUG": "false", "SYSTEM_UPGRADE_JOB_ACTIVE_DEADLINE_SECONDS": "900",
+                  "SYSTEM_UPGRADE_JOB_BACKOFF_LIMIT": "99", "SYSTEM_UPGRADE_JOB_PRIVILEGED": "true",
+                  "SYSTEM_UPGRADE_PLAN_POLLING_INTERVAL": "15m"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("system-upgrade-controller"),
+         "spec": {
+             "selector": {"matchLabels": app},
+             "template": {
+                 "metadata": {"labels": app},
+                 "spec": {
+                     "serviceAccountName": "system-upgrade",
+                     "nodeSelector": {"node-role.kubernetes.io/control-plane": "true"},
+                     "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                                      "effect": "NoSchedule"},
+                                     {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                     "containers": [{
+                         "name": "system-upgrade-controller", "image": SYSTEM_UPGRADE_CONTROLLER_IMAGE,
+                         "envFrom": [{"configMapRef": {"name": "default-controller-env"}}],
+                         "env": [{"name": "SYSTEM_UPGRADE_CONTROLLER_NAME", "value": "system-upgrade-controller"},
+                                 {"name": "SYSTEM_UPGRADE_CONTROLLER_NAMESPACE",
+                                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
+                     }],
+                 },
+             },
+         }},
+    )
+    return Addon("system-upgrade-controller", documents)

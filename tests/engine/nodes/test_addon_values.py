@@ -124,7 +124,7 @@ def test_system_upgrade_controller_brings_its_plan_crd_from_the_pinned_release()
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == SYSTEM_UPGRADE_CONTROLLER_IMAGE == "rancher/system-upgrade-controller:v0.20.1"
-    # kustomize's namespace transformation, as the release manifest has it.
+    # Everything of the controller lives in its namespace.
     for doc in docs:
         if doc["kind"] in ("ServiceAccount", "ConfigMap", "Deployment", "Role", "RoleBinding"):
             assert doc["metadata"]["namespace"] == "system-upgrade"
