@@ -10,8 +10,6 @@ False stops the run cleanly with a RunFinished(ok=False).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -162,7 +160,7 @@ async def run(
     return await execute(mode, plan, target, sink=sink, confirm=confirm, options=options, state_dir=state_dir)
 
 
-async def read_catalog(plan: ClusterPlan, options: RunOptions, *, token: str | None = None) -> "Catalog":
+async def read_catalog(plan: ClusterPlan, options: RunOptions, *, token: str | None = None) -> Catalog:
     """What the target sells today (server types, locations, LB types, images, prices), read from its
     API and cached as dry-run and apply read it; for the wizard after Verify. Raises what `connect` raises."""
     from khz_tui.engine.cloud.live_catalog import fetch_catalog

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from khz_tui.engine.events import EngineEvent, LogLine
+from khz_tui.engine.events import EngineEvent, LogLevel, LogLine, LogStream
 
 E = TypeVar("E", bound=EngineEvent)
 REDACTED = "***"
@@ -59,17 +59,21 @@ class EventBus:
     def elapsed(self) -> float:
         return self.clock() - self._started
 
-    def emit(self, event_type: type[E], **fields: Any) -> E:
-        """Build, stamp, scrub and send one event; returns it."""
-        clean = {k: self.scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
-        event = event_type(
+    def emit(self, event: E) -> E:
+        """Stamp (elapsed time, API usage), scrub and send one event; returns what was sent.
+
+        Callers construct the event themselves, so the type checker sees every field at every emit site."""
+        update: dict[str, Any] = {
+            name: self.scrub(value) for name, value in event if isinstance(value, str) and value
+        }
+        update.update(
             elapsed=round(self.elapsed, 3),
             api_requests=self.usage.requests,
             rate_limit_remaining=self.usage.rate_limit_remaining,
-            **clean,
         )
-        self.sink(event)
-        return event
+        stamped = event.model_copy(update=update)
+        self.sink(stamped)
+        return stamped
 
-    def log(self, text: str, *, node: str | None = None, stream: str = "engine", level: str = "info") -> None:
-        self.emit(LogLine, text=text, node=node, stream=stream, level=level)
+    def log(self, text: str, *, node: str | None = None, stream: LogStream = "engine", level: LogLevel = "info") -> None:
+        self.emit(LogLine(text=text, node=node, stream=stream, level=level))

@@ -9,7 +9,7 @@ from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient
 from khz_tui.engine.cloud.targets import TargetSeam
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
 
 Confirm = Callable[[str], Awaitable[bool]]
@@ -25,7 +25,8 @@ class RunContext:
     client: CloudClient
     bus: EventBus
     seam: TargetSeam
-    state: ClusterState
+    files: ClusterFiles
+    """This cluster's files on this machine: host keys, kubeconfig, run logs, the local run lock."""
     options: RunOptions
     hcloud_token: str
     confirm: Confirm | None = None

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from khz_tui.engine import run_lock
+from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL, find_addon_resources
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS, backoff_delay
 from khz_tui.engine.cloud.servers import delete_volume
-from khz_tui.engine import run_lock
 from khz_tui.engine.context import NotConfirmed, RunContext
-from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL, find_addon_resources
 from khz_tui.engine.destroy_addons import release_addon_resources, sweep_addon_resources
 from khz_tui.engine.events import AddonResourcesFound, NodePhaseChanged, ResourceDeleted
 from khz_tui.engine.steps import step
@@ -40,7 +40,7 @@ async def _delete(ctx: RunContext, resource_type: str, item: Any, sub: Any) -> N
     action = getattr(result, "action", result)
     if action is not None and getattr(action, "id", None) is not None and hasattr(action, "status"):
         await client.wait_action(action.id, what=f"deleting {resource_type} {item.name}")
-    ctx.bus.emit(ResourceDeleted, resource_type=resource_type, name=item.name, id=item.id)
+    ctx.bus.emit(ResourceDeleted(resource_type=resource_type, name=item.name, id=item.id))
 
 
 #: Backoff for the firewall's delete while Hetzner still detaches it: about 45 to 90 s in all at scale 1.
@@ -84,7 +84,7 @@ async def destroy(ctx: RunContext) -> int:
         addons = await find_addon_resources(client, plan.name, inv)
     if addons.count():
         # Listed before the question, so an unconfirmed destroy is the dry-run of one.
-        bus.emit(AddonResourcesFound, resources=addons.listed())
+        bus.emit(AddonResourcesFound(resources=addons.listed()))
     total = inv.count() + addons.count()
     if total == 0:
         bus.log(f"nothing labeled for cluster {plan.name!r} exists; nothing to delete")
@@ -118,10 +118,10 @@ async def destroy(ctx: RunContext) -> int:
     async with step(bus, "servers", "Deleting servers"):
 
         async def server(s: Any) -> None:
-            bus.emit(NodePhaseChanged, node=s.name, phase="deleting", server_id=s.id)
+            bus.emit(NodePhaseChanged(node=s.name, phase="deleting", server_id=s.id))
             await _delete(ctx, "server", s, h.servers)
-            bus.emit(NodePhaseChanged, node=s.name, phase="deleted", server_id=s.id)
-            ctx.state.forget_host_key(s.name)
+            bus.emit(NodePhaseChanged(node=s.name, phase="deleted", server_id=s.id))
+            ctx.files.forget_host_key(s.name)
 
         await asyncio.gather(*(server(s) for s in inv.servers.values()))
     async with step(bus, "infrastructure", "Deleting placement groups, firewall, network, SSH key"):

@@ -20,8 +20,8 @@ from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import Inventory
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine.context import RunContext
-from khz_tui.engine.nodes.bootstrap import KUBECTL
 from khz_tui.engine.nodes import cluster_api
+from khz_tui.engine.nodes.bootstrap import KUBECTL
 from khz_tui.engine.nodes.session import NodeError, NodeSession
 
 #: Seconds (at scale 1) to reach a control plane and ask it to delete; past it the sweep does the work.

@@ -16,11 +16,11 @@ from typing import Any
 from khz_tui.engine import drift
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.inventory import Inventory, discover
+from khz_tui.engine.cloud.live_catalog import current_catalog
 from khz_tui.engine.cloud.resources import firewall_rules, md5_fingerprint
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import Change, PlanDiffed
 from khz_tui.engine.steps import step
-from khz_tui.engine.cloud.live_catalog import current_catalog
 from khz_tui.plan.catalog import Catalog
 from khz_tui.plan.model import ClusterPlan
 
@@ -79,5 +79,5 @@ async def dry_run(ctx: RunContext) -> list[Change]:
     catalog = current_catalog()  # what the project's API sells today, when the run read it
     changes = compute_changes(plan, inv, ssh_key_known=key_known, catalog=catalog, caller_cidr=ctx.seam.caller_cidr)
     total = sum((Decimal(c.monthly_cost_delta) for c in changes), Decimal(0))
-    ctx.bus.emit(PlanDiffed, changes=changes, currency=catalog.currency, monthly_cost_delta=_money(total))
+    ctx.bus.emit(PlanDiffed(changes=changes, currency=catalog.currency, monthly_cost_delta=_money(total)))
     return changes

@@ -7,9 +7,11 @@ requests used so far and the last rate-limit remaining the API reported.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from khz_tui.engine.outcome import Outcome, outcome_of
 
 NodePhase = Literal[
     "planned", "creating", "booting", "ssh-ready", "installing", "joined", "ready", "failed", "deleting", "deleted"
@@ -20,6 +22,35 @@ NODE_PHASES: tuple[str, ...] = ("planned", "creating", "booting", "ssh-ready", "
 NodeRole = Literal["control-plane", "worker"]
 RunMode = Literal["apply", "destroy", "dry-run", "verify"]
 ChangeKind = Literal["create", "keep", "change", "delete"]
+LogStream = Literal["engine", "stdout", "stderr"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+#: What khz-tui creates, finds and deletes at Hetzner, in the words its output uses.
+ResourceKind = Literal[
+    "server", "network", "firewall", "ssh key", "placement group", "load balancer", "volume", "route"
+]
+
+#: The named steps of apply, destroy, dry-run and verify (StepStarted/StepFinished/StepFailed).
+StepName = Literal[
+    "discover", "discover-again", "lock", "names", "infrastructure", "load-balancer", "cluster", "scale-down",
+    "api-certificates", "addons", "add-ons", "volumes", "servers", "kubeconfig", "verify",
+]
+#: Where a run stopped (RunFinished.failed_step): one of its steps, or a check before the first step.
+FailedStep = Literal[
+    StepName,
+    "locked", "ssh-key", "connect", "catalog", "caller-address", "firewall", "confirm", "no-cluster",
+    "interrupted", "internal",
+]
+
+#: Repairs an apply makes on its own when a node is not as the last run left it.
+RepairKind = Literal[
+    "server-recreated",      # the server's create failed or it is gone: a new one is made
+    "server-powered-on",     # the server was off
+    "network-reattached",    # the server had left the private network
+    "k3s-restarted",         # k3s was installed but not running
+    "stale-node-removed",    # a Node object whose server no longer exists
+    "firewall-reapplied",    # the cluster firewall was not applied to the server
+]
 
 
 class EngineEvent(BaseModel):
@@ -46,20 +77,20 @@ class RunStarted(EngineEvent):
 
 class StepStarted(EngineEvent):
     kind: Literal["StepStarted"] = "StepStarted"
-    step: str
+    step: StepName
     title: str
 
 
 class StepFinished(EngineEvent):
     kind: Literal["StepFinished"] = "StepFinished"
-    step: str
+    step: StepName
     title: str
     duration: float
 
 
 class StepFailed(EngineEvent):
     kind: Literal["StepFailed"] = "StepFailed"
-    step: str
+    step: StepName
     title: str
     message: str
     """What went wrong, in the API's or the node's words."""
@@ -69,21 +100,21 @@ class StepFailed(EngineEvent):
 
 class ResourceFound(EngineEvent):
     kind: Literal["ResourceFound"] = "ResourceFound"
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     id: int | None = None
 
 
 class ResourceCreated(EngineEvent):
     kind: Literal["ResourceCreated"] = "ResourceCreated"
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     id: int | None = None
 
 
 class ResourceDeleted(EngineEvent):
     kind: Literal["ResourceDeleted"] = "ResourceDeleted"
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     id: int | None = None
 
@@ -92,7 +123,7 @@ class DriftDetected(EngineEvent):
     """An existing resource differs from the plan in a way the engine will not change silently."""
 
     kind: Literal["DriftDetected"] = "DriftDetected"
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     field: str
     expected: str
@@ -123,8 +154,8 @@ class LogLine(EngineEvent):
     text: str
     node: str | None = None
     """The node the line came from; None for the engine's own lines."""
-    stream: Literal["engine", "stdout", "stderr"] = "engine"
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    stream: LogStream = "engine"
+    level: LogLevel = "info"
 
 
 class Change(BaseModel):
@@ -133,7 +164,7 @@ class Change(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: ChangeKind
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     detail: str = ""
     monthly_cost_delta: str = "0.00"
@@ -145,6 +176,35 @@ class PlanDiffed(EngineEvent):
     changes: list[Change]
     currency: str = "EUR"
     monthly_cost_delta: str = "0.00"
+
+
+class NodeRepaired(EngineEvent):
+    """Apply found a node not as the last run left it and repaired it (the decision, for the output and tests)."""
+
+    kind: Literal["NodeRepaired"] = "NodeRepaired"
+    node: str
+    repair: RepairKind
+    reason: str
+    """What was found, in words."""
+
+
+class DeleteRetried(EngineEvent):
+    """A delete Hetzner refused for now (the resource is still in use while something detaches) is tried again."""
+
+    kind: Literal["DeleteRetried"] = "DeleteRetried"
+    resource_type: ResourceKind
+    name: str
+    attempt: int
+    reason: str
+
+
+class ConnectionDropped(EngineEvent):
+    """A node's SSH connection dropped during a step (a reboot mid-install); the step is tried again."""
+
+    kind: Literal["ConnectionDropped"] = "ConnectionDropped"
+    node: str
+    attempt: int
+    reason: str
 
 
 class KubeconfigWritten(EngineEvent):
@@ -206,7 +266,7 @@ class SweptResource(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     id: int | None = None
     why: str
@@ -262,24 +322,36 @@ class VerifyFinished(EngineEvent):
 
 
 class RunFinished(EngineEvent):
-    """The last event of every run, successful or not."""
+    """The last event of every run, successful or not. `outcome` is what every front end reads to decide
+    what to say and which exit code to give (see `outcome.py`)."""
 
     kind: Literal["RunFinished"] = "RunFinished"
     mode: RunMode
     ok: bool
     message: str
+    outcome: Outcome
     nodes_ready: int = 0
     nodes_total: int = 0
-    failed_step: str | None = None
+    failed_step: FailedStep | None = None
     hint: str = ""
     bad_input: bool = False
     """The run stopped on input the person must fix (a refused token, a missing confirmation)."""
     api_throttled: int = 0
     """HTTP 429 answers the run met (each was waited out, never hammered)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_from_older_logs(cls, data: Any) -> Any:
+        # Run logs written before `outcome` existed are still read (run history): derive it once, here.
+        if isinstance(data, dict) and "outcome" not in data:
+            derived = outcome_of(ok=bool(data.get("ok")), failed_step=data.get("failed_step"),
+                                 bad_input=bool(data.get("bad_input")))
+            data = {**data, "outcome": derived}
+        return data
+
 
 Event = Annotated[
-    Union[
+    Union[  # noqa: UP007 - one event per line reads better than a 25-way `|`
         RunStarted,
         StepStarted,
         StepFinished,
@@ -302,15 +374,14 @@ Event = Annotated[
         VerifyWillCreate,
         VerifyFinished,
         RunFinished,
+        NodeRepaired,
+        DeleteRetried,
+        ConnectionDropped,
     ],
     Field(discriminator="kind"),
 ]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
-
-def event_to_json(event: EngineEvent) -> str:
-    return event.model_dump_json()
 
 
 def event_from_json(text: str) -> EngineEvent:

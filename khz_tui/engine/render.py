@@ -32,7 +32,7 @@ from khz_tui.engine.nodes.k3s_config import (
     tls_sans,
 )
 from khz_tui.engine.requests import api_load_balancer, firewall_body
-from khz_tui.engine.state import HostKey
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.plan.model import ClusterPlan
 
 REDACTED = "<redacted>"
@@ -249,8 +249,8 @@ async def gather_facts(plan: ClusterPlan, options: Any) -> RenderFacts:
         except CredentialsError:
             return plan_facts(plan)
     from khz_tui.engine.bus import EventBus
-    from khz_tui.engine.cloud.client import CloudClient, CloudError
     from khz_tui.engine.caller_address import CallerAddressUnknown, detect_caller_cidrs, needs_caller_address
+    from khz_tui.engine.cloud.client import CloudClient, CloudError
     from khz_tui.engine.cloud.targets import detect_seam
 
     async with connect(plan, options) as target:

@@ -2,7 +2,7 @@
 
 Two locks, because two runs can meet in two ways:
 
-- On one machine, the flock on `run.lock` in the cluster's state folder (`ClusterState.lock_run`),
+- On one machine, the flock on `run.lock` in the cluster's state folder (`ClusterFiles.lock_run`),
   taken by the runner before anything else happens. The OS drops it when the process dies.
 - Across machines, a marker in the project itself. Labels have no compare-and-swap, so the marker is
   a resource whose *name* is unique per project: creating `<cluster>-run-lock` either succeeds (this
@@ -35,7 +35,7 @@ import time
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NoReturn
 
 from hcloud.placement_groups.domain import PlacementGroup
@@ -44,7 +44,7 @@ from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.names import LABEL_PREFIX, MANAGED_BY, MANAGED_BY_LABEL, RUN_LOCK_OF_LABEL, run_lock_name
 from khz_tui.engine.context import NotConfirmed, RunContext
 from khz_tui.engine.events import RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
-from khz_tui.engine.state import LocalRunLock, LockHolder, utc_stamp
+from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.steps import StepError, step
 
 #: How long a marker stays valid without renewal, at real speed. A killed run blocks the cluster
@@ -84,12 +84,12 @@ def label_value(text: str) -> str:
 
 def _stamp(when: float) -> str:
     # ISO 8601 basic form: colons are not allowed in label values.
-    return datetime.fromtimestamp(when, timezone.utc).strftime(_STAMP)
+    return datetime.fromtimestamp(when, UTC).strftime(_STAMP)
 
 
 def _unstamp(text: str) -> float | None:
     try:
-        return datetime.strptime(text, _STAMP).replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(text, _STAMP).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return None
 
@@ -105,7 +105,7 @@ class Claim:
     expires: float
     mode: str
     state: str = ""
-    """The id of the state folder whose flock the run held (`ClusterState.state_id`)."""
+    """The id of the state folder whose flock the run held (`ClusterFiles.state_id`)."""
 
     def labels(self, cluster: str) -> dict[str, str]:
         return {
@@ -121,7 +121,7 @@ class Claim:
         }
 
     @classmethod
-    def from_labels(cls, labels: dict[str, str] | None, cluster: str) -> "Claim | None":
+    def from_labels(cls, labels: dict[str, str] | None, cluster: str) -> Claim | None:
         """The claim a marker's labels hold; None when the resource is not a run lock of `cluster`."""
         labels = labels or {}
         if labels.get(RUN_LOCK_OF_LABEL) != cluster or labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
@@ -173,7 +173,7 @@ class CloudMarker:
         self.ttl = max(MIN_TTL, TTL * ctx.time_scale)
         now = time.time()
         self.claim = Claim(owner=uuid.uuid4().hex, pid=os.getpid(), host=socket.gethostname(), started=now,
-                           expires=now + self.ttl, mode=mode, state=ctx.state.state_id)
+                           expires=now + self.ttl, mode=mode, state=ctx.files.state_id)
         self.id: int | None = None
         self._renewal: asyncio.Task | None = None
 
@@ -225,8 +225,8 @@ class CloudMarker:
         ended = self.local_lock_held and bool(found.state) and found.state == self.claim.state
         if not (expired or ended):
             if not self.ctx.options.force_unlock:
-                self.ctx.bus.emit(RunLockRefused, cluster=self.cluster, scope="cloud", since=holder.since,
-                                  pid=holder.pid, host=holder.host, expires=utc_stamp(found.expires))
+                self.ctx.bus.emit(RunLockRefused(cluster=self.cluster, scope="cloud", since=holder.since,
+                                  pid=holder.pid, host=holder.host, expires=utc_stamp(found.expires)))
                 raise RunLocked(self.cluster, holder, hint=(
                     f"wait for that run to finish. If it was killed, its lock expires at {utc_stamp(found.expires)}; "
                     "to take it over at once, run again with --force-unlock (only when you are sure that run no "
@@ -255,13 +255,13 @@ class CloudMarker:
         message = (f"a placement group named {self.name} exists that is not khz-tui's run lock of cluster "
                    f"{self.cluster}; khz-tui creates that name to make sure only one run changes the cluster at a time")
         hint = f"rename that placement group (it is not part of cluster {self.cluster}), then run again"
-        self.ctx.bus.emit(StepFailed, step="lock", title="Taking the cluster's run lock", message=message, hint=hint)
+        self.ctx.bus.emit(StepFailed(step="lock", title="Taking the cluster's run lock", message=message, hint=hint))
         raise StepError("lock", "Taking the cluster's run lock", message, hint, bad_input=True)
 
     def _held(self, marker_id: int, took_over: str) -> None:
         self.id = marker_id
-        self.ctx.bus.emit(RunLockTaken, cluster=self.cluster, scope="cloud", expires=utc_stamp(self.claim.expires),
-                          took_over=took_over)
+        self.ctx.bus.emit(RunLockTaken(cluster=self.cluster, scope="cloud", expires=utc_stamp(self.claim.expires),
+                          took_over=took_over))
         self._renewal = asyncio.create_task(self._renew(), name="run-lock-renewal")
 
     async def _renew(self) -> None:
@@ -304,10 +304,10 @@ class CloudMarker:
             if not exc.not_found:
                 self._left_behind(exc.message)
                 return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._left_behind("the API did not answer")
             return
-        self.ctx.bus.emit(RunLockReleased, cluster=self.cluster, scope="cloud")
+        self.ctx.bus.emit(RunLockReleased(cluster=self.cluster, scope="cloud"))
 
     def _left_behind(self, why: str) -> None:
         self.ctx.bus.log(f"could not delete the run lock {self.name} ({why}); it expires at "
@@ -353,7 +353,7 @@ class RunGuard:
         finally:
             if self.local is not None:
                 self.local.release()
-                self.ctx.bus.emit(RunLockReleased, cluster=self.marker.cluster, scope="local")
+                self.ctx.bus.emit(RunLockReleased(cluster=self.marker.cluster, scope="local"))
                 self.local = None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from khz_tui.engine import run_lock
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.caller_address import (
     CallerAddressUnknown,
@@ -15,20 +16,27 @@ from khz_tui.engine.caller_address import (
     needs_caller_address,
     with_caller_cidrs,
 )
+from khz_tui.engine.cloud import live_catalog
 from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.names import planned_nodes
 from khz_tui.engine.cloud.pacing import PollInterval
 from khz_tui.engine.cloud.resources import firewall_rules
 from khz_tui.engine.cloud.targets import detect_seam
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
-from khz_tui.engine.cloud.inventory import discover
-from khz_tui.engine.cloud import live_catalog
-from khz_tui.engine.events import CallerAddressDetected, EngineEvent, RunFinished, RunLockRefused, RunLockTaken, RunMode, RunStarted
+from khz_tui.engine.events import (
+    CallerAddressDetected,
+    EngineEvent,
+    RunFinished,
+    RunLockRefused,
+    RunLockTaken,
+    RunMode,
+    RunStarted,
+)
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.preflight import check_client_key
-from khz_tui.engine import run_lock
 from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
-from khz_tui.engine.state import ClusterState, LocalLockHeld, LocalRunLock
+from khz_tui.engine.cluster_files import ClusterFiles, LocalLockHeld, LocalRunLock
 from khz_tui.engine.steps import StepError, describe_failure, first_failure, interrupted_advice
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.checks import check_plan
@@ -47,7 +55,7 @@ def ssh_key_problem(plan: ClusterPlan) -> str | None:
     return None
 
 
-def with_simulated_client_key(plan: ClusterPlan, state: ClusterState, bus: EventBus, problem: str) -> ClusterPlan:
+def with_simulated_client_key(plan: ClusterPlan, state: ClusterFiles, bus: EventBus, problem: str) -> ClusterPlan:
     """The plan with a generated login key pair, for simulated targets whose plan names a key that
     cannot be used (`problem` says why)."""
     private, public = state.simulated_client_key()
@@ -96,7 +104,7 @@ async def execute(
     state_dir: Path | None = None,
 ) -> RunFinished:
     """Run `mode` and return the RunFinished event (also sent to `sink` and the run log)."""
-    state = ClusterState(plan.name, base=state_dir)
+    state = ClusterFiles(plan.name, base=state_dir)
     log = state.new_run_log(mode)
 
     def both(event: EngineEvent) -> None:
@@ -124,20 +132,20 @@ async def execute(
 
     async def finished(ok: bool, message: str, **extra) -> RunFinished:
         await release()
-        return bus.emit(RunFinished, mode=mode, ok=ok, message=message, nodes_total=total,
-                        api_throttled=bus.usage.throttled, **extra)
+        return bus.emit(RunFinished(mode=mode, ok=ok, message=message, nodes_total=total,
+                        api_throttled=bus.usage.throttled, **extra))
 
     try:
-        bus.emit(RunStarted, cluster=plan.name, mode=mode, endpoint=target.endpoint,
-                 simulated=bool(target.simulated), node_count=total)
+        bus.emit(RunStarted(cluster=plan.name, mode=mode, endpoint=target.endpoint,
+                 simulated=bool(target.simulated), node_count=total))
         if mode in CHANGING_MODES:  # before anything else: a second run on this machine stops here
             try:
                 local = state.lock_run(mode)
             except LocalLockHeld as held:
                 h = held.holder
-                bus.emit(RunLockRefused, cluster=plan.name, scope="local", since=h.since, pid=h.pid, host=h.host)
+                bus.emit(RunLockRefused(cluster=plan.name, scope="local", since=h.since, pid=h.pid, host=h.host))
                 return await finished(False, str(held), failed_step=LOCKED_STEP, hint=run_lock.local_lock_hint())
-            bus.emit(RunLockTaken, cluster=plan.name, scope="local")
+            bus.emit(RunLockTaken(cluster=plan.name, scope="local"))
         # Apply needs a usable key pair; on a simulated target an unusable one is swapped for a generated one.
         problem = ssh_key_problem(plan) if target.simulated or mode == "apply" else None
         if target.simulated and problem:
@@ -172,7 +180,7 @@ async def execute(
                 return await finished(False, exc.message, failed_step="caller-address", hint=exc.hint, bad_input=True)
             used_for = [f"ssh.{k}" for k in ("allowed_cidrs", "api_allowed_cidrs") if not getattr(plan.ssh, k)]
             for address in found:
-                bus.emit(CallerAddressDetected, address=address.cidr, source=address.source, used_for=used_for)
+                bus.emit(CallerAddressDetected(address=address.cidr, source=address.source, used_for=used_for))
             plan = with_caller_cidrs(plan, found)
         if mode == "apply":
             try:  # the firewall's sources are known before anything is created, or nothing is
@@ -183,7 +191,7 @@ async def execute(
             # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
             scale = seam.time_scale
             client.poll = _poll_interval(scale)
-        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
+        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, files=state, options=options,
                          hcloud_token=target.token, confirm=confirm, time_scale=scale)
         if mode in CHANGING_MODES:
             guard, local = RunGuard(ctx, mode, local), None  # the guard releases the local lock from now on
@@ -208,7 +216,7 @@ async def execute(
             changes = await dry_run(ctx)
             todo = sum(1 for c in changes if c.action != "keep")
             return await finished(True, f"{todo} change(s), {len(changes) - todo} resource(s) kept; nothing was changed")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             err = first_failure(exc)  # the exception itself, or the first inside a group of concurrent tasks
             if isinstance(err, StepError):
                 return await finished(False, err.message, failed_step=err.step, hint=err.hint, bad_input=err.bad_input)
@@ -221,8 +229,8 @@ async def execute(
     except asyncio.CancelledError:
         await release()
         message, hint = interrupted_advice(mode)  # after a destroy, "apply again" would rebuild the cluster
-        bus.emit(RunFinished, mode=mode, ok=False, nodes_total=total, failed_step="interrupted",
-                 message=message, hint=hint)
+        bus.emit(RunFinished(mode=mode, ok=False, nodes_total=total, failed_step="interrupted",
+                 message=message, hint=hint))
         raise
     except Exception as exc:  # noqa: BLE001 - the last event must be RunFinished, whatever happened
         message, hint = describe_failure(exc)

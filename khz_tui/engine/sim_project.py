@@ -87,7 +87,7 @@ def _holder_pid(folder: Path) -> int | None:
 
 def lock_project(folder: Path) -> ProjectLock:
     """Take the project (non-blocking). Raises SimulatedProjectBusy naming the holder's pid."""
-    from khz_tui.engine.state import FILE_MODE, ensure_private_dir, write_private_file
+    from khz_tui.engine.cluster_files import FILE_MODE, ensure_private_dir, write_private_file
 
     ensure_private_dir(folder)
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)

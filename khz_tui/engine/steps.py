@@ -69,7 +69,7 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
 async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
     """Emit StepStarted, then StepFinished with the duration, or StepFailed and raise StepError."""
     started = bus.elapsed
-    bus.emit(StepStarted, step=name, title=title)
+    bus.emit(StepStarted(step=name, title=title))
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - every failure becomes one StepFailed with a hint
@@ -77,10 +77,10 @@ async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
         if isinstance(inner, (StepError, NotConfirmed)):
             raise inner from None
         message, hint = describe_failure(inner)
-        bus.emit(StepFailed, step=name, title=title, message=message, hint=hint)
+        bus.emit(StepFailed(step=name, title=title, message=message, hint=hint))
         bad = isinstance(inner, CloudError) and inner.bad_input
         raise StepError(name, title, message, hint, bad_input=bad) from inner
-    bus.emit(StepFinished, step=name, title=title, duration=round(bus.elapsed - started, 3))
+    bus.emit(StepFinished(step=name, title=title, duration=round(bus.elapsed - started, 3)))
 
 
 def interrupted_advice(mode: str) -> tuple[str, str]:

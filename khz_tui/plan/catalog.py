@@ -113,7 +113,7 @@ class Catalog:
     # -- construction -----------------------------------------------------------------------------
 
     @classmethod
-    def from_wire(cls, data: dict[str, Any], *, source: str = "snapshot") -> "Catalog":
+    def from_wire(cls, data: dict[str, Any], *, source: str = "snapshot") -> Catalog:
         """Build from a dict holding the API's list responses (`server_types`, `locations`, ...)."""
 
         def prices(items: list[dict[str, Any]]) -> dict[str, Price]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import date
 import types
 import typing
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError

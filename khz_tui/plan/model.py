@@ -182,7 +182,7 @@ class Autoscaling(PlanSection):
     """Most nodes the autoscaler may create."""
 
     @model_validator(mode="after")
-    def _order(self) -> "Autoscaling":
+    def _order(self) -> Autoscaling:
         if self.min > self.max:
             raise ValueError(f"autoscaling min ({self.min}) is larger than max ({self.max})")
         return self
@@ -357,7 +357,7 @@ class K3sSection(PlanSection):
         return v
 
     @model_validator(mode="after")
-    def _one_source(self) -> "K3sSection":
+    def _one_source(self) -> K3sSection:
         if self.channel is not None and self.version is not None:
             if "version" not in self.model_fields_set:
                 # A channel given alone replaces the default pinned version.

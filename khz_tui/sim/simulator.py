@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from khz_tui.sim.api.app import RequestCounts, build_app
 from khz_tui.sim.api.actions import ActionFailure
 from khz_tui.sim.api.addresses import BlockClaim, PublicAddresses, claim_block
+from khz_tui.sim.api.app import RequestCounts, build_app
 from khz_tui.sim.api.config import Durations, SimConfig
 from khz_tui.sim.api.ratelimit import TokenBucket
 from khz_tui.sim.api.store import CloudState
@@ -193,7 +193,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port getter
+        sockets = site._server.sockets if site._server else []
         self.port = sockets[0].getsockname()[1]
         self.endpoint = f"http://{self.host}:{self.port}/v1"
         # The in-cluster controllers reach the same API (same state, tokens and rate limit) on a
@@ -204,7 +204,7 @@ class Simulator:
         await self._controller_runner.setup()
         controller_site = web.TCPSite(self._controller_runner, "127.0.0.1", 0)
         await controller_site.start()
-        port = (controller_site._server.sockets if controller_site._server else [])[0].getsockname()[1]  # noqa: SLF001
+        port = (controller_site._server.sockets if controller_site._server else [])[0].getsockname()[1]
         self.state.endpoint = f"http://127.0.0.1:{port}/v1"
 
     async def _restore(self, data: dict[str, Any]) -> None:
@@ -232,7 +232,7 @@ class Simulator:
             self._claim.release()
             self._claim = None
 
-    async def __aenter__(self) -> "Simulator":
+    async def __aenter__(self) -> Simulator:
         await self.start()
         return self
 

@@ -28,11 +28,11 @@ from textual.screen import Screen
 from khz_tui.engine.options import RunOptions
 from khz_tui.ui.caller_lookup import CallerLookup
 from khz_tui.ui.commands import PlanCommands
-from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import CatalogReader, Runner, RunnerFactory, engine_catalog_reader, engine_runner_factory
-from khz_tui.ui.target import Target, describe_target
+from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme
 from khz_tui.ui.screens.step import WizardStep
+from khz_tui.ui.target import Target, describe_target
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
 
 if TYPE_CHECKING:

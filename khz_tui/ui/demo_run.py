@@ -11,8 +11,20 @@ from collections.abc import Iterable
 
 from khz_tui.engine.api import Confirm, EventSink
 from khz_tui.engine.events import (
-    NODE_PHASES, Change, EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, PlanDiffed,
-    RunFinished, RunMode, RunStarted, StepFailed, StepFinished, StepStarted,
+    NODE_PHASES,
+    Change,
+    EngineEvent,
+    KubeconfigWritten,
+    LogLine,
+    NodePhaseChanged,
+    NodePlanned,
+    PlanDiffed,
+    RunFinished,
+    RunMode,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
 )
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.engine_runs import Runner, RunnerFactory

@@ -59,14 +59,14 @@ class PlanDraft:
             self.check()
 
     @classmethod
-    def new(cls, name: str = DEFAULT_NAME) -> "PlanDraft":
+    def new(cls, name: str = DEFAULT_NAME) -> PlanDraft:
         """A new plan: only its name until `complete()` adds the plan's defaults (without building the
         plan model here, so the wizard's first screen does not wait for it). Until then `get` answers
         with the caller's default, `plan` is None and there are no problems."""
         return cls({"name": name}, defaults_pending=True)
 
     @classmethod
-    def from_plan(cls, plan: ClusterPlan) -> "PlanDraft":
+    def from_plan(cls, plan: ClusterPlan) -> PlanDraft:
         return cls(plan.model_dump(mode="json", exclude_none=True))
 
     @property

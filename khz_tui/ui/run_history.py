@@ -1,4 +1,4 @@
-"""Read-only views of what the engine keeps per cluster on this machine (see engine/state.py):
+"""Read-only views of what the engine keeps per cluster on this machine (see engine/cluster_files.py):
 where a cluster's state folder is, and the runs its JSON-lines run logs record.
 
 Nothing here creates or changes a file: the history screen and the node drill-down only read.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
@@ -20,7 +20,7 @@ _TAIL_BYTES = 64 * 1024
 
 
 def cluster_state_dir(cluster: str, *, simulated: bool) -> Path:
-    """The cluster's state folder as the engine names it (`ClusterState`), without creating it.
+    """The cluster's state folder as the engine names it (`ClusterFiles`), without creating it.
     The simulated project keeps its own clusters (`engine.api.connect`)."""
     if simulated:
         from khz_tui.engine.sim_project import simulated_project_dir
@@ -57,7 +57,7 @@ def _parse_name(path: Path) -> tuple[datetime | None, str]:
     stamp, _, rest = stem.partition("-")
     mode = rest.split("-", 1)[1] if rest.split("-", 1)[0].isdigit() and "-" in rest else rest
     try:
-        started = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        started = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         started = None
     return started, mode or "?"

@@ -57,7 +57,7 @@ from khz_tui.engine.nodes import bootstrap, kubeconfig
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.k3s_config import NodeFacts
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator
 
@@ -108,7 +108,7 @@ class NaiveRun:
     client: PerActionPollingClient
     bus: EventBus
     seam: Any
-    state: ClusterState
+    state: ClusterFiles
     scale: float
     hcloud_token: str
     kubeconfig_path: Path
@@ -296,7 +296,7 @@ async def naive_apply(plan: ClusterPlan, sim: Simulator, scale: float, state_dir
     run = None
     try:
         seam = await detect_seam(client, ssh_port=plan.ssh.port)
-        run = NaiveRun(plan=plan, client=client, bus=bus, seam=seam, state=ClusterState(plan.name, base=state_dir),
+        run = NaiveRun(plan=plan, client=client, bus=bus, seam=seam, state=ClusterFiles(plan.name, base=state_dir),
                        scale=scale, hcloud_token=sim.token, kubeconfig_path=state_dir / f"{plan.name}.kubeconfig")
         await run.run()
     finally:

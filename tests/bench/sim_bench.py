@@ -302,7 +302,7 @@ async def _client_populate(endpoint: str, token: str, nodes: int, k3s_nodes: int
                         else:
                             failures.append(f"{sid}: cloud-init exit {r.exit_status}")
                         return
-                except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+                except (TimeoutError, OSError, asyncssh.Error) as exc:
                     last = type(exc).__name__
                     await asyncio.sleep(0.1)
             failures.append(f"{sid}: no SSH ({last})")
@@ -353,7 +353,7 @@ async def _client_k3s(plan: dict[str, Any], max_seconds: float) -> dict[str, Any
                 if "learner" not in str(r.stderr):
                     outcome["errors"].append(f"{sid}: exit {r.exit_status}: {str(r.stderr).strip()[-120:]}")
                     break
-            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncssh.Error) as exc:
                 outcome["errors"].append(f"{sid}: {type(exc).__name__}")
                 break
             await asyncio.sleep(0.2)

@@ -23,7 +23,8 @@ if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the
 from support.home import isolate_home  # noqa: E402
 from support.keys import ssh_keys  # noqa: E402,F401 - a fixture, shared with the reliability suites
 from support.plans import plan_data  # noqa: E402
-from support.simulator import labeled as _labeled, target_of  # noqa: E402
+from support.simulator import labeled as _labeled  # noqa: E402
+from support.simulator import target_of
 
 TIME_SCALE = 0.02
 

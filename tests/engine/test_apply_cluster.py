@@ -11,10 +11,9 @@ import pytest
 from hcloud import Client
 
 from khz_tui.engine.api import run
+from khz_tui.engine.events import NodePhaseChanged
 from khz_tui.engine.options import RunOptions
 from khz_tui.sim.simulator import Simulator
-
-from khz_tui.engine.events import NodePhaseChanged
 
 
 def cluster_of(sim: Simulator, server_ids: set[int]):

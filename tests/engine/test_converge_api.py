@@ -10,9 +10,9 @@ from hcloud import Client
 from hcloud.networks.domain import NetworkSubnet
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.cloud import resources
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.inventory import discover
-from khz_tui.engine.cloud import resources
 from khz_tui.engine.events import ResourceCreated, ResourceFound
 
 

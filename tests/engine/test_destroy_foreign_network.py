@@ -15,10 +15,10 @@ from hcloud.images.domain import Image
 from hcloud.locations.domain import Location
 from hcloud.networks.domain import Network
 from hcloud.server_types.domain import ServerType
+from test_destroy_sweep import build_cluster
 
 from khz_tui.engine.cloud.names import cluster_labels
 from khz_tui.sim.simulator import Simulator, recording_node_host
-from test_destroy_sweep import build_cluster
 
 TIME_SCALE = 0.02
 

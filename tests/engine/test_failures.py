@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.sim.contracts import NodeFaults
 from khz_tui.sim.faults import EndpointFaults, FaultProfile
 from khz_tui.sim.simulator import Simulator
@@ -28,7 +28,7 @@ async def test_wrong_host_key_aborts_before_any_command(sim, make_plan, engine_r
     machine = sim.nodes.machine(server["id"])
     ran = machine.commands_run
     assert ran > 0
-    ClusterState("pin").forget_host_key("pin-cp-1")  # the engine now pins a key the node does not have
+    ClusterFiles("pin").forget_host_key("pin-cp-1")  # the engine now pins a key the node does not have
     out = await engine_run("apply", plan, sim)
     assert not out.finished.ok
     assert "host key" in out.finished.message and "pin-cp-1" in out.finished.message

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.sim.k3s import install
 
 
@@ -21,7 +21,7 @@ async def test_a_channel_gives_every_node_the_release_the_cluster_started_with(
     small = make_plan("chan", cp=1, workers=1, lb=False, k3s={"channel": "stable"})
     assert (await engine_run("apply", small, sim)).finished.ok
     first = install.CHANNELS["stable"]
-    assert ClusterState("chan").pinned_k3s_version() == first
+    assert ClusterFiles("chan").pinned_k3s_version() == first
     # The channel moves on between runs, as stable does at every k3s release.
     monkeypatch.setitem(install.CHANNELS, "stable", "v1.34.2+k3s1")
     bigger = make_plan("chan", cp=1, workers=2, lb=False, k3s={"channel": "stable"})

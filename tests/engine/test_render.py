@@ -20,7 +20,7 @@ from khz_tui.cli import main
 from khz_tui.engine.nodes.addons import CHARTS
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.render import REDACTED, gather_facts, render_files, write_files
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.toml_io import load_plan
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.toml"))
@@ -154,7 +154,7 @@ async def test_render_after_apply_reads_the_cloud_and_leaks_no_secret(sim, make_
     (cluster,) = [c for c in sim.nodes.clusters if servers["rnd-cp-1"]["id"] in {n.server_id for n in c.nodes.values()}]
     assert sim.token not in everything
     assert cluster.token not in everything and cluster.secret not in everything
-    state = ClusterState(plan.name)
+    state = ClusterFiles(plan.name)
     for key in state.host_keys_dir.glob("*"):
         if key.suffix != ".pub":
             private = key.read_text()

@@ -23,7 +23,7 @@ from khz_tui.plan.model import (
     Volume,
     WorkerPool,
 )
-from khz_tui.plan.toml_io import dumps_plan, loads_plan, save_plan, load_plan
+from khz_tui.plan.toml_io import dumps_plan, load_plan, loads_plan, save_plan
 
 EU = ["fsn1", "nbg1", "hel1"]
 SERVER_TYPES = ["cpx22", "cpx32", "cpx42", "cax11", "cax21", "ccx13", "cx23", "cx33"]

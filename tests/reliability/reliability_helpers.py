@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from support import plans
+from support.simulator import labeled, target_of
+
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.faults import load_profile
 from khz_tui.sim.simulator import Simulator
-from support import plans
-from support.simulator import labeled, target_of  # noqa: F401 - the suites import them from here
 
 
 def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int = 3, workers: int = 2, lb: bool = True,

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 import pytest
+from reliability_helpers import ChaosResult, chaos_run, convergence_report
 
 from khz_tui.sim.faults import PROFILES
-from reliability_helpers import ChaosResult, chaos_run, convergence_report
 
 TIME_SCALE = 0.02
 ALL = [p for p in PROFILES if p != "none"]

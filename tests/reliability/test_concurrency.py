@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 from hcloud import Client
+from reliability_helpers import duplicates, ready_servers, target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.run_lock import Claim
 from khz_tui.sim.api.config import Durations
 from khz_tui.sim.simulator import SimulatorThread
-from reliability_helpers import duplicates, ready_servers, target_of
 
 TIME_SCALE = 0.02
 #: Bound on one CLI run (a one-node cluster takes a few seconds at this scale).

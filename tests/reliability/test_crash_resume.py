@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 import tomli_w
+from reliability_helpers import clusters_holding, duplicates, labeled, plan_data, ready_servers
 
 from khz_tui.sim.simulator import Simulator, SimulatorThread
-from reliability_helpers import clusters_holding, duplicates, labeled, plan_data, ready_servers
 
 TIME_SCALE = 0.02
 RUN_TIMEOUT = 120.0

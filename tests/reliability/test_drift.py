@@ -37,10 +37,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from hcloud import Client
 from hcloud.firewalls.domain import Firewall, FirewallResource, FirewallRule
 from hcloud.servers.domain import Server
+from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import Change, EngineEvent
@@ -48,7 +48,6 @@ from khz_tui.engine.options import RunOptions
 from khz_tui.sim.api.firewalls import firewall_ids_of
 from khz_tui.sim.faults import FaultProfile, _uniform
 from khz_tui.sim.simulator import Simulator
-from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
 
 TIME_SCALE = 0.02
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from reliability_helpers import plan_data
 
 from khz_tui import cli
 from khz_tui.engine.cloud import client as cloud_client
 from khz_tui.sim.simulator import SimulatorThread, recording_node_host
-from reliability_helpers import plan_data
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Generous: the engine's own timeouts bound these runs; this only stops a hung test.
@@ -58,7 +58,7 @@ def closed_endpoint() -> str:
 
 
 class _HtmlHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         body = b"<!doctype html><html><body><h1>File not found</h1></body></html>"
         self.send_response(404)
         self.send_header("Content-Type", "text/html; charset=utf-8")

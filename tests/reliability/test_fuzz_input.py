@@ -26,12 +26,11 @@ import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from security_support import known_key_paths
 
 from khz_tui import cli
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import MAX_PLAN_BYTES
-
-from security_support import known_key_paths
 
 SOAK = os.environ.get("KHZ_SOAK") == "1"
 FUZZ_EXAMPLES = 2000 if SOAK else 120

@@ -23,12 +23,12 @@ import yaml
 from hcloud import Client
 from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.locations.domain import Location
+from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.sim.simulator import Simulator
-from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
 
 #: k3s takes RESTART_SECONDS (5 s simulated) to come back after a boot: 0.5 s here, far longer than
 #: the engine needs to reach the powered-on server over SSH, so a check that does not wait sees it down.
@@ -169,7 +169,7 @@ async def _kubectl(path: str, kubeconfig: Path, *args: str) -> tuple[int, str, s
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
     try:
         out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError(f"kubectl {' '.join(args)} did not finish in {KUBECTL_TIMEOUT}s") from None

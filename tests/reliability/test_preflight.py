@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from reliability_helpers import plan_data
 
 from khz_tui import cli
 from khz_tui.engine.preflight import PASSPHRASE_ENV
 from khz_tui.sim.simulator import SimulatorThread
-from reliability_helpers import plan_data
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")
 

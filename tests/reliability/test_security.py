@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import secrets
-import stat
 import string
 import time
 from pathlib import Path
@@ -26,18 +25,17 @@ from hcloud.images import Image
 from hcloud.load_balancer_types import LoadBalancerType
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
+from security_support import files_under, find_secrets, labeled, mode_of, plan_data
 
 from khz_tui import cli
 from khz_tui.engine.api import Target, run
 from khz_tui.engine.credentials import load_saved_token, save_token
 from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.state import ClusterState, write_private_file
+from khz_tui.engine.cluster_files import ClusterFiles, write_private_file
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread, recording_node_host
-
-from security_support import files_under, find_secrets, labeled, mode_of, plan_data
 
 TIME_SCALE = 0.02
 SECRET_FILE, SECRET_DIR = 0o600, 0o700
@@ -151,7 +149,7 @@ def test_full_cli_apply_and_destroy_leak_nothing_keep_secrets_private_and_spare_
         assert join_secret and join_secret in join_token
 
         # (b) while the cluster exists: host keys, kubeconfigs and the run log are private.
-        state = ClusterState(cluster)
+        state = ClusterFiles(cluster)
         host_keys = sorted((state.dir / "host-keys").iterdir())
         assert len(host_keys) == 10, [p.name for p in host_keys]  # 5 nodes: private and public half
         problems += check_private(tmp_path, [kubeconfig, isolated_home / ".kube" / "config", *host_keys,
@@ -233,7 +231,7 @@ def test_full_cli_apply_and_destroy_leak_nothing_keep_secrets_private_and_spare_
 def test_secret_files_are_private_whatever_the_umask(tmp_path, isolated_home, umask) -> None:
     old = os.umask(umask)
     try:
-        state = ClusterState("perm")
+        state = ClusterFiles("perm")
         state.host_key("perm-cp-1")
         log = state.new_run_log("apply")
         log.close()

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import tomli_w
 from hcloud import Client
+from reliability_helpers import duplicates, labeled, plan_data
 
 from khz_tui.sim.faults import EndpointFaults, FaultProfile
 from khz_tui.sim.simulator import SimulatorThread, recording_node_host
-from reliability_helpers import duplicates, labeled, plan_data
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 120.0

@@ -20,13 +20,13 @@ from hcloud import Client
 from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.load_balancers.domain import LoadBalancerService, LoadBalancerTarget
 from hcloud.locations.domain import Location
+from reliability_helpers import KINDS, labeled
 
 from khz_tui.cli import main
 from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread
-from reliability_helpers import KINDS, labeled
 
 TIME_SCALE = 0.02
 

@@ -3,8 +3,6 @@ what it will do, in the footer, on the failure panel and when pressed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from khz_tui.engine.events import RunFinished, RunStarted

@@ -13,7 +13,6 @@ from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
 from khz_tui.ui.dialogs.destroy_confirm import DestroyDialog
-from khz_tui.ui.screens.credentials import CredentialsStep
 from khz_tui.ui.screens.plan_error import PlanErrorScreen
 from khz_tui.ui.screens.review import ReviewScreen
 from khz_tui.ui.screens.run_console import RunConsole

@@ -8,7 +8,13 @@ import asyncio
 import pytest
 
 from khz_tui.engine.events import (
-    Change, NodePhaseChanged, NodePlanned, PlanDiffed, ResourceDeleted, RunFinished, RunStarted,
+    Change,
+    NodePhaseChanged,
+    NodePlanned,
+    PlanDiffed,
+    ResourceDeleted,
+    RunFinished,
+    RunStarted,
 )
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from khz_tui.engine.events import RunFinished, RunStarted
 from khz_tui.engine.sim_project import simulated_project_dir
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.dialogs.run_history import RunHistory
@@ -19,7 +19,7 @@ from khz_tui.ui.screens.review import ReviewScreen
 SIZE = (120, 32)
 
 
-def _log(state: ClusterState, mode: str, finished: RunFinished | None) -> Path:
+def _log(state: ClusterFiles, mode: str, finished: RunFinished | None) -> Path:
     """A run log written by the engine's own writer (the format the history reads)."""
     with state.new_run_log(mode) as log:
         log.write(RunStarted(cluster=state.cluster, mode=mode, endpoint="http://127.0.0.1:9/v1", simulated=True,
@@ -30,7 +30,7 @@ def _log(state: ClusterState, mode: str, finished: RunFinished | None) -> Path:
 
 
 async def test_h_lists_past_runs_newest_first(make_app, tmp_path: Path) -> None:
-    state = ClusterState("demo", base=simulated_project_dir())
+    state = ClusterFiles("demo", base=simulated_project_dir())
     assert cluster_state_dir("demo", simulated=True) == state.dir
     first = _log(state, "apply", RunFinished(mode="apply", ok=False, message="a node failed to install k3s"))
     second = _log(state, "dry-run", None)
@@ -62,7 +62,7 @@ async def test_h_lists_past_runs_newest_first(make_app, tmp_path: Path) -> None:
 
 
 async def test_no_runs_yet_and_a_real_target_keeps_its_own(make_app, tmp_path: Path) -> None:
-    _log(ClusterState("demo", base=simulated_project_dir()), "apply",
+    _log(ClusterFiles("demo", base=simulated_project_dir()), "apply",
          RunFinished(mode="apply", ok=True, message="ok"))
     assert past_runs(cluster_state_dir("demo", simulated=False)) == []  # a simulated run is not a real one
     path = tmp_path / "demo.toml"

@@ -4,7 +4,11 @@ and for a failure what to do; the cursor goes to the node a failed check names."
 from __future__ import annotations
 
 from khz_tui.engine.events import (
-    NodePlanned, RunFinished, RunStarted, VerifyCheckFinished, VerifyFinished,
+    NodePlanned,
+    RunFinished,
+    RunStarted,
+    VerifyCheckFinished,
+    VerifyFinished,
 )
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan

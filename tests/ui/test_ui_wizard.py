@@ -10,7 +10,6 @@ from textual.widgets import Input, RadioButton, RadioSet, Select
 from textual.widgets._footer import FooterKey
 
 from khz_tui.engine.credentials import save_token
-
 from khz_tui.plan.model import ClusterPlan, WorkerPool
 from khz_tui.plan.toml_io import dumps_plan, load_plan
 from khz_tui.ui.dialogs.pool_editor import PoolDialog
@@ -177,7 +176,7 @@ def test_first_screen_loads_without_the_plan_model() -> None:
 
 def test_first_screen_shows_the_plans_own_defaults() -> None:
     plan = ClusterPlan(name="x")
-    assert (DEFAULT_TOKEN_ENV, DEFAULT_PUBLIC_KEY) == (plan.hcloud.token_env, plan.ssh.public_key)
+    assert (plan.hcloud.token_env, plan.ssh.public_key) == (DEFAULT_TOKEN_ENV, DEFAULT_PUBLIC_KEY)
 
 
 def test_a_new_draft_gets_the_defaults_under_what_was_typed_first() -> None:

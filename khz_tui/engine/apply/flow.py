@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from khz_tui.engine import run_lock
 from khz_tui.engine.apply.api_certificates import cover_api_addresses
 from khz_tui.engine.apply.infrastructure import ensure_infrastructure, ensure_load_balancer
 from khz_tui.engine.apply.join import install_or_join
@@ -23,7 +24,6 @@ from khz_tui.engine.cloud.inventory import discover, name_clashes
 from khz_tui.engine.cloud.names import network_name, planned_names, planned_volumes
 from khz_tui.engine.cloud.servers import ensure_volume
 from khz_tui.engine.events import NodePlanned, StepFailed
-from khz_tui.engine import run_lock
 from khz_tui.engine.nodes import bootstrap
 from khz_tui.engine.steps import StepError, step
 
@@ -47,7 +47,7 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
     await confirm_scale_down(run)
     for node in run.nodes.values():
         s = node.slot
-        run.bus.emit(NodePlanned, node=s.name, role=s.role, pool=s.pool, server_type=s.server_type, location=s.location)
+        run.bus.emit(NodePlanned(node=s.name, role=s.role, pool=s.pool, server_type=s.server_type, location=s.location))
 
     async with step(run.bus, "infrastructure", "Network, firewall, SSH key, placement groups"):
         shared = await ensure_infrastructure(run)
@@ -83,7 +83,7 @@ async def refuse_name_clashes(run: ApplyRun) -> None:
     hint = ("names join the cluster, pool and volume names with '-', so two plans can make the same name: "
             "rename the pool, volume or cluster in this plan so its names differ"
             + (f"; cluster {', '.join(owners)} is left exactly as it is" if owners else ""))
-    run.bus.emit(StepFailed, step="names", title=title, message=message, hint=hint)
+    run.bus.emit(StepFailed(step="names", title=title, message=message, hint=hint))
     raise StepError("names", title, message, hint, bad_input=True)
 
 

@@ -77,7 +77,7 @@ async def _install_seed(run: ApplyRun, node: Node, facts) -> None:
     # The release the seed runs is the cluster's: a channel is resolved once, by the seed's install;
     # every join installs exactly that release (recorded for the next runs and for render).
     run.k3s_version = await run.retrying(node, cluster_api.installed_version)
-    run.ctx.state.record_k3s_version(run.k3s_version)
+    run.ctx.files.record_k3s_version(run.k3s_version)
     run.k8s_nodes = await run.retrying(node, bootstrap.node_readiness)
     run.phase(node, "joined")
     run.api_up.set()

@@ -19,13 +19,12 @@ async def write_kubeconfig(run: ApplyRun) -> None:
     host = run.lb_public or seed.facts.public_ipv4
     server_url = f"https://{host}:{API_PORT}"
     text = kubeconfig.rewrite_kubeconfig(raw, run.plan.name, server_url)
-    path = run.ctx.options.kubeconfig or run.ctx.state.kubeconfig_path
+    path = run.ctx.options.kubeconfig or run.ctx.files.kubeconfig_path
     kubeconfig.write_kubeconfig(text, Path(path))
     if run.ctx.options.merge_kubeconfig:
         kubeconfig.merge_kubeconfig(text, kubeconfig.default_merge_target())
     # The simulator serves a simulated cluster's API on this very address too, so the command is
     # the same for both.
-    run.bus.emit(
-        KubeconfigWritten, path=str(path), context=run.plan.name, server=server_url,
+    run.bus.emit(KubeconfigWritten(path=str(path), context=run.plan.name, server=server_url,
         command=f"kubectl --kubeconfig {path} get nodes",
-    )
+    ))

@@ -17,7 +17,7 @@ from khz_tui.engine.events import ResourceDeleted, ResourceFound
 from khz_tui.engine.nodes import k3s_unit
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
-from khz_tui.engine.state import HostKey
+from khz_tui.engine.cluster_files import HostKey
 
 
 async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
@@ -59,7 +59,7 @@ def _host_key(run: ApplyRun, node: Node) -> HostKey:
     gets it through cloud-init. A server that exists already keeps the key stored when it was created;
     when this machine has none, the server was created elsewhere (another machine, a lost state
     folder) and a new key could only be a wrong pin: nothing is written and nothing is sent to it."""
-    state, name = run.ctx.state, node.slot.name
+    state, name = run.ctx.files, node.slot.name
     if name not in run.inv.servers:
         return state.host_key(name)
     pinned = state.pinned_host_key(name)
@@ -87,7 +87,7 @@ async def _ensure_server(run: ApplyRun, node: Node, shared: dict[str, Any], host
         node.existed = True
         node.facts = server_facts(existing, run.network.id)
         server_drift(run.bus, slot, node.facts, run.network.id)
-        run.bus.emit(ResourceFound, resource_type="server", name=slot.name, id=node.facts.id)
+        run.bus.emit(ResourceFound(resource_type="server", name=slot.name, id=node.facts.id))
         run.phase(node, "booting")
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         if node.facts is None:
@@ -175,7 +175,7 @@ async def _delete_broken(run: ApplyRun, node: Node) -> None:
         action = None
     if action is not None and getattr(action, "id", None) is not None:
         await run.client.wait_action(action.id, what=what)
-    run.bus.emit(ResourceDeleted, resource_type="server", name=f.name, id=f.id)
+    run.bus.emit(ResourceDeleted(resource_type="server", name=f.name, id=f.id))
 
 
 def _maybe_servers_known(run: ApplyRun) -> None:

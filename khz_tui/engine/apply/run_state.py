@@ -81,15 +81,13 @@ class ApplyRun:
             return
         node.phase = phase
         f = node.facts
-        self.bus.emit(
-            NodePhaseChanged,
-            node=node.slot.name,
+        self.bus.emit(NodePhaseChanged(node=node.slot.name,
             phase=phase,
             reason=reason,
             public_ip=f.public_ipv4 if f else None,
             private_ip=f.private_ip if f else None,
             server_id=f.id if f else None,
-        )
+        ))
 
     def first_cp(self) -> Node:
         return next(iter(self.nodes.values()))

@@ -31,7 +31,7 @@ async def scale_down(run: ApplyRun, names: list[str]) -> None:
     seed = run.seed_node()
     for name in names:
         server = run.inv.servers[name]
-        run.bus.emit(NodePhaseChanged, node=name, phase="deleting", server_id=server.id)
+        run.bus.emit(NodePhaseChanged(node=name, phase="deleting", server_id=server.id))
         await run.retrying(seed, bootstrap.remove_node, name, run.bus)
         for vol_name, vol in list(run.inv.volumes.items()):
             if (vol.labels or {}).get("khz-tui.io/node") == name:
@@ -40,7 +40,7 @@ async def scale_down(run: ApplyRun, names: list[str]) -> None:
         response = await run.client.call(run.client.hcloud.servers.delete, server, what=f"deleting server {name}")
         if response is not None:
             await run.client.wait_action(response.id, what=f"deleting server {name}")
-        run.bus.emit(ResourceDeleted, resource_type="server", name=name, id=server.id)
-        run.bus.emit(NodePhaseChanged, node=name, phase="deleted", server_id=server.id)
-        run.ctx.state.forget_host_key(name)
+        run.bus.emit(ResourceDeleted(resource_type="server", name=name, id=server.id))
+        run.bus.emit(NodePhaseChanged(node=name, phase="deleted", server_id=server.id))
+        run.ctx.files.forget_host_key(name)
         del run.inv.servers[name]

@@ -9,7 +9,6 @@ requests; not taking it when it was needed lets two runs install k3s on the same
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from khz_tui.engine.apply.run_state import ApplyRun
@@ -62,7 +61,7 @@ async def _key_known(run: ApplyRun) -> bool:
 async def _not_ready(run: ApplyRun) -> str | None:
     """Ask one control plane (with its pinned host key) whether every planned node is Ready."""
     probe = next((n for n in run.nodes.values() if n.slot.role == "control-plane"
-                  and n.slot.name in run.inv.servers and run.ctx.state.has_host_key(n.slot.name)), None)
+                  and n.slot.name in run.inv.servers and run.ctx.files.has_host_key(n.slot.name)), None)
     if probe is None:
         return "no control plane this machine can verify"
     name = probe.slot.name
@@ -72,12 +71,12 @@ async def _not_ready(run: ApplyRun) -> str | None:
         endpoint = await run.ctx.seam.endpoint(run.client, facts.id, facts.public_ipv4)
         session = await NodeSession.connect(
             node=name, endpoint=SshEndpoint(endpoint.host, endpoint.port),
-            host_key=run.ctx.state.pinned_host_key(name), client_key=Path(run.plan.ssh.private_key).expanduser(),
+            host_key=run.ctx.files.pinned_host_key(name), client_key=Path(run.plan.ssh.private_key).expanduser(),
             bus=run.bus, deadline=run.ctx.scaled(PROBE_DEADLINE, floor=2.0), wait_cloud_init=False,
             retry_interval=run.ctx.scaled(1.0), max_interval=run.ctx.scaled(2.0, floor=0.05),
         )
         ready = await bootstrap.node_readiness(session)
-    except (NodeError, CloudError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, NodeError, CloudError, OSError) as exc:
         run.bus.log(f"cannot ask {name} whether every node is Ready ({exc}); treating the run as one that changes "
                     "the cluster", level="debug")
         return f"{name} did not say whether every node is Ready"

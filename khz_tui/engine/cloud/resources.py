@@ -8,8 +8,8 @@ adopted, otherwise the run stops with the API's message — the engine never ado
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,7 +68,7 @@ async def create_or_adopt(
                 f"labeled for cluster {cluster!r} ({exc.message})",
                 code="uniqueness_error",
             ) from None
-        bus.emit(ResourceFound, resource_type=resource_type, name=name, id=existing.id)
+        bus.emit(ResourceFound(resource_type=resource_type, name=name, id=existing.id))
         return existing, False
     return result, True
 
@@ -81,7 +81,7 @@ async def find_or_create(
     one made by `create_new` with `how` (create, get_by_name, unwrap)."""
     if name in known:
         found = known[name]
-        bus.emit(ResourceFound, resource_type=resource_type, name=name, id=found.id)
+        bus.emit(ResourceFound(resource_type=resource_type, name=name, id=found.id))
         return found
     return await create_new(client, bus, plan, known, resource_type=resource_type, name=name, **how)
 
@@ -108,7 +108,7 @@ async def create_new(
     if created:
         if unwrap is not None:
             item = await unwrap(result)
-        bus.emit(ResourceCreated, resource_type=resource_type, name=name, id=item.id)
+        bus.emit(ResourceCreated(resource_type=resource_type, name=name, id=item.id))
     known[name] = item
     return item
 
@@ -120,7 +120,7 @@ async def _field(result: Any, attr: str) -> Any:
 def md5_fingerprint(public_key: str) -> str:
     """Hetzner's SSH key fingerprint: MD5 of the key blob, colon-separated hex."""
     blob = base64.b64decode(public_key.split()[1])
-    digest = hashlib.md5(blob).hexdigest()  # noqa: S324 - it is the fingerprint format Hetzner uses
+    digest = hashlib.md5(blob).hexdigest()
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
@@ -171,8 +171,8 @@ def report_drift(bus: EventBus, lines: list[drift.Drift]) -> None:
     """Emit DriftDetected for every line apply leaves as it is (kind `report`)."""
     for line in lines:
         if line.kind == "report":
-            bus.emit(DriftDetected, resource_type=line.resource_type, name=line.name, field=line.field,
-                     expected=line.expected, actual=line.actual)
+            bus.emit(DriftDetected(resource_type=line.resource_type, name=line.name, field=line.field,
+                     expected=line.expected, actual=line.actual))
 
 
 def _selector_resource(cluster: str) -> FirewallResource:
@@ -195,7 +195,7 @@ async def ensure_firewall(
         rules = None  # the plan's rules cannot be computed here (no caller address)
     if name in inv.firewalls:
         fw = inv.firewalls[name]
-        bus.emit(ResourceFound, resource_type="firewall", name=name, id=fw.id)
+        bus.emit(ResourceFound(resource_type="firewall", name=name, id=fw.id))
     else:
         if rules is None:
             rules = firewall_rules(plan, caller_cidr)  # raises: a firewall is never created without its sources
@@ -269,13 +269,13 @@ async def ensure_ssh_key(client: CloudClient, bus: EventBus, plan: ClusterPlan, 
     fingerprint = md5_fingerprint(public_key)
     for key in inv.ssh_keys.values():
         if key.fingerprint == fingerprint:
-            bus.emit(ResourceFound, resource_type="ssh key", name=key.name, id=key.id)
+            bus.emit(ResourceFound(resource_type="ssh key", name=key.name, id=key.id))
             return key
     existing = await client.call(
         client.hcloud.ssh_keys.get_by_fingerprint, fingerprint, what="looking up the SSH key by fingerprint"
     )
     if existing is not None:
-        bus.emit(ResourceFound, resource_type="ssh key", name=existing.name, id=existing.id)
+        bus.emit(ResourceFound(resource_type="ssh key", name=existing.name, id=existing.id))
         return existing
     # Not found by name: a key named like ours with another fingerprint is not the plan's key.
     return await create_new(

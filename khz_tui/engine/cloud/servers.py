@@ -114,7 +114,7 @@ async def create_server(
     if not created:
         return server_facts(result, network.id)
     facts = server_facts(result.server, network.id, result.action.id if result.action else None)
-    bus.emit(ResourceCreated, resource_type="server", name=slot.name, id=facts.id)
+    bus.emit(ResourceCreated(resource_type="server", name=slot.name, id=facts.id))
     return facts
 
 
@@ -169,4 +169,4 @@ async def delete_volume(client: CloudClient, bus: EventBus, vol: Any) -> None:
         action = await client.call(client.hcloud.volumes.detach, vol, what=f"detaching volume {vol.name}")
         await client.wait_action(action.id, what=f"detaching volume {vol.name}")
     await client.call(client.hcloud.volumes.delete, vol, what=f"deleting volume {vol.name}")
-    bus.emit(ResourceDeleted, resource_type="volume", name=vol.name, id=vol.id)
+    bus.emit(ResourceDeleted(resource_type="volume", name=vol.name, id=vol.id))

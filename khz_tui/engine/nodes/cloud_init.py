@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import yaml
 
-from khz_tui.engine.state import HostKey
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.plan.model import ClusterPlan
 
 #: Hetzner refuses user_data larger than this.

@@ -80,22 +80,22 @@ async def apply_manifest(session: NodeSession, manifest: str, *, interval: float
     await retry_while_kinds_missing(once, interval=interval, on_wait=waiting)
 
 
-def pinned_control_planes(ctx: "RunContext", servers: Iterable[Any]) -> list[Any]:
+def pinned_control_planes(ctx: RunContext, servers: Iterable[Any]) -> list[Any]:
     """Running control planes (hcloud servers) whose host key this machine pinned, by name: only
     those can be reached without trusting an unknown key."""
     return [s for s in sorted(servers, key=lambda s: s.name)
             if (s.labels or {}).get(ROLE_LABEL) == "control-plane" and s.status == "running"
-            and ctx.state.has_host_key(s.name)]
+            and ctx.files.has_host_key(s.name)]
 
 
-async def open_control_plane(ctx: "RunContext", server: Any, *, deadline: float) -> NodeSession:
+async def open_control_plane(ctx: RunContext, server: Any, *, deadline: float) -> NodeSession:
     """A host-key-verified session on `server` (a running control plane with a pinned key), retried
     until `deadline` seconds; cloud-init is not waited for (the node was set up long ago)."""
     from khz_tui.engine.cloud.servers import server_facts
 
     facts = server_facts(server, None)
     endpoint = await ctx.seam.endpoint(ctx.client, facts.id, facts.public_ipv4)
-    host_key = ctx.state.pinned_host_key(server.name)
+    host_key = ctx.files.pinned_host_key(server.name)
     if host_key is None:
         raise NodeError(f"this machine holds no host key for {server.name}", node=server.name, address=str(endpoint))
     return await NodeSession.connect(

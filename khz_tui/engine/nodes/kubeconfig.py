@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from khz_tui.engine.state import write_private_file
+from khz_tui.engine.cluster_files import write_private_file
 
 
 class KubeconfigError(ValueError):

@@ -25,7 +25,7 @@ import asyncssh
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.preflight import KeyProblem, SigningKey, signing_key
-from khz_tui.engine.state import HostKey
+from khz_tui.engine.cluster_files import HostKey
 
 #: How often a "still waiting for SSH" line is emitted while a node boots.
 PROGRESS_EVERY = 15.0
@@ -157,7 +157,7 @@ class NodeSession:
         retry_interval: float = 1.0,
         max_interval: float = 10.0,
         resolve_endpoint: EndpointResolver | None = None,
-    ) -> "NodeSession":
+    ) -> NodeSession:
         """Connect as soon as the node's sshd answers with the pinned key, retrying with backoff for
         up to `deadline` seconds; then wait for cloud-init to finish (unless `wait_cloud_init` is off).
 
@@ -463,7 +463,7 @@ class NodeSession:
             except (TimeoutError, OSError, asyncssh.Error):
                 pass
 
-    async def __aenter__(self) -> "NodeSession":
+    async def __aenter__(self) -> NodeSession:
         return self
 
     async def __aexit__(

@@ -229,7 +229,7 @@ async def _remove_service(v: Verification, shell: ClusterShell, uid: str) -> Che
         left = f"unknown ({exc})"
     return CheckResult("cleanup-load-balancer", title, "fail",
                        f"load balancer {left} of Service {NAMESPACE}/{SERVICE} is still there",
-                       f"delete it (`hcloud load-balancer delete NAME`); `khz-tui --destroy` also sweeps it")
+                       "delete it (`hcloud load-balancer delete NAME`); `khz-tui --destroy` also sweeps it")
 
 
 async def _csi_volume(v: Verification, uid: str) -> Any | None:
@@ -315,8 +315,8 @@ async def deep_checks(v: Verification, emit: Callable[[CheckResult], CheckResult
     if not planned:
         return [emit(CheckResult("deep", "Checks that create billed resources", "skipped",
                                  "the plan has neither the cloud controller's load balancers nor a volume driver"))]
-    v.ctx.bus.emit(VerifyWillCreate, resources=planned,
-                   note="verify --deep creates these now and removes them when its checks are done")
+    v.ctx.bus.emit(VerifyWillCreate(resources=planned,
+                   note="verify --deep creates these now and removes them when its checks are done"))
     results: list[CheckResult] = []
     if hetzner_load_balancers(v.ctx.plan):
         results += [emit(r) for r in await check_load_balancer(v)]

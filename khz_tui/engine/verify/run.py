@@ -27,7 +27,7 @@ from khz_tui.engine.events import (
 from khz_tui.engine.nodes import cluster_api
 from khz_tui.engine.nodes.session import NodeError, NodeSession
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.steps import StepError, describe_failure, interrupted_advice, step
 from khz_tui.engine.verify.checks import check_addons, check_dns, check_nodes
 from khz_tui.engine.verify.deep import deep_checks
@@ -43,7 +43,7 @@ TLS_TIMEOUT = 20.0
 
 def kubeconfig_path(ctx: RunContext) -> Path:
     """Where apply wrote the kubeconfig: --kubeconfig, else the cluster's state folder."""
-    return Path(ctx.options.kubeconfig or ctx.state.kubeconfig_path).expanduser()
+    return Path(ctx.options.kubeconfig or ctx.files.kubeconfig_path).expanduser()
 
 
 async def cluster_servers(ctx: RunContext) -> dict[str, Any]:
@@ -55,8 +55,8 @@ async def cluster_servers(ctx: RunContext) -> dict[str, Any]:
 
 
 def _emit(ctx: RunContext, result: CheckResult) -> CheckResult:
-    ctx.bus.emit(VerifyCheckFinished, check=result.check, title=result.title, ok=result.ok, status=result.status,
-                 detail=ctx.bus.scrub(result.detail), hint=result.hint, nodes=list(result.nodes))
+    ctx.bus.emit(VerifyCheckFinished(check=result.check, title=result.title, ok=result.ok, status=result.status,
+                 detail=ctx.bus.scrub(result.detail), hint=result.hint, nodes=list(result.nodes)))
     return result
 
 
@@ -75,8 +75,8 @@ async def verify_cluster(v: Verification, *, deep: bool) -> list[CheckResult]:
     if deep:
         results += await deep_checks(v, lambda result: _emit(ctx, result))
     failed = [r.check for r in results if r.status == "fail"]
-    ctx.bus.emit(VerifyFinished, ok=not failed, deep=deep, passed=sum(r.status == "pass" for r in results),
-                 failed=len(failed), skipped=sum(r.status == "skipped" for r in results), failed_checks=failed)
+    ctx.bus.emit(VerifyFinished(ok=not failed, deep=deep, passed=sum(r.status == "pass" for r in results),
+                 failed=len(failed), skipped=sum(r.status == "skipped" for r in results), failed_checks=failed))
     return results
 
 
@@ -104,7 +104,7 @@ async def verify_after_apply(run: Any) -> None:
         message, hint = summary(results)
         if any(r.status == "fail" for r in results):
             message = f"the cluster was built, but {message}"
-            ctx.bus.emit(StepFailed, step="verify", title=title, message=message, hint=hint)
+            ctx.bus.emit(StepFailed(step="verify", title=title, message=message, hint=hint))
             raise StepError("verify", title, message, hint)
 
 
@@ -112,7 +112,7 @@ async def _open_shell(ctx: RunContext, servers: dict[str, Any]) -> tuple[NodeSes
     """A session on the first pinned, running control plane that answers; or None and why not."""
     candidates = cluster_api.pinned_control_planes(ctx, servers.values())
     if not candidates:
-        pinned = [n for n in servers if ctx.state.has_host_key(n)]
+        pinned = [n for n in servers if ctx.files.has_host_key(n)]
         why = ("no control plane is running" if pinned else
                "this machine holds no host key of the cluster's servers (it was applied from another machine, or "
                "its local state was removed), so none can be verified over SSH")
@@ -132,7 +132,7 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
     `options.deep` (and then only through the cluster's own controllers)."""
     from khz_tui.engine.runner import ssh_key_problem, with_simulated_client_key
 
-    state = ClusterState(plan.name, base=state_dir)
+    state = ClusterFiles(plan.name, base=state_dir)
     log = state.new_run_log("verify")
 
     def both(event: EngineEvent) -> None:
@@ -147,12 +147,12 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
     session: NodeSession | None = None
 
     def finished(ok: bool, message: str, **extra: Any) -> RunFinished:
-        return bus.emit(RunFinished, mode="verify", ok=ok, message=message, nodes_total=total,
-                        api_throttled=bus.usage.throttled, **extra)
+        return bus.emit(RunFinished(mode="verify", ok=ok, message=message, nodes_total=total,
+                        api_throttled=bus.usage.throttled, **extra))
 
     try:
-        bus.emit(RunStarted, cluster=plan.name, mode="verify", endpoint=target.endpoint,
-                 simulated=bool(target.simulated), node_count=total)
+        bus.emit(RunStarted(cluster=plan.name, mode="verify", endpoint=target.endpoint,
+                 simulated=bool(target.simulated), node_count=total))
         if target.simulated and (problem := ssh_key_problem(plan)):
             plan = with_simulated_client_key(plan, state, bus, problem)  # the key apply used there
         try:
@@ -161,7 +161,7 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
             return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
         if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
             scale = seam.time_scale
-        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, state=state, options=options,
+        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, files=state, options=options,
                          hcloud_token=target.token, time_scale=scale)
         servers = await cluster_servers(ctx)
         if not servers:
@@ -181,8 +181,8 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
         return finished(ok, message, hint=hint, failed_step=None if ok else "verify", nodes_ready=len(v.ready_nodes))
     except asyncio.CancelledError:
         message, hint = interrupted_advice("verify")
-        bus.emit(RunFinished, mode="verify", ok=False, nodes_total=total, failed_step="interrupted",
-                 message=message, hint=hint)
+        bus.emit(RunFinished(mode="verify", ok=False, nodes_total=total, failed_step="interrupted",
+                 message=message, hint=hint))
         raise
     except Exception as exc:  # noqa: BLE001 - the last event must be RunFinished, whatever happened
         message, hint = describe_failure(exc)

@@ -10,7 +10,6 @@ from khz_tui.sim.api.pagination import paginated_response
 from khz_tui.sim.api.store import KINDS, SINGULAR, STATE
 from khz_tui.sim.api.wire import path_id
 
-
 # The `sort` enum of `GET /actions` and the per-kind action lists in the spec.
 ACTION_SORT_FIELDS = ("id", "command", "status", "started", "finished")
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from khz_tui.sim.api.errors import ApiError
@@ -26,7 +26,7 @@ Callback = Callable[[], Awaitable[None] | None]
 
 def now_iso() -> str:
     """Current UTC time in the API's ISO 8601 form."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -68,7 +68,7 @@ class ActionBook:
         on_success: Callback | None = None,
         on_error: Callback | None = None,
         failure: ActionFailure | None = None,
-        after: "int | None" = None,
+        after: int | None = None,
     ) -> dict[str, Any]:
         """Start an action lasting `seconds` (unscaled); returns its record.
 

@@ -8,7 +8,7 @@ Only TCP services are simulated (the cluster needs 6443/tcp); HTTP(S) services a
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +35,7 @@ def _target_key(target: dict[str, Any]) -> str:
 
 def _created_epoch(srv: dict[str, Any]) -> float:
     try:
-        return datetime.strptime(srv["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(srv["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
     except (KeyError, TypeError, ValueError):
         return 0.0
 

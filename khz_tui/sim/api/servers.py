@@ -289,4 +289,4 @@ async def delete(request: web.Request) -> web.Response:
     return web.json_response({"action": state.actions.view(action["id"])})
 
 
-__all__ = ["create", "render", "list_servers", "get_server", "update", "delete"]
+__all__ = ["create", "delete", "get_server", "list_servers", "render", "update"]

@@ -29,7 +29,7 @@ def fingerprint(public_key: str) -> str:
         raise ValueError("public key is not valid base64") from None
     if not blob.startswith(len(parts[0]).to_bytes(4, "big") + parts[0].encode()):
         raise ValueError("public key type does not match its data")
-    digest = hashlib.md5(blob).hexdigest()  # noqa: S324 - the fingerprint format Hetzner uses
+    digest = hashlib.md5(blob).hexdigest()
     return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
 
 

@@ -257,7 +257,7 @@ class CloudState:
             lb.pop("status", None)
 
 
-__all__ = ["ApiError", "CloudState", "KINDS", "SINGULAR"]
+__all__ = ["KINDS", "SINGULAR", "ApiError", "CloudState"]
 
 STATE: web.AppKey[CloudState] = web.AppKey("sim_state", CloudState)
 """Where the aiohttp app keeps the project state."""

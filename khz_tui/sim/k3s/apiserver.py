@@ -152,7 +152,7 @@ async def _bind_site(runner: web.AppRunner, address: str | None, ctx: ssl.SSLCon
             await site.start()
         except OSError:
             continue
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port getter
+        sockets = site._server.sockets if site._server else []
         return _Listener(host, sockets[0].getsockname()[1], site=site)
     raise OSError("no loopback address to listen on")
 

@@ -47,7 +47,7 @@ def _now() -> float:
 
 
 def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -69,7 +69,7 @@ class ClusterNode:
     ready_at: float = 0.0
     unschedulable: bool = False
     version: str = ""
-    created: float = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).timestamp())
+    created: float = field(default_factory=lambda: dt.datetime.now(dt.UTC).timestamp())
     architecture: str = "amd64"
     location: str = ""
     server_type: str = ""
@@ -249,9 +249,9 @@ class Cluster:
         for event in self.events:
             if event["involvedObject"] == involved and event["reason"] == reason and event["message"] == message:
                 event["count"] += 1
-                event["lastTimestamp"] = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+                event["lastTimestamp"] = _iso(dt.datetime.now(dt.UTC).timestamp())
                 return
-        stamp = _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+        stamp = _iso(dt.datetime.now(dt.UTC).timestamp())
         name = f"{involved.get('name', '')}.{len(self.events) + 1:x}"
         self.events.append({
             "apiVersion": "v1", "kind": "Event",

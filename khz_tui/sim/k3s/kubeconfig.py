@@ -59,7 +59,7 @@ def _make_ca(kind: str, now: dt.datetime) -> tuple[x509.Certificate, ec.Elliptic
 
 def make_certificates() -> ClusterCertificates:
     """Fresh server and client CAs and an admin certificate (O=system:masters) signed by the client CA."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     server_ca, server_ca_key = _make_ca("server", now)
     ca, ca_key = _make_ca("client", now)
     ca_name = ca.subject
@@ -81,7 +81,7 @@ def make_certificates() -> ClusterCertificates:
 def serving_certificate(certs: ClusterCertificates, sans: list[str]) -> tuple[str, str]:
     """PEM certificate and key for the API on 6443, signed by the server CA, valid for exactly `sans`
     (IP addresses become IP SANs, anything else DNS SANs; CN and O are k3s', as dynamiclistener sets them)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca = x509.load_pem_x509_certificate(certs.ca_cert.encode())
     ca_key = serialization.load_pem_private_key(certs.ca_key.encode(), None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)

@@ -11,8 +11,9 @@ import asyncio
 import base64
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import yaml
 

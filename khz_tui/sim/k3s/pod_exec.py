@@ -100,7 +100,7 @@ def _parse(args: list[str]) -> tuple[str, dict[str, Any], list[str]]:
 
 
 def _place(cluster: Cluster, pod: dict[str, Any]) -> str | None:
-    view = objects._view(cluster, pod)  # noqa: SLF001 - the same placement as every other pod
+    view = objects._view(cluster, pod)
     return (view.get("spec") or {}).get("nodeName") if view["status"]["phase"] == "Running" else None
 
 

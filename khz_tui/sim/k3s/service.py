@@ -11,7 +11,8 @@ import asyncio
 import logging
 import re
 import secrets
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from khz_tui.sim.k3s.apiserver import KubeApis, server_sans
 from khz_tui.sim.k3s.cluster import Cluster, ClusterNode
@@ -459,4 +460,4 @@ class K3sService:
                 machine.services = {u: ("inactive" if s == "active" else s) for u, s in services.items()}
 
 
-__all__ = ["K3sService", "K3sFailed", "InstallError"]
+__all__ = ["InstallError", "K3sFailed", "K3sService"]

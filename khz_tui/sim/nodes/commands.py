@@ -463,7 +463,7 @@ async def cmd_cloud_init(inv: Invocation) -> int:
             await inv.out(".")
             try:
                 await asyncio.wait_for(progress.finished.wait(), timeout=max(0.05, 0.25 * inv.node.time_scale))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
         await inv.out("\n")
     status = progress.status

@@ -24,7 +24,7 @@ from khz_tui.sim.nodes.commands import BASIC_COMMANDS, command_name
 from khz_tui.sim.nodes.filesystem import VirtualFilesystem
 from khz_tui.sim.nodes.k3s_commands import K3S_COMMANDS, run_installer
 from khz_tui.sim.nodes.machine import Machine
-from khz_tui.sim.nodes.shell import Command, Input, NullOutput, BufferOutput, Shell
+from khz_tui.sim.nodes.shell import BufferOutput, Command, Input, NullOutput, Shell
 from khz_tui.sim.nodes.sshd import start_sshd
 
 log = logging.getLogger(__name__)

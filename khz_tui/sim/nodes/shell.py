@@ -12,8 +12,9 @@ result is the same as running them concurrently.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from khz_tui.sim.nodes.filesystem import FsError, normalize
 

@@ -8,7 +8,8 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncssh
 
@@ -184,7 +185,7 @@ async def _read_stdin(process: asyncssh.SSHServerProcess[bytes]) -> bytes:
             break
         try:
             chunk = await asyncio.wait_for(process.stdin.read(65536), timeout=remaining)
-        except (asyncio.TimeoutError, asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
+        except (TimeoutError, asyncssh.BreakReceived, asyncssh.TerminalSizeChanged):
             break
         if not chunk:
             break

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class PlanErrorScreen(Screen):
-    app: "KhzApp"
+    app: KhzApp
     HELP = (
         "The plan file could not be used. Each row names the key, its line in the file and what to do. Press w to "
         "open the wizard with the file's values: each problem shows beside its field there. Or fix the file in "

@@ -31,7 +31,7 @@ _ACTION_STYLE = {"create": ("+", "green"), "keep": ("=", "dim"), "change": ("~",
 
 
 class ReviewScreen(Screen):
-    app: "KhzApp"
+    app: KhzApp
     STEP = "review"
     HELP = (
         "Everything the plan says, as the TOML file it saves to, and what applying it would change (the engine's "

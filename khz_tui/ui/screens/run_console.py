@@ -18,8 +18,21 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from khz_tui.engine.events import (
-    EngineEvent, KubeconfigWritten, LogLine, NodePhaseChanged, NodePlanned, PlanDiffed, ResourceDeleted,
-    RunFinished, RunMode, RunStarted, StepFailed, StepFinished, StepStarted, VerifyCheckFinished, VerifyFinished,
+    EngineEvent,
+    KubeconfigWritten,
+    LogLine,
+    NodePhaseChanged,
+    NodePlanned,
+    PlanDiffed,
+    ResourceDeleted,
+    RunFinished,
+    RunMode,
+    RunStarted,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+    VerifyCheckFinished,
+    VerifyFinished,
     VerifyWillCreate,
 )
 from khz_tui.plan.model import ClusterPlan
@@ -66,7 +79,7 @@ RETRY_SAYS = {
 
 
 class RunConsole(Screen):
-    app: "KhzApp"
+    app: KhzApp
     HELP = (
         "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
         "lines (l shows all again); i inspects the node: its phases with times, its log, and ssh, kubectl "

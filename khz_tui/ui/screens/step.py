@@ -25,8 +25,8 @@ from khz_tui.ui.widgets.field_help import FieldHelp
 from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
-from khz_tui.ui.widgets.target_line import TargetLine, target_bar
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
+from khz_tui.ui.widgets.target_line import TargetLine, target_bar
 from khz_tui.ui.wizard_fields import has_field, readable_path
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 class WizardStep(Screen):
     """Base of the wizard's step screens. Subclasses compose fields and read/write the draft."""
 
-    app: "KhzApp"
+    app: KhzApp
     STEP: ClassVar[str] = ""
     PREFIXES: ClassVar[tuple[str, ...]] = ()
     HELP: ClassVar[str] = ""
@@ -63,7 +63,7 @@ class WizardStep(Screen):
         self._loading = True
 
     @property
-    def draft(self) -> "PlanDraft":
+    def draft(self) -> PlanDraft:
         return self.app.draft
 
     def compose(self) -> ComposeResult:
@@ -76,7 +76,7 @@ class WizardStep(Screen):
         yield FieldHelp(id="field-help")
         yield ProblemList(id="problems")
         with Horizontal(id="step-buttons"):
-            if self.STEP != STEP_ORDER[0]:  # nothing comes before the first step
+            if STEP_ORDER[0] != self.STEP:  # nothing comes before the first step
                 yield Button("← Back", id="back", compact=True)
             yield Button("Next →", id="next", variant="primary", compact=True)
         yield KeyFooter()
@@ -168,7 +168,7 @@ class WizardStep(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "undo":
             return self.draft.can_undo  # shown in the footer only once there is something to take back
-        return action != "back" or self.STEP != STEP_ORDER[0]
+        return action != "back" or STEP_ORDER[0] != self.STEP
 
     def action_undo(self) -> None:
         """Take back the draft's newest change and show the fields as they were."""

@@ -10,8 +10,8 @@ from textual.containers import Horizontal
 from textual.widgets import Switch
 
 from khz_tui.ui.screens.step import WizardStep
-from khz_tui.ui.widgets.cost_panel import CostPanel
 from khz_tui.ui.widgets.controls import PlanSwitch
+from khz_tui.ui.widgets.cost_panel import CostPanel
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.rows_table import RowsTable
 from khz_tui.ui.widgets.volume_table import VolumeTable

@@ -7,7 +7,6 @@ from textual.widgets import Static
 
 from khz_tui.engine.events import KubeconfigWritten, ResourceDeleted, RunFinished, StepFailed
 
-
 #: What `r` does after a failure of each mode: the same mode again, never another one.
 RETRY_HINT = {
     "apply": "r applies again (continues from where it stopped)",

@@ -34,12 +34,12 @@ class RowsTable(DataTable):
     class RowsChanged(Message):
         """The list of entries was edited."""
 
-        def __init__(self, table: "RowsTable") -> None:
+        def __init__(self, table: RowsTable) -> None:
             super().__init__()
             self.table = table
 
         @property
-        def control(self) -> "RowsTable":
+        def control(self) -> RowsTable:
             return self.table
 
     def __init__(self, rows: list[dict[str, Any]], **kwargs: Any) -> None:

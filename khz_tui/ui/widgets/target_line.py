@@ -20,12 +20,12 @@ class TargetLine(Static):
     DEFAULT_CSS = """
     TargetLine { dock: top; height: 1; padding: 0 1; background: $boost; color: $text-muted; }
     """
-    app: "KhzApp"
+    app: KhzApp
 
     def render(self) -> Text:
         return Text.assemble(("Target: ", "bold"), self.app.target().short)
 
 
-def target_bar(app: "KhzApp") -> Widget:
+def target_bar(app: KhzApp) -> Widget:
     """The simulator's banner (it names the simulated project) under `--sim`, the target line otherwise."""
     return SimBanner() if app.options.sim else TargetLine()

@@ -36,7 +36,7 @@ from khz_tui.engine.nodes.k3s_config import (
     render_k3s_config,
     tls_sans,
 )
-from khz_tui.engine.state import ClusterState, HostKey
+from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.plan.model import ClusterPlan
 
 CP1 = NodeFacts("demo-cp-1", "control-plane", "control-plane", 11, "203.0.113.10", "10.0.1.2", "fsn1", "cpx22")
@@ -217,7 +217,7 @@ def test_joins_of_a_channel_plan_install_exactly_the_clusters_version():
 
 
 def test_the_clusters_k3s_version_is_recorded_locally(tmp_path):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     assert state.pinned_k3s_version() is None
     state.record_k3s_version("v1.33.6+k3s1")
     assert state.pinned_k3s_version() == "v1.33.6+k3s1"

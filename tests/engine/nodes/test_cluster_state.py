@@ -10,7 +10,7 @@ import pytest
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.events import LogLine, event_from_json
-from khz_tui.engine.state import ClusterState, HostKey
+from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 
 
 def mode(path):
@@ -20,15 +20,15 @@ def mode(path):
 def test_state_dir_defaults_to_platformdirs_user_data(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    state = ClusterState("demo")
+    state = ClusterFiles("demo")
     assert state.dir == tmp_path / "data" / "khz-tui" / "clusters" / "demo"
     assert mode(state.dir) == 0o700
 
 
 def test_host_key_is_created_once_and_reloaded(tmp_path):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     first = state.host_key("demo-cp-1")
-    again = ClusterState("demo", base=tmp_path).host_key("demo-cp-1")
+    again = ClusterFiles("demo", base=tmp_path).host_key("demo-cp-1")
     assert again == first
     key = asyncssh.import_private_key(first.private_openssh)
     assert key.algorithm == b"ssh-ed25519"
@@ -41,7 +41,7 @@ def test_host_key_is_created_once_and_reloaded(tmp_path):
 
 
 def test_forget_host_key_gives_a_new_server_a_new_key(tmp_path):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     old = state.host_key("demo-w-1")
     state.forget_host_key("demo-w-1")
     state.forget_host_key("demo-w-1")  # idempotent
@@ -51,13 +51,13 @@ def test_forget_host_key_gives_a_new_server_a_new_key(tmp_path):
 
 @pytest.mark.parametrize("bad", ["../escape", "a/b", "", ".hidden"])
 def test_names_cannot_escape_the_state_dir(tmp_path, bad):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     with pytest.raises(ValueError):
         state.host_key(bad)
 
 
 def test_run_log_writes_scrubbed_events_as_json_lines(tmp_path):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     log = state.new_run_log("apply")
     other = state.new_run_log("apply")  # same second: a distinct file
     assert log.path != other.path
@@ -78,7 +78,7 @@ def test_run_log_writes_scrubbed_events_as_json_lines(tmp_path):
 
 
 def test_kubeconfig_path_is_inside_the_cluster_dir(tmp_path):
-    state = ClusterState("demo", base=tmp_path)
+    state = ClusterFiles("demo", base=tmp_path)
     assert state.kubeconfig_path == state.dir / "kubeconfig"
 
 
@@ -90,15 +90,15 @@ def test_partial_writes_left_by_a_killed_run_are_swept(tmp_path) -> None:
     import os
     import time
 
-    from khz_tui.engine.state import ClusterState
+    from khz_tui.engine.cluster_files import ClusterFiles
 
-    first = ClusterState("swept", base=tmp_path)
+    first = ClusterFiles("swept", base=tmp_path)
     keys = first.host_keys_dir
     old = keys / ".swept-cp-1.abc.tmp"
     young = keys / ".swept-cp-2.def.tmp"
     for leftover in (old, young):
         leftover.write_text("half a key")
     os.utime(old, (time.time() - 3600, time.time() - 3600))
-    ClusterState("swept", base=tmp_path)
+    ClusterFiles("swept", base=tmp_path)
     assert not old.exists()
     assert young.exists()  # may still belong to a run that is writing it

@@ -16,7 +16,7 @@ from khz_tui.engine.nodes.session import (
     SessionLost,
     SshEndpoint,
 )
-from khz_tui.engine.state import HostKey
+from khz_tui.engine.cluster_files import HostKey
 
 
 def lines(events, node="n1"):

@@ -16,9 +16,8 @@ from khz_tui.engine.nodes import bootstrap
 from khz_tui.engine.nodes.k3s_config import CONFIG_PATH, NodeFacts
 from khz_tui.engine.nodes.kubeconfig import rewrite_kubeconfig, write_kubeconfig
 from khz_tui.engine.nodes.session import CommandFailed, NodeSession
-from khz_tui.engine.state import ClusterState
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
-
 
 
 async def start(boot, sim, api, state, plan, name, network, client_key, bus):
@@ -36,7 +35,7 @@ async def start(boot, sim, api, state, plan, name, network, client_key, bus):
 async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_path, client_key, bus, events):
     sim, api = await sim_world()
     plan = ClusterPlan(name="demo", worker_pools=[{"name": "default", "count": 2}])
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     network = await api.network()
     names = ["demo-cp-1", "demo-cp-2", "demo-cp-3", "demo-default-1", "demo-default-2"]
     started = await asyncio.gather(*(start(boot, sim, api, state, plan, n, network, client_key, bus) for n in names))
@@ -111,7 +110,7 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
 async def test_servers_joining_together_retry_past_the_learner_limit(sim_world, boot, tmp_path, client_key, bus, events):
     sim, api = await sim_world()
     plan = ClusterPlan(name="demo", worker_pools=[])
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     network = await api.network()
     names = ["demo-cp-1", "demo-cp-2", "demo-cp-3"]
     started = await asyncio.gather(*(start(boot, sim, api, state, plan, n, network, client_key, bus) for n in names))

@@ -12,7 +12,7 @@ import pytest
 
 from khz_tui.engine.nodes.bootstrap import detect_private_iface, is_installed
 from khz_tui.engine.nodes.session import HostKeyMismatch, NodeSession, NodeUnreachable, SshEndpoint
-from khz_tui.engine.state import ClusterState, HostKey
+from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.contracts import NodeFaults
 from khz_tui.sim.faults import FaultProfile
@@ -21,7 +21,7 @@ from khz_tui.sim.faults import FaultProfile
 async def test_session_reaches_a_simulated_node_with_the_pinned_key(sim_world, boot, tmp_path, client_key, bus, events):
     sim, api = await sim_world()
     plan = ClusterPlan(name="demo")
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     network = await api.network()
     server, key, endpoint = await boot(sim, api, state, plan, "demo-cp-1", network)
     async with await NodeSession.connect(
@@ -43,7 +43,7 @@ async def test_session_reaches_a_simulated_node_with_the_pinned_key(sim_world, b
 async def test_simulated_node_with_another_host_key_gets_nothing(sim_world, boot, tmp_path, client_key, bus):
     sim, api = await sim_world()
     plan = ClusterPlan(name="demo")
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     server, _key, endpoint = await boot(sim, api, state, plan, "demo-cp-1")
     await asyncio.sleep(0.2)  # let it boot, so the mismatch is not just a refused connection
     with pytest.raises(HostKeyMismatch, match="demo-cp-1"):
@@ -57,7 +57,7 @@ async def test_simulated_node_with_another_host_key_gets_nothing(sim_world, boot
 async def test_custom_ssh_port_is_where_the_node_answers(sim_world, boot, tmp_path, client_key, bus):
     sim, api = await sim_world()
     plan = ClusterPlan(name="demo", ssh={"port": 2222})
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     server, key, endpoint = await boot(sim, api, state, plan, "demo-cp-1")
 
     async def where() -> SshEndpoint | None:
@@ -77,7 +77,7 @@ async def test_custom_ssh_port_is_where_the_node_answers(sim_world, boot, tmp_pa
 async def test_a_node_that_never_boots_is_reported_unreachable(sim_world, boot, tmp_path, client_key, bus):
     sim, api = await sim_world(FaultProfile(node=NodeFaults(never_reachable=["demo-w-*"])))
     plan = ClusterPlan(name="demo")
-    state = ClusterState("demo", base=tmp_path / "state")
+    state = ClusterFiles("demo", base=tmp_path / "state")
     _server, key, endpoint = await boot(sim, api, state, plan, "demo-w-1")
     with pytest.raises(NodeUnreachable) as info:
         await NodeSession.connect(

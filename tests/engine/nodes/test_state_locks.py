@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from khz_tui.engine.state import ClusterState, LocalLockHeld, write_private_file_once
+from khz_tui.engine.cluster_files import ClusterFiles, LocalLockHeld, write_private_file_once
 
 
 def mode(path: Path) -> int:
@@ -23,7 +23,7 @@ def test_every_state_folder_is_0700_even_the_parents(tmp_path, monkeypatch) -> N
     # list the cluster names.
     os.umask(0o022)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    state = ClusterState("secret-name")
+    state = ClusterFiles("secret-name")
     root = tmp_path / "data" / "khz-tui"
     for folder in (tmp_path / "data", root, root / "clusters", state.dir):
         assert mode(folder) == 0o700, folder
@@ -33,7 +33,7 @@ def test_folders_an_older_version_left_0755_are_tightened(tmp_path) -> None:
     (tmp_path / "clusters" / "old").mkdir(parents=True)
     for folder in (tmp_path, tmp_path / "clusters", tmp_path / "clusters" / "old"):
         folder.chmod(0o755)
-    ClusterState("old", base=tmp_path)
+    ClusterFiles("old", base=tmp_path)
     assert mode(tmp_path / "clusters") == 0o700 and mode(tmp_path) == 0o700
 
 
@@ -48,7 +48,7 @@ def test_a_file_written_once_is_never_replaced(tmp_path) -> None:
 
 
 def _generate(base: str, queue) -> None:
-    queue.put(ClusterState("race", base=Path(base)).host_key("race-cp-1").public_openssh)
+    queue.put(ClusterFiles("race", base=Path(base)).host_key("race-cp-1").public_openssh)
 
 
 def test_two_processes_racing_for_one_host_key_get_the_same_key(tmp_path) -> None:
@@ -62,12 +62,12 @@ def test_two_processes_racing_for_one_host_key_get_the_same_key(tmp_path) -> Non
     keys = {queue.get(timeout=60) for _ in procs}
     for p in procs:
         p.join(timeout=60)
-    stored = ClusterState("race", base=tmp_path).pinned_host_key("race-cp-1")
+    stored = ClusterFiles("race", base=tmp_path).pinned_host_key("race-cp-1")
     assert keys == {stored.public_openssh}
 
 
 def test_pinned_host_key_never_creates_one(tmp_path) -> None:
-    state = ClusterState("ro", base=tmp_path)
+    state = ClusterFiles("ro", base=tmp_path)
     assert state.pinned_host_key("ro-cp-1") is None
     assert not state.has_host_key("ro-cp-1")
 
@@ -75,8 +75,8 @@ def test_pinned_host_key_never_creates_one(tmp_path) -> None:
 HOLD = """
 import sys, time
 from pathlib import Path
-from khz_tui.engine.state import ClusterState
-lock = ClusterState("held", base=Path(sys.argv[1])).lock_run("apply")
+from khz_tui.engine.cluster_files import ClusterFiles
+lock = ClusterFiles("held", base=Path(sys.argv[1])).lock_run("apply")
 print("locked", flush=True)
 sys.stdin.readline()
 """
@@ -88,14 +88,14 @@ def test_the_run_lock_refuses_a_second_process_and_dies_with_its_holder(tmp_path
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(LocalLockHeld) as refused:
-            ClusterState("held", base=tmp_path).lock_run("apply")
+            ClusterFiles("held", base=tmp_path).lock_run("apply")
         message = str(refused.value)
         assert message.startswith("another run of cluster held is in progress since ")
         assert f"(pid {holder.pid} on host " in message and " UTC " in message
     finally:
         holder.kill()  # like kill -9: the OS drops the flock with the process
         holder.wait(timeout=30)
-    with ClusterState("held", base=tmp_path).lock_run("destroy") as lock:
+    with ClusterFiles("held", base=tmp_path).lock_run("destroy") as lock:
         assert lock.held
         assert mode(lock.lock_path) == 0o600
     assert not lock.held and not lock.record_path.exists()

@@ -20,7 +20,6 @@ from khz_tui.sim.faults import FaultProfile
 from khz_tui.sim.simulator import Simulator, SimulatorThread, recording_node_host
 
 
-
 def field_names(exc: pytest.ExceptionInfo[APIException]) -> set[str]:
     return {f["name"] for f in exc.value.details["fields"]}
 

@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import asyncssh
 import yaml
+from support.simulator import target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator
-from support.simulator import target_of
 
 KUBECTL_TIMEOUT = 60.0
 
@@ -54,7 +54,7 @@ async def kubectl(path: str, kubeconfig: Path, *args: str) -> Ran:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
     try:
         out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError(f"kubectl {' '.join(args)} did not finish in {KUBECTL_TIMEOUT}s") from None

@@ -16,11 +16,11 @@ from typing import Any
 
 import aiohttp
 import asyncssh
-
-from khz_tui.plan.model import ClusterPlan
 from kube_helpers import engine, hcloud, on_node, ready_nodes
 from support.keys import write_private_key
 from support.plans import plan_data
+
+from khz_tui.plan.model import ClusterPlan
 
 
 async def test_two_default_range_clusters_coexist_and_are_torn_down_one_after_the_other(

@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from kube_helpers import _tls, api_get, engine, hcloud, on_node, ready_nodes
 
 from khz_tui.sim.simulator import Simulator
-from kube_helpers import _tls, api_get, engine, hcloud, on_node, ready_nodes
 
 
 async def test_without_a_client_certificate_the_api_says_401(sim, make_plan, tmp_path: Path) -> None:

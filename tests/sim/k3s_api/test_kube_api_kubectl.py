@@ -9,11 +9,10 @@ from pathlib import Path
 
 import yaml
 from hcloud import Client
-from hcloud.load_balancers.domain import LoadBalancerService, LoadBalancerTarget
 from hcloud.load_balancer_types.domain import LoadBalancerType
+from hcloud.load_balancers.domain import LoadBalancerService, LoadBalancerTarget
 from hcloud.locations.domain import Location
 from hcloud.servers.domain import Server
-
 from kube_helpers import engine, kubectl
 
 

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.plans import plan_data
 
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
-from support.plans import plan_data
 
 RUN_TIMEOUT = 180
 

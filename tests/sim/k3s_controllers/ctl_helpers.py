@@ -11,13 +11,13 @@ from typing import Any, TypeVar
 
 import aiohttp
 import asyncssh
+from support.simulator import target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator
-from support.simulator import target_of
 
 T = TypeVar("T")
 READ_ONLY_TOKEN = "a-read-only-token-of-the-same-project"

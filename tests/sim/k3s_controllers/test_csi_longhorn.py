@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncssh
-
 from ctl_helpers import Kube, api, build, get, on_node, server_ids, until
 
 LONGHORN_CHART = ("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: longhorn, namespace: kube-system}\n"

@@ -9,7 +9,6 @@ vendored index, so an endpoint without a recipe here fails rather than going unc
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any

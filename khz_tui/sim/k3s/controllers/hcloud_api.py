@@ -43,7 +43,7 @@ class HcloudApi:
             async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session:
                 async with session.request(method, self.endpoint + path, json=body, params=params) as resp:
                     data = await resp.json(content_type=None) if resp.status != 204 else {}
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise HcloudError("unreachable", f"{method} {path}: {exc}") from None
         if resp.status >= 400:
             error = (data or {}).get("error") or {}

@@ -62,7 +62,7 @@ class ControllerRunner:
             try:
                 await ccm.reconcile()
                 await csi.reconcile()
-            except Exception:  # noqa: BLE001 - a controller bug must not stop the others
+            except Exception:
                 log.exception("simulated controllers of cluster %s failed", cluster.id)
             write_statuses(cluster, ccm, self.time_scale)
 

@@ -32,7 +32,7 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncssh
@@ -56,7 +56,7 @@ class HostKey:
         return f"HostKey(public_openssh={self.public_openssh!r})"
 
     @classmethod
-    def generate(cls) -> "HostKey":
+    def generate(cls) -> HostKey:
         """A fresh ed25519 key pair."""
         key = asyncssh.generate_private_key("ssh-ed25519")
         return cls(
@@ -163,7 +163,7 @@ class RunLog:
         if not self._handle.closed:
             self._handle.close()
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -196,7 +196,7 @@ class LocalLockHeld(Exception):
 
 def utc_stamp(when: float | None = None) -> str:
     """`YYYY-MM-DD HH:MM:SS UTC`, the form run-lock messages show."""
-    moment = datetime.fromtimestamp(time.time() if when is None else when, timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if when is None else when, UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -222,14 +222,14 @@ class LocalRunLock:
         _unlink(self.record_path)
         os.close(fd)  # closing the last descriptor releases the flock
 
-    def __enter__(self) -> "LocalRunLock":
+    def __enter__(self) -> LocalRunLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-class ClusterState:
+class ClusterFiles:
     """The local directory of one cluster. Creating the object creates the directory (0700)."""
 
     def __init__(self, cluster: str, base: Path | None = None) -> None:
@@ -389,7 +389,7 @@ class ClusterState:
     def new_run_log(self, mode: str) -> RunLog:
         """Open `runs/<UTC timestamp>-<mode>.jsonl` (0600) for this run's events."""
         _check_name(mode, "run mode")
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         runs = self.runs_dir
         for n in range(1000):
             suffix = "" if n == 0 else f"-{n}"
