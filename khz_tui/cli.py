@@ -185,9 +185,11 @@ def _dispatch(argv: list[str]) -> int:
         args = _render_parser().parse_args(argv[1:])
         _check_options(args)
         options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output)
-        return run_render(args.plan, args.directory, options)
+        from khz_tui.engine.api import connect
+
+        return run_render(args.plan, args.directory, options, connect)
     if argv[:1] == ["verify"]:
-        from khz_tui.engine.headless import run_headless
+        from khz_tui.headless.run import run_headless
 
         args = _verify_parser().parse_args(argv[1:])
         _check_options(args)
@@ -223,9 +225,9 @@ def _dispatch(argv: list[str]) -> int:
             if args.plan is not None:
                 raise UsageError(f"give the plan once: {flag} {plan_path} already names it")
             try:
-                from khz_tui.engine.headless import run_headless
+                from khz_tui.headless.run import run_headless
             except ImportError as exc:
-                return _not_built(f"headless {flag}", exc, "khz_tui.engine.headless")
+                return _not_built(f"headless {flag}", exc, "khz_tui.headless.run")
             try:
                 return run_headless(mode.replace("_", "-"), plan_path, options)
             except NotImplementedError as exc:
@@ -236,7 +238,9 @@ def _dispatch(argv: list[str]) -> int:
     except ImportError as exc:
         return _not_built("the terminal UI (wizard and plan review)", exc, "khz_tui.ui.app")
     try:
-        return run_tui(args.plan, options)
+        from khz_tui.engine.api import connect
+
+        return run_tui(args.plan, options, connect)
     except NotImplementedError as exc:
         return _not_built("the terminal UI (wizard and plan review)", exc)
 

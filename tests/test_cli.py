@@ -80,9 +80,9 @@ def test_schema_through_a_real_process():
 NOT_BUILT = [
     ("khz_tui.ui.app", [], "the terminal UI"),
     ("khz_tui.ui.app", [SEED], "the terminal UI"),
-    ("khz_tui.engine.headless", ["--apply", SEED], "headless --apply"),
-    ("khz_tui.engine.headless", ["--destroy", SEED], "headless --destroy"),
-    ("khz_tui.engine.headless", ["--dry-run", SEED], "headless --dry-run"),
+    ("khz_tui.headless.run", ["--apply", SEED], "headless --apply"),
+    ("khz_tui.headless.run", ["--destroy", SEED], "headless --destroy"),
+    ("khz_tui.headless.run", ["--dry-run", SEED], "headless --dry-run"),
     ("khz_tui.sim.serve", ["sim", "serve"], "the simulator"),
 ]
 
@@ -100,7 +100,7 @@ def test_missing_feature_says_so(monkeypatch, capsys, module, argv, feature):
     ("module", "func", "argv"),
     [
         ("khz_tui.ui.app", "run_tui", []),
-        ("khz_tui.engine.headless", "run_headless", ["--apply", SEED]),
+        ("khz_tui.headless.run", "run_headless", ["--apply", SEED]),
         ("khz_tui.sim.serve", "main", ["sim", "serve"]),
     ],
 )
@@ -119,14 +119,14 @@ def test_stub_that_raises_not_implemented_says_so(monkeypatch, capsys, module, f
 
 def test_options_reach_the_headless_run(monkeypatch):
     seen = {}
-    stub = types.ModuleType("khz_tui.engine.headless")
+    stub = types.ModuleType("khz_tui.headless.run")
 
     def run_headless(mode, plan_path, options):
         seen.update(mode=mode, plan_path=plan_path, options=options)
         return 0
 
     stub.run_headless = run_headless
-    monkeypatch.setitem(sys.modules, "khz_tui.engine.headless", stub)
+    monkeypatch.setitem(sys.modules, "khz_tui.headless.run", stub)
     argv = ["--dry-run", SEED, "--sim", "--yes", "--output", "json", "--endpoint", "http://127.0.0.1:1/v1",
             "--token-env", "MY_TOKEN", "--kubeconfig", "kc.yaml"]
     assert cli.main(argv) == 0

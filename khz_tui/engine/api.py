@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from khz_tui.engine.events import EngineEvent, RunFinished, RunMode
 from khz_tui.engine.options import RunOptions
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 
 EventSink = Callable[[EngineEvent], None]
 Confirm = Callable[[str], Awaitable[bool]]
+
+
+class Connect(Protocol):
+    """Resolves where a run provisions, for the duration of an `async with`: `connect` below for a real
+    cloud; the command line hands the wizard and headless runs one that can also start the simulator."""
+
+    def __call__(
+        self, plan: ClusterPlan, options: RunOptions, *, token: str | None = None
+    ) -> AbstractAsyncContextManager[Target]: ...
 
 #: Time scale of the in-process simulator behind `--sim`: a whole cluster in seconds, still watchable.
 SIM_TIME_SCALE = 0.1
@@ -160,7 +169,7 @@ async def run(
     return await execute(mode, plan, target, sink=sink, confirm=confirm, options=options, state_dir=state_dir)
 
 
-async def read_catalog(plan: ClusterPlan, options: RunOptions, *, token: str | None = None) -> Catalog:
+async def read_catalog(plan: ClusterPlan, options: RunOptions, connect: Connect, *, token: str | None = None) -> Catalog:
     """What the target sells today (server types, locations, LB types, images, prices), read from its
     API and cached as dry-run and apply read it; for the wizard after Verify. Raises what `connect` raises."""
     from khz_tui.engine.cloud.live_catalog import fetch_catalog

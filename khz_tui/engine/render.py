@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 import yaml
@@ -34,6 +34,9 @@ from khz_tui.engine.nodes.k3s_config import (
 from khz_tui.engine.requests import api_load_balancer, firewall_body
 from khz_tui.engine.cluster_files import HostKey
 from khz_tui.plan.model import ClusterPlan
+
+if TYPE_CHECKING:
+    from khz_tui.engine.api import Connect
 
 REDACTED = "<redacted>"
 
@@ -237,10 +240,9 @@ def load_yaml_documents(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-async def gather_facts(plan: ClusterPlan, options: Any) -> RenderFacts:
+async def gather_facts(plan: ClusterPlan, options: Any, connect: Connect) -> RenderFacts:
     """Facts from the cloud when one is named (`--sim`, `--endpoint`) or a token is at hand; from the
     plan alone otherwise. Raises CredentialsError when a named cloud cannot be used."""
-    from khz_tui.engine.api import connect
     from khz_tui.engine.credentials import CredentialsError, resolve_token
 
     if not (options.sim or options.endpoint):
@@ -277,7 +279,7 @@ async def gather_facts(plan: ClusterPlan, options: Any) -> RenderFacts:
             client.close()
 
 
-def run_render(plan_path: Path, directory: Path, options: Any, *, out: Any = None) -> int:
+def run_render(plan_path: Path, directory: Path, options: Any, connect: Connect, *, out: Any = None) -> int:
     """`khz-tui render`: 0 when the files are written, 2 for a bad plan or an unusable cloud."""
     import asyncio
     import sys
@@ -292,7 +294,7 @@ def run_render(plan_path: Path, directory: Path, options: Any, *, out: Any = Non
         print(exc.report(), file=sys.stderr)
         return 2
     try:
-        facts = asyncio.run(gather_facts(plan, options))
+        facts = asyncio.run(gather_facts(plan, options, connect))
         files = render_files(plan, facts)
     except (CredentialsError, ValueError) as exc:
         print(f"khz-tui: {exc}", file=sys.stderr)

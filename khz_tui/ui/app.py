@@ -36,7 +36,7 @@ from khz_tui.ui.target import Target, describe_target
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
 
 if TYPE_CHECKING:
-    from khz_tui.engine.api import Confirm, EventSink
+    from khz_tui.engine.api import Confirm, Connect, EventSink
     from khz_tui.engine.events import RunFinished, RunMode
     from khz_tui.plan.checks import Problem
     from khz_tui.plan.model import ClusterPlan
@@ -82,6 +82,7 @@ class KhzApp(App[int]):
         plan_path: Path | None = None,
         options: RunOptions = RunOptions(),
         *,
+        connect: Connect | None = None,
         runner_factory: RunnerFactory | None = None,
         catalog_reader: CatalogReader | None = None,
     ) -> None:
@@ -92,10 +93,15 @@ class KhzApp(App[int]):
         self.draft = PlanDraft.new()
         # Only a token typed in this session is handed over; otherwise the engine resolves one in its
         # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
-        self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token)
+        if connect is None:  # a real cloud only; the command line passes one that can start the simulator
+            from khz_tui.engine.api import connect as connect_to_cloud
+
+            connect = connect_to_cloud
+        self.connect: Connect = connect
+        self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token, connect)
         # Verify reads the live catalog with the real engine only (a scripted runner has no cloud to ask).
         self.catalog_reader = catalog_reader or (
-            engine_catalog_reader(options, lambda: self.token) if runner_factory is None else None)
+            engine_catalog_reader(options, lambda: self.token, connect) if runner_factory is None else None)
         self.theme = load_theme()
         self.caller = CallerLookup()
         """The address this machine runs from, looked up once (firewall fields and review)."""
@@ -234,7 +240,7 @@ class KhzApp(App[int]):
         from khz_tui.plan.model import ClusterPlan
 
         plan = self.draft.plan or ClusterPlan(name=self.draft.name)
-        await self.caller.look_up(plan, self.options, self.token)
+        await self.caller.look_up(plan, self.options, self.token, self.connect)
 
     def action_new_plan(self) -> None:
         self.draft = PlanDraft.new()
@@ -427,10 +433,10 @@ def _schema_version() -> int:
     return SCHEMA_VERSION
 
 
-def run_tui(plan_path: Path | None, options: RunOptions) -> int:
+def run_tui(plan_path: Path | None, options: RunOptions, connect: Connect) -> int:
     """Open the wizard (or a saved plan at Review). Returns the process exit code."""
     # Everything imported so far lives as long as the process: leave it out of the collector's full
     # passes, which otherwise walk all of Textual's objects again during the first frame.
     gc.freeze()
-    result = KhzApp(plan_path, options).run()
+    result = KhzApp(plan_path, options, connect=connect).run()
     return result if isinstance(result, int) else 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from khz_tui.engine.api import Connect
     from khz_tui.engine.caller_address import CallerAddress
     from khz_tui.engine.options import RunOptions
     from khz_tui.plan.model import ClusterPlan
@@ -32,12 +33,12 @@ class CallerLookup:
     def done(self) -> bool:
         return self.found is not None or self.error is not None
 
-    async def look_up(self, plan: ClusterPlan, options: RunOptions, token: str | None) -> None:
+    async def look_up(self, plan: ClusterPlan, options: RunOptions, token: str | None, connect: Connect) -> None:
         async with self._lock:
             if self.done:
                 return
             try:
-                self.found = await _caller_addresses(plan, options, token)
+                self.found = await _caller_addresses(plan, options, token, connect)
             except Exception as exc:  # shown beside the fields in the engine's words; the run will say it too
                 self.error = _reason(exc)
 
@@ -55,8 +56,9 @@ def _reason(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _caller_addresses(plan: ClusterPlan, options: RunOptions, token: str | None) -> list[CallerAddress]:
-    from khz_tui.engine.api import connect
+async def _caller_addresses(
+    plan: ClusterPlan, options: RunOptions, token: str | None, connect: Connect
+) -> list[CallerAddress]:
     from khz_tui.engine.bus import EventBus
     from khz_tui.engine.caller_address import detect_caller_cidrs
     from khz_tui.engine.cloud.client import HETZNER_ENDPOINT, CloudClient

@@ -55,7 +55,7 @@ def demo_apply(plan: ClusterPlan, *, fail_node: int | None = None) -> list[Engin
     def stamp(event_type: type, **fields) -> EngineEvent:
         return event_type(elapsed=round(t, 1), api_requests=requests, rate_limit_remaining=3600 - requests, **fields)
 
-    for step, title in (("network", "Create the private network"), ("firewall", "Create the firewall")):
+    for step, title in (("infrastructure", "Create the private network"), ("load-balancer", "Create the firewall")):
         out.append(stamp(StepStarted, step=step, title=title))
         requests += 2
         t += 1.5
@@ -92,7 +92,7 @@ def demo_dry_run(plan: ClusterPlan) -> list[EngineEvent]:
     changes += [Change(action="create", resource_type="server", name=n.node, detail=n.server_type)
                 for n in demo_nodes(plan)]
     if plan.load_balancer.enabled:
-        changes.append(Change(action="create", resource_type="load_balancer", name=f"{plan.name}-api"))
+        changes.append(Change(action="create", resource_type="load balancer", name=f"{plan.name}-api"))
     return [RunStarted(cluster=plan.name, mode="dry-run", endpoint="http://127.0.0.1:8080/v1", simulated=True,
                        node_count=len(demo_nodes(plan))),
             PlanDiffed(changes=changes),

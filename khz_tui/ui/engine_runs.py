@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the engine and the plan model load on the first run, not with the wizard's first frame
-    from khz_tui.engine.api import Confirm, EventSink
+    from khz_tui.engine.api import Confirm, Connect, EventSink
     from khz_tui.engine.events import RunFinished, RunMode
     from khz_tui.engine.options import RunOptions
     from khz_tui.plan.catalog import Catalog
@@ -18,15 +18,15 @@ Runner = Callable[["EventSink", "Confirm"], Awaitable["RunFinished"]]
 RunnerFactory = Callable[["RunMode", "ClusterPlan"], Runner]
 
 
-def engine_runner_factory(options: RunOptions, token: Callable[[], str | None]) -> RunnerFactory:
-    """Runners that connect (or start the simulator) and run the real engine. `token` gives the token
-    typed into the wizard in this session, or None to let the engine resolve one (see credentials.py)."""
+def engine_runner_factory(options: RunOptions, token: Callable[[], str | None], connect: Connect) -> RunnerFactory:
+    """Runners that connect (`connect` may start the simulator) and run the real engine. `token` gives the
+    token typed into the wizard in this session, or None to let the engine resolve one (see credentials.py)."""
 
     def factory(mode: RunMode, plan: ClusterPlan) -> Runner:
         async def run_engine(sink: EventSink, confirm: Confirm) -> RunFinished:
             from khz_tui.engine import api
 
-            async with api.connect(plan, options, token=token()) as target:
+            async with connect(plan, options, token=token()) as target:
                 return await api.run(mode, plan, target, sink=sink, confirm=confirm, options=options)
 
         return run_engine
@@ -38,13 +38,13 @@ def engine_runner_factory(options: RunOptions, token: Callable[[], str | None]) 
 CatalogReader = Callable[["ClusterPlan"], Awaitable["Catalog"]]
 
 
-def engine_catalog_reader(options: RunOptions, token: Callable[[], str | None]) -> CatalogReader:
+def engine_catalog_reader(options: RunOptions, token: Callable[[], str | None], connect: Connect) -> CatalogReader:
     """The engine's live catalog read (cached per endpoint), through the same connection rules as runs."""
 
     async def read(plan: ClusterPlan) -> Catalog:
         from khz_tui.engine import api
 
-        return await api.read_catalog(plan, options, token=token())
+        return await api.read_catalog(plan, options, connect, token=token())
 
     return read
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from khz_tui.cli import main
+from khz_tui.engine.api import connect
 from khz_tui.engine.nodes.addons import CHARTS
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.render import REDACTED, gather_facts, render_files, write_files
@@ -142,7 +143,7 @@ async def test_render_after_apply_reads_the_cloud_and_leaks_no_secret(sim, make_
     plan = make_plan("rnd", cp=1, workers=1, lb=False)
     assert (await engine_run("apply", plan, sim)).finished.ok
     monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
-    facts = await gather_facts(plan, RunOptions(endpoint=sim.endpoint))
+    facts = await gather_facts(plan, RunOptions(endpoint=sim.endpoint), connect)
     assert facts.from_cloud
     written = write_files(tmp_path / "out", render_files(plan, facts))
     everything = "".join(p.read_text() for p in written)
@@ -178,11 +179,11 @@ async def test_render_on_a_real_cloud_opens_the_firewall_to_the_detected_address
         monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
         async for echo in _serve("127.0.0.1", {"ip": "203.0.113.9\n"}):
             monkeypatch.setenv("KHZ_TUI_MY_IP_URLS", echo.url("ip"))
-            facts = await gather_facts(plan, RunOptions(endpoint=sim.endpoint))
+            facts = await gather_facts(plan, RunOptions(endpoint=sim.endpoint), connect)
             assert echo.hits == ["ip"]
         sources = {ip for rule in json.loads(render_files(plan, facts)["firewall.json"])["rules"]
                    for ip in rule["source_ips"]}
         assert "203.0.113.9/32" in sources
         monkeypatch.setenv("KHZ_TUI_MY_IP_URLS", "")
         with pytest.raises(CredentialsError, match="allowed_cidrs"):
-            await gather_facts(plan, RunOptions(endpoint=sim.endpoint))
+            await gather_facts(plan, RunOptions(endpoint=sim.endpoint), connect)

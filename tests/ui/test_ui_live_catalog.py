@@ -7,7 +7,7 @@ import dataclasses
 
 from textual.widgets import Static
 
-from khz_tui.engine.api import read_catalog
+from khz_tui.engine.api import connect, read_catalog
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
@@ -43,5 +43,5 @@ async def test_after_verify_the_plan_is_checked_against_what_the_cloud_sells() -
 
 async def test_the_engine_reads_the_catalog_of_the_target() -> None:
     async with Simulator(time_scale=0.02, node_host_factory=recording_node_host) as sim:
-        catalog = await read_catalog(ClusterPlan(name="demo"), RunOptions(endpoint=sim.endpoint), token=sim.token)
+        catalog = await read_catalog(ClusterPlan(name="demo"), RunOptions(endpoint=sim.endpoint), connect, token=sim.token)
     assert "cpx22" in catalog.server_types and catalog.location("fsn1") is not None
