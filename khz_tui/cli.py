@@ -175,7 +175,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["validate"]:
-        from khz_tui.plan.commands import run_validate
+        from khz_tui.plan.validate import run_validate
 
         args = _validate_parser().parse_args(argv[1:])
         return run_validate(args.plan, output=args.output)
@@ -197,7 +197,7 @@ def _dispatch(argv: list[str]) -> int:
                              kubeconfig=args.kubeconfig, deep=args.deep)
         return run_headless("verify", args.plan, options)
     if argv[:1] == ["schema"]:
-        from khz_tui.plan.commands import run_schema
+        from khz_tui.plan.validate import run_schema
 
         _schema_parser().parse_args(argv[1:])
         return run_schema()

@@ -137,7 +137,7 @@ async def detect_caller_cidrs(
 ) -> list[CallerAddress]:
     """The addresses khz-tui runs from: one per address family that answered (IPv4 first).
 
-    `simulated_cidr` is what a simulator announced (`TargetSeam.caller_cidr`); when given, it is the
+    `simulated_cidr` is what a simulator announced (`NodeAccess.caller_cidr`); when given, it is the
     answer and no echo service is asked. `urls` defaults to `configured_urls()`. Raises
     CallerAddressUnknown, naming both ways out, when detection is off or nothing answered."""
     if simulated_cidr:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient
-from khz_tui.engine.cloud.targets import TargetSeam
-from khz_tui.engine.options import RunOptions
+from khz_tui.engine.cloud.node_access import NodeAccess
 from khz_tui.engine.cluster_files import ClusterFiles
+from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 
 Confirm = Callable[[str], Awaitable[bool]]
@@ -24,7 +24,7 @@ class RunContext:
     plan: ClusterPlan
     client: CloudClient
     bus: EventBus
-    seam: TargetSeam
+    access: NodeAccess
     files: ClusterFiles
     """This cluster's files on this machine: host keys, kubeconfig, run logs, the local run lock."""
     options: RunOptions

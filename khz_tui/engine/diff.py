@@ -77,7 +77,7 @@ async def dry_run(ctx: RunContext) -> list[Change]:
             except OSError:
                 ctx.bus.log(f"cannot read {plan.ssh.public_key}; assuming the SSH key must be uploaded", level="warning")
     catalog = current_catalog()  # what the project's API sells today, when the run read it
-    changes = compute_changes(plan, inv, ssh_key_known=key_known, catalog=catalog, caller_cidr=ctx.seam.caller_cidr)
+    changes = compute_changes(plan, inv, ssh_key_known=key_known, catalog=catalog, caller_cidr=ctx.access.caller_cidr)
     total = sum((Decimal(c.monthly_cost_delta) for c in changes), Decimal(0))
     ctx.bus.emit(PlanDiffed(changes=changes, currency=catalog.currency, monthly_cost_delta=_money(total)))
     return changes

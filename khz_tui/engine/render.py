@@ -21,6 +21,7 @@ import platformdirs
 import yaml
 
 from khz_tui.engine.cloud.names import NodeSlot, network_name, planned_nodes
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.nodes.addons import Addon, addon_list, ccm_env, hcloud_secret_document, needs_hcloud_secret
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.k3s_config import (
@@ -32,7 +33,6 @@ from khz_tui.engine.nodes.k3s_config import (
     tls_sans,
 )
 from khz_tui.engine.requests import api_load_balancer, firewall_body
-from khz_tui.engine.cluster_files import HostKey
 from khz_tui.plan.model import ClusterPlan
 
 if TYPE_CHECKING:
@@ -253,22 +253,22 @@ async def gather_facts(plan: ClusterPlan, options: Any, connect: Connect) -> Ren
     from khz_tui.engine.bus import EventBus
     from khz_tui.engine.caller_address import CallerAddressUnknown, detect_caller_cidrs, needs_caller_address
     from khz_tui.engine.cloud.client import CloudClient, CloudError
-    from khz_tui.engine.cloud.targets import detect_seam
+    from khz_tui.engine.cloud.node_access import probe_node_access
 
     async with connect(plan, options) as target:
         bus = EventBus(lambda event: None)
         bus.add_secret(target.token)
         client = CloudClient(target.endpoint, target.token, bus.usage)
         try:
-            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+            access = await probe_node_access(client, ssh_port=plan.ssh.port)
             found = []
-            if not seam.simulated and needs_caller_address(plan):
+            if not access.simulated and needs_caller_address(plan):
                 # As apply would: an empty allowed list means the address this machine runs from.
                 try:
                     found = await detect_caller_cidrs()
                 except CallerAddressUnknown as exc:
                     raise CredentialsError(f"{exc.message}; {exc.hint}") from None
-            facts = await cloud_facts(plan, client, caller_cidr=seam.caller_cidr, state_dir=target.state_dir)
+            facts = await cloud_facts(plan, client, caller_cidr=access.caller_cidr, state_dir=target.state_dir)
             facts.caller_addresses = found
             if found and "the address khz-tui runs from" in facts.placeholders:
                 facts.placeholders.remove("the address khz-tui runs from")

@@ -42,9 +42,9 @@ from hcloud.placement_groups.domain import PlacementGroup
 
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.names import LABEL_PREFIX, MANAGED_BY, MANAGED_BY_LABEL, RUN_LOCK_OF_LABEL, run_lock_name
+from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.context import NotConfirmed, RunContext
 from khz_tui.engine.events import RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
-from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.steps import StepError, step
 
 #: How long a marker stays valid without renewal, at real speed. A killed run blocks the cluster

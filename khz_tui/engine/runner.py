@@ -1,4 +1,4 @@
-"""One run from start to RunFinished: the bus, the run log, the cloud client, the seam, the mode.
+"""One run from start to RunFinished: the bus, the run log, the cloud client, the access, the mode.
 
 Kept apart from `api.py` so the facade stays a page of signatures the TUI can read.
 """
@@ -20,9 +20,10 @@ from khz_tui.engine.cloud import live_catalog
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.names import planned_nodes
+from khz_tui.engine.cloud.node_access import probe_node_access
 from khz_tui.engine.cloud.pacing import PollInterval
 from khz_tui.engine.cloud.resources import firewall_rules
-from khz_tui.engine.cloud.targets import detect_seam
+from khz_tui.engine.cluster_files import ClusterFiles, LocalLockHeld, LocalRunLock
 from khz_tui.engine.context import Confirm, NotConfirmed, RunContext
 from khz_tui.engine.events import (
     CallerAddressDetected,
@@ -36,7 +37,6 @@ from khz_tui.engine.events import (
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.preflight import check_client_key
 from khz_tui.engine.run_lock import LOCKED_STEP, RunGuard
-from khz_tui.engine.cluster_files import ClusterFiles, LocalLockHeld, LocalRunLock
 from khz_tui.engine.steps import StepError, describe_failure, first_failure, interrupted_advice
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.checks import check_plan
@@ -159,14 +159,14 @@ async def execute(
         if mode == "apply" and (refusal := await check_client_key(plan, lambda text: bus.log(text, level="warning"))):
             return await finished(False, refusal.message, failed_step="ssh-key", bad_input=True, hint=refusal.hint)
         try:
-            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+            access = await probe_node_access(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return await finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
         if mode in PLAN_MODES:
             # The plan was checked against the bundled snapshot when it was loaded; now against what
             # this project's API offers today (cached for a day).
             catalog = await live_catalog.load_catalog(
-                client, simulated=seam.simulated, warn=lambda text: bus.log(text, level="warning"))
+                client, simulated=access.simulated, warn=lambda text: bus.log(text, level="warning"))
             catalog_set = live_catalog.CURRENT.set(catalog)
             if refusal := catalog_refusal(plan, catalog, bus):
                 return await finished(False, refusal, failed_step="catalog", bad_input=True,
@@ -175,7 +175,7 @@ async def execute(
         if mode in PLAN_MODES and needs_caller_address(plan):
             # An empty allowed list means "the address I run from": found now, at each run.
             try:
-                found = await detect_caller_cidrs(simulated_cidr=seam.caller_cidr if seam.simulated else None)
+                found = await detect_caller_cidrs(simulated_cidr=access.caller_cidr if access.simulated else None)
             except CallerAddressUnknown as exc:
                 return await finished(False, exc.message, failed_step="caller-address", hint=exc.hint, bad_input=True)
             used_for = [f"ssh.{k}" for k in ("allowed_cidrs", "api_allowed_cidrs") if not getattr(plan.ssh, k)]
@@ -184,14 +184,14 @@ async def execute(
             plan = with_caller_cidrs(plan, found)
         if mode == "apply":
             try:  # the firewall's sources are known before anything is created, or nothing is
-                firewall_rules(plan, seam.caller_cidr)
+                firewall_rules(plan, access.caller_cidr)
             except CloudError as exc:
                 return await finished(False, exc.message, failed_step="firewall", hint=exc.hint, bad_input=True)
-        if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
+        if access.simulated and scale == 1.0 and access.time_scale != 1.0:
             # An external simulator (`sim serve`) runs its own clock: scale deadlines and polls to it.
-            scale = seam.time_scale
+            scale = access.time_scale
             client.poll = _poll_interval(scale)
-        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, files=state, options=options,
+        ctx = RunContext(plan=plan, client=client, bus=bus, access=access, files=state, options=options,
                          hcloud_token=target.token, confirm=confirm, time_scale=scale)
         if mode in CHANGING_MODES:
             guard, local = RunGuard(ctx, mode, local), None  # the guard releases the local lock from now on

@@ -27,7 +27,7 @@ from textual.screen import Screen
 
 from khz_tui.engine.options import RunOptions
 from khz_tui.ui.caller_lookup import CallerLookup
-from khz_tui.ui.commands import PlanCommands
+from khz_tui.ui.command_palette import PlanCommands
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import CatalogReader, Runner, RunnerFactory, engine_catalog_reader, engine_runner_factory
 from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme

@@ -62,7 +62,7 @@ async def _caller_addresses(
     from khz_tui.engine.bus import EventBus
     from khz_tui.engine.caller_address import detect_caller_cidrs
     from khz_tui.engine.cloud.client import HETZNER_ENDPOINT, CloudClient
-    from khz_tui.engine.cloud.targets import detect_seam
+    from khz_tui.engine.cloud.node_access import probe_node_access
     from khz_tui.engine.credentials import resolve_endpoint
 
     if not options.sim and resolve_endpoint(plan, options) == HETZNER_ENDPOINT.rstrip("/"):
@@ -72,7 +72,7 @@ async def _caller_addresses(
         bus.add_secret(target.token)
         client = CloudClient(target.endpoint, target.token, bus.usage)
         try:
-            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+            access = await probe_node_access(client, ssh_port=plan.ssh.port)
         finally:
             client.close()
-    return await detect_caller_cidrs(simulated_cidr=seam.caller_cidr if seam.simulated else None)
+    return await detect_caller_cidrs(simulated_cidr=access.caller_cidr if access.simulated else None)

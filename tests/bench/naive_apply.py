@@ -49,15 +49,15 @@ from khz_tui.engine.cloud import resources
 from khz_tui.engine.cloud.client import ActionFailed, CloudClient
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.names import network_name, planned_nodes, planned_placement_groups
+from khz_tui.engine.cloud.node_access import probe_node_access
 from khz_tui.engine.cloud.resources import lb_addresses
 from khz_tui.engine.cloud.servers import ServerFacts, create_server, server_facts
-from khz_tui.engine.cloud.targets import detect_seam
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.events import NodePhaseChanged, NodePlanned
 from khz_tui.engine.nodes import bootstrap, kubeconfig
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.k3s_config import NodeFacts
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
-from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator
 
@@ -107,7 +107,7 @@ class NaiveRun:
     plan: ClusterPlan
     client: PerActionPollingClient
     bus: EventBus
-    seam: Any
+    access: Any
     state: ClusterFiles
     scale: float
     hcloud_token: str
@@ -149,7 +149,7 @@ class NaiveRun:
         pg_names = planned_placement_groups(plan)
         network, firewall, key, *pgs = await asyncio.gather(
             resources.ensure_network(client, bus, plan, inv),
-            resources.ensure_firewall(client, bus, plan, inv, self.seam.caller_cidr),
+            resources.ensure_firewall(client, bus, plan, inv, self.access.caller_cidr),
             resources.ensure_ssh_key(client, bus, plan, inv, public_key),
             *(resources.ensure_placement_group(client, bus, plan, inv, n) for n in pg_names),
         )
@@ -175,7 +175,7 @@ class NaiveRun:
             if node.facts.private_ip is None:
                 fresh = await client.call(client.hcloud.servers.get_by_id, node.facts.id, what=f"reading {slot.name}")
                 node.facts = server_facts(fresh, network.id)
-            endpoint = await self.seam.endpoint(client, node.facts.id, node.facts.public_ipv4)
+            endpoint = await self.access.endpoint(client, node.facts.id, node.facts.public_ipv4)
             node.session = await NodeSession.connect(
                 node=slot.name, endpoint=SshEndpoint(endpoint.host, endpoint.port), host_key=host_key,
                 client_key=Path(plan.ssh.private_key).expanduser(), bus=bus,
@@ -295,8 +295,8 @@ async def naive_apply(plan: ClusterPlan, sim: Simulator, scale: float, state_dir
     started = time.monotonic()
     run = None
     try:
-        seam = await detect_seam(client, ssh_port=plan.ssh.port)
-        run = NaiveRun(plan=plan, client=client, bus=bus, seam=seam, state=ClusterFiles(plan.name, base=state_dir),
+        access = await probe_node_access(client, ssh_port=plan.ssh.port)
+        run = NaiveRun(plan=plan, client=client, bus=bus, access=access, state=ClusterFiles(plan.name, base=state_dir),
                        scale=scale, hcloud_token=sim.token, kubeconfig_path=state_dir / f"{plan.name}.kubeconfig")
         await run.run()
     finally:

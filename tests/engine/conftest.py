@@ -20,10 +20,10 @@ from khz_tui.sim.simulator import Simulator, recording_node_host
 TESTS = str(Path(__file__).resolve().parents[1])
 if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the shared `support` package
     sys.path.insert(0, TESTS)
-from support.home import isolate_home  # noqa: E402
-from support.keys import ssh_keys  # noqa: E402,F401 - a fixture, shared with the reliability suites
-from support.plans import plan_data  # noqa: E402
-from support.simulator import labeled as _labeled  # noqa: E402
+from support.home import isolate_home
+from support.keys import ssh_keys  # noqa: F401 - a fixture, shared with the reliability suites
+from support.plans import plan_data
+from support.simulator import labeled as _labeled
 from support.simulator import target_of
 
 TIME_SCALE = 0.02

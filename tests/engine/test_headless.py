@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from khz_tui.headless.run import run_headless
 from khz_tui.engine.options import RunOptions
+from khz_tui.headless.run import run_headless
 from khz_tui.sim.simulator import SimulatorThread, recording_node_host
 
 
@@ -184,8 +184,8 @@ def test_real_cloud_with_empty_allowed_cidrs_stops_before_any_change(tmp_path, s
 def test_a_headless_dry_run_says_the_plans_warnings(tmp_path, capsys, monkeypatch) -> None:
     """Validate and the review screen show a plan's warnings; a headless run must too (here: autoscaling
     is priced but no autoscaler is installed), on stderr, before the run."""
-    from khz_tui.headless.run import run_headless
     from khz_tui.engine.options import RunOptions
+    from khz_tui.headless.run import run_headless
 
     plan = tmp_path / "auto.toml"
     plan.write_text('schema_version = 1\nname = "auto"\n\n[[worker_pools]]\nname = "web"\ncount = 1\n'

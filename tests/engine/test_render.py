@@ -18,10 +18,10 @@ import yaml
 
 from khz_tui.cli import main
 from khz_tui.engine.api import connect
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.nodes.addons import CHARTS
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.render import REDACTED, gather_facts, render_files, write_files
-from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.toml_io import load_plan
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.toml"))

@@ -20,8 +20,8 @@ import pytest
 from khz_tui.cli import main
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent
-from khz_tui.headless.run import exit_code
 from khz_tui.engine.options import RunOptions
+from khz_tui.headless.run import exit_code
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import load_plan, save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread

@@ -15,10 +15,10 @@ from jsonschema import Draft202012Validator
 
 from khz_tui import cli
 from khz_tui.plan.checks import Problem, validate_data
-from khz_tui.plan.commands import plan_json_schema
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.reference import default_path, render_reference
 from khz_tui.plan.toml_io import PlanError, find_line, key_lines, load_plan, loads_plan
+from khz_tui.plan.validate import plan_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.toml"))

@@ -23,9 +23,9 @@ from khz_tui.plan.model import ClusterPlan
 TESTS = str(Path(__file__).resolve().parents[1])
 if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the shared `support` package
     sys.path.insert(0, TESTS)
-from reliability_helpers import plan_data  # noqa: E402
-from support.home import HCLOUD_CLIENT_VARS, isolate_home  # noqa: E402
-from support.keys import ssh_keys  # noqa: E402,F401 - a fixture, shared with the engine suites
+from reliability_helpers import plan_data
+from support.home import HCLOUD_CLIENT_VARS, isolate_home
+from support.keys import ssh_keys  # noqa: F401 - a fixture, shared with the engine suites
 
 SOAK = os.environ.get("KHZ_SOAK") == "1"
 

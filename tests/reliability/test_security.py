@@ -29,10 +29,10 @@ from security_support import files_under, find_secrets, labeled, mode_of, plan_d
 
 from khz_tui import cli
 from khz_tui.engine.api import Target, run
+from khz_tui.engine.cluster_files import ClusterFiles, write_private_file
 from khz_tui.engine.credentials import load_saved_token, save_token
 from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.cluster_files import ClusterFiles, write_private_file
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread, recording_node_host

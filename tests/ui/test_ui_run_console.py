@@ -138,7 +138,7 @@ async def test_invalid_plan_lists_every_problem_and_leads_into_the_wizard(make_a
 
 
 async def test_palette_offers_the_plan_commands(make_app) -> None:
-    from khz_tui.ui.commands import PLAN_COMMANDS
+    from khz_tui.ui.command_palette import PLAN_COMMANDS
 
     names = {name for name, _help, _action in PLAN_COMMANDS}
     assert {"Save plan", "Apply", "Dry-run", "Destroy", "Toggle light/dark theme"} <= names

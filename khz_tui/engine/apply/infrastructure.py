@@ -28,7 +28,7 @@ async def ensure_infrastructure(run: ApplyRun) -> dict[str, Any]:
 
     network, firewall, key, pgs = await asyncio.gather(
         resources.ensure_network(client, bus, plan, inv),
-        resources.ensure_firewall(client, bus, plan, inv, run.ctx.seam.caller_cidr),
+        resources.ensure_firewall(client, bus, plan, inv, run.ctx.access.caller_cidr),
         resources.ensure_ssh_key(client, bus, plan, inv, public_key),
         groups(),
     )

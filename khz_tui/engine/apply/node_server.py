@@ -13,11 +13,11 @@ from khz_tui.engine.apply.node_network import attach_again
 from khz_tui.engine.apply.run_state import CREATE_ATTEMPTS, ApplyRun, Node
 from khz_tui.engine.cloud.client import ActionFailed, CloudError
 from khz_tui.engine.cloud.servers import create_server, server_drift, server_facts
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.events import ResourceDeleted, ResourceFound
 from khz_tui.engine.nodes import k3s_unit
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
-from khz_tui.engine.cluster_files import HostKey
 
 
 async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
@@ -29,7 +29,7 @@ async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
     if node.facts.private_ip is None:
         fresh = await run.client.call(run.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
         node.facts = server_facts(fresh, run.network.id)
-    endpoint = await run.ctx.seam.endpoint(run.client, node.facts.id, node.facts.public_ipv4)
+    endpoint = await run.ctx.access.endpoint(run.client, node.facts.id, node.facts.public_ipv4)
     # A connection dropped while waiting for cloud-init (a reboot) is simply opened again.
     node.session = await run.until_not_lost(node, lambda: NodeSession.connect(
         node=slot.name,

@@ -68,7 +68,7 @@ async def _not_ready(run: ApplyRun) -> str | None:
     facts = server_facts(run.inv.servers[name], None)
     session = None
     try:
-        endpoint = await run.ctx.seam.endpoint(run.client, facts.id, facts.public_ipv4)
+        endpoint = await run.ctx.access.endpoint(run.client, facts.id, facts.public_ipv4)
         session = await NodeSession.connect(
             node=name, endpoint=SshEndpoint(endpoint.host, endpoint.port),
             host_key=run.ctx.files.pinned_host_key(name), client_key=Path(run.plan.ssh.private_key).expanduser(),

@@ -1,3 +1,3 @@
 """The engine's cloud side: one async facade over the official hcloud client, the label scheme and
 resource names, find-or-create of every Hetzner resource a cluster needs, drift detection, and the
-SSH-target seam that tells the simulator from Hetzner."""
+node access probe that tells the simulator from Hetzner."""

@@ -94,7 +94,7 @@ async def open_control_plane(ctx: RunContext, server: Any, *, deadline: float) -
     from khz_tui.engine.cloud.servers import server_facts
 
     facts = server_facts(server, None)
-    endpoint = await ctx.seam.endpoint(ctx.client, facts.id, facts.public_ipv4)
+    endpoint = await ctx.access.endpoint(ctx.client, facts.id, facts.public_ipv4)
     host_key = ctx.files.pinned_host_key(server.name)
     if host_key is None:
         raise NodeError(f"this machine holds no host key for {server.name}", node=server.name, address=str(endpoint))

@@ -14,7 +14,8 @@ from typing import Any
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient, CloudError
 from khz_tui.engine.cloud.names import cluster_selector, planned_nodes
-from khz_tui.engine.cloud.targets import detect_seam
+from khz_tui.engine.cloud.node_access import probe_node_access
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import (
     EngineEvent,
@@ -27,7 +28,6 @@ from khz_tui.engine.events import (
 from khz_tui.engine.nodes import cluster_api
 from khz_tui.engine.nodes.session import NodeError, NodeSession
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.steps import StepError, describe_failure, interrupted_advice, step
 from khz_tui.engine.verify.checks import check_addons, check_dns, check_nodes
 from khz_tui.engine.verify.deep import deep_checks
@@ -156,12 +156,12 @@ async def execute_verify(plan: ClusterPlan, target: Any, *, sink: Any, options: 
         if target.simulated and (problem := ssh_key_problem(plan)):
             plan = with_simulated_client_key(plan, state, bus, problem)  # the key apply used there
         try:
-            seam = await detect_seam(client, ssh_port=plan.ssh.port)
+            access = await probe_node_access(client, ssh_port=plan.ssh.port)
         except CloudError as exc:
             return finished(False, exc.message, failed_step="connect", hint=exc.hint, bad_input=exc.bad_input)
-        if seam.simulated and scale == 1.0 and seam.time_scale != 1.0:
-            scale = seam.time_scale
-        ctx = RunContext(plan=plan, client=client, bus=bus, seam=seam, files=state, options=options,
+        if access.simulated and scale == 1.0 and access.time_scale != 1.0:
+            scale = access.time_scale
+        ctx = RunContext(plan=plan, client=client, bus=bus, access=access, files=state, options=options,
                          hcloud_token=target.token, time_scale=scale)
         servers = await cluster_servers(ctx)
         if not servers:

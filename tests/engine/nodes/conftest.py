@@ -17,10 +17,10 @@ import pytest
 from support.keys import write_private_key  # tests/engine/conftest.py put tests/ on the path
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import SshEndpoint
-from khz_tui.engine.cluster_files import HostKey
 from khz_tui.sim.faults import FaultProfile
 from khz_tui.sim.simulator import Simulator
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.engine.nodes.addons import (
     CHARTS,
     HETZNER_PRIVATE_MTU,
@@ -36,7 +37,6 @@ from khz_tui.engine.nodes.k3s_config import (
     render_k3s_config,
     tls_sans,
 )
-from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.plan.model import ClusterPlan
 
 CP1 = NodeFacts("demo-cp-1", "control-plane", "control-plane", 11, "203.0.113.10", "10.0.1.2", "fsn1", "cpx22")

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from khz_tui.engine.nodes.cloud_init import USER_DATA_LIMIT, render_user_data
 from khz_tui.engine.cluster_files import HostKey
+from khz_tui.engine.nodes.cloud_init import USER_DATA_LIMIT, render_user_data
 from khz_tui.plan.model import ClusterPlan
 
 needs_cloud_init = pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")

@@ -9,8 +9,8 @@ import asyncssh
 import pytest
 
 from khz_tui.engine.bus import EventBus
-from khz_tui.engine.events import LogLine, event_from_json
 from khz_tui.engine.cluster_files import ClusterFiles, HostKey
+from khz_tui.engine.events import LogLine, event_from_json
 
 
 def mode(path):

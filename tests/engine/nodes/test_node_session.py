@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.events import LogLine
 from khz_tui.engine.nodes.session import (
     CommandFailed,
@@ -16,7 +17,6 @@ from khz_tui.engine.nodes.session import (
     SessionLost,
     SshEndpoint,
 )
-from khz_tui.engine.cluster_files import HostKey
 
 
 def lines(events, node="n1"):

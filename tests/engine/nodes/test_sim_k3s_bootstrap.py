@@ -12,11 +12,11 @@ import subprocess
 import pytest
 import yaml
 
+from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.nodes import bootstrap
 from khz_tui.engine.nodes.k3s_config import CONFIG_PATH, NodeFacts
 from khz_tui.engine.nodes.kubeconfig import rewrite_kubeconfig, write_kubeconfig
 from khz_tui.engine.nodes.session import CommandFailed, NodeSession
-from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.plan.model import ClusterPlan
 
 

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.engine.nodes.bootstrap import detect_private_iface, is_installed
 from khz_tui.engine.nodes.session import HostKeyMismatch, NodeSession, NodeUnreachable, SshEndpoint
-from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.contracts import NodeFaults
 from khz_tui.sim.faults import FaultProfile

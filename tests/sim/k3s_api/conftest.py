@@ -20,9 +20,9 @@ from khz_tui.sim.simulator import Simulator
 TESTS = str(Path(__file__).resolve().parents[2])
 if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the shared `support` package
     sys.path.insert(0, TESTS)
-from support.home import isolate_home  # noqa: E402
-from support.keys import ssh_keys  # noqa: E402,F401 - a fixture
-from support.plans import plan_data  # noqa: E402
+from support.home import isolate_home
+from support.keys import ssh_keys  # noqa: F401 - a fixture
+from support.plans import plan_data
 
 TIME_SCALE = 0.02
 

@@ -1,4 +1,4 @@
-"""The SSH-target seam: the one place where the simulator and Hetzner differ beyond endpoint and token.
+"""Node access, how SSH reaches a node: the one place where the simulator and Hetzner differ beyond endpoint and token.
 
 On Hetzner a node is reached at its public IPv4 on the plan's SSH port. The simulator runs every node's
 sshd on loopback, one port per node, and says where through `GET /x-sim/ssh-targets?id=..`. Which
@@ -30,7 +30,7 @@ class Endpoint:
 
 
 @dataclass
-class TargetSeam:
+class NodeAccess:
     simulated: bool
     caller_cidr: str | None = None
     time_scale: float = 1.0
@@ -79,14 +79,14 @@ class TargetSeam:
                 await asyncio.sleep(max(0.02, TARGET_RETRY * self.time_scale))
 
 
-async def detect_seam(client: CloudClient, ssh_port: int = 22) -> TargetSeam:
+async def probe_node_access(client: CloudClient, ssh_port: int = 22) -> NodeAccess:
     """Tell the simulator from a real cloud with one probe (none at all for Hetzner's own endpoint)."""
     if client.endpoint.rstrip("/") == HETZNER_ENDPOINT:
-        return TargetSeam(simulated=False, ssh_port=ssh_port)
+        return NodeAccess(simulated=False, ssh_port=ssh_port)
     info = await client.probe("/x-sim/info")
     if not info or not info.get("simulator"):
-        return TargetSeam(simulated=False, ssh_port=ssh_port)
-    return TargetSeam(
+        return NodeAccess(simulated=False, ssh_port=ssh_port)
+    return NodeAccess(
         simulated=True,
         caller_cidr=info.get("caller_cidr"),
         time_scale=float(info.get("time_scale") or 1.0),
