@@ -2,7 +2,7 @@
 
 Every call runs on a worker thread (never on the event loop), goes through the `Pacer`, is counted,
 and is retried by one policy (`pacing.is_retryable`). Requests are counted and the rate-limit headers
-read by a `requests` response hook on the client's session (`client._client._session`): hcloud-python
+read by a `requests` response hook on the client's session (`hcloud_adapter.http_session`): hcloud-python
 returns parsed JSON only and drops the headers, and the hook also sees the requests hcloud makes on
 its own (page after page of a `get_all`), so the count is exact without wrapping every method.
 
@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import requests
-from hcloud import APIException, Client
+from hcloud import APIException
 
 from khz_tui.engine.bus import ApiUsage
+from khz_tui.engine.cloud.hcloud_adapter import http_session, new_client, request_headers
 from khz_tui.engine.cloud.pacing import (
     MAX_ATTEMPTS,
     Pacer,
@@ -102,16 +103,9 @@ class CloudClient:
         self.usage = usage or ApiUsage()
         self.pacer = Pacer()
         self.poll = poll or PollInterval()
-        self.hcloud = Client(token=token, api_endpoint=self.endpoint, timeout=timeout or TIMEOUT,
-                             application_name="khz-tui")
-        base = self.hcloud._client
-        # One retry policy, ours: hcloud's would sleep on 429 without reading RateLimit-Reset.
-        base._retry_max_retries = 0
-        session: requests.Session = base._session
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=MAX_PARALLEL)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.hooks["response"].append(self._on_response)
+        self.hcloud = new_client(self.endpoint, token, timeout=timeout or TIMEOUT, pool_size=MAX_PARALLEL)
+        self._session = http_session(self.hcloud)
+        self._session.hooks["response"].append(self._on_response)
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="hcloud")
         self._gate = asyncio.Semaphore(MAX_PARALLEL)
@@ -186,12 +180,12 @@ class CloudClient:
 
     async def _check_endpoint(self) -> None:
         loop = asyncio.get_running_loop()
-        base = self.hcloud._client
         url = self.endpoint + CHECK_PATH
+        headers = request_headers(self.hcloud)
         for attempt in range(MAX_ATTEMPTS):
             try:
-                response = await loop.run_in_executor(self._executor, lambda: base._session.get(
-                    url, params={"per_page": 1}, headers=base._headers, timeout=CHECK_TIMEOUT))
+                response = await loop.run_in_executor(self._executor, lambda: self._session.get(
+                    url, params={"per_page": 1}, headers=headers, timeout=CHECK_TIMEOUT))
             except requests.RequestException as exc:
                 retry = _dropped_after_connect(exc)
                 if not retry or attempt + 1 == MAX_ATTEMPTS:
@@ -257,7 +251,7 @@ class CloudClient:
     def close(self) -> None:
         """Stop the worker threads (dropping queued calls) and close the HTTP connections."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.hcloud._client._session.close()
+        self._session.close()
 
 
 class _ActionWaiter:
