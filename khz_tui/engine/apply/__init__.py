@@ -16,7 +16,7 @@ a new token.
 
 Where each part lives:
     flow.py            the order above, and running the concurrent parts together
-    run_state.py       what the parts share: nodes, seed and token, the events they wait on, SSH retries
+    progress.py        what the parts share: nodes, seed and token, the events they wait on, SSH retries
     infrastructure.py  network, firewall, SSH key, placement groups, API load balancer
     node_server.py     one node's server (create, wait, recreate, power on) up to its SSH session
     seed.py            choosing the seed and the cluster token
@@ -33,13 +33,13 @@ Where each part lives:
 from __future__ import annotations
 
 from khz_tui.engine.apply.flow import run_apply
-from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.context import RunContext
 
 
 async def apply(ctx: RunContext) -> tuple[int, int]:
     """Converge and bootstrap; returns (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
-    run = ApplyRun(ctx)
+    run = ApplyProgress(ctx)
     try:
         return await run_apply(run)
     finally:

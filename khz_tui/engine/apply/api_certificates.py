@@ -10,12 +10,12 @@ before the next one."""
 from __future__ import annotations
 
 from khz_tui.engine import run_lock
-from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.nodes import bootstrap, k3s_unit
 from khz_tui.engine.steps import step
 
 
-async def cover_api_addresses(run: ApplyRun) -> None:
+async def cover_api_addresses(run: ApplyProgress) -> None:
     """Add the load balancer's addresses to every control plane's tls-san that lacks them, restarting
     those servers one at a time. Nothing is written or restarted when every one has them."""
     wanted = [a for a in (run.lb_public, run.lb_private) if a]
@@ -38,7 +38,7 @@ async def cover_api_addresses(run: ApplyRun) -> None:
             await _restart_with(run, node, missing)
 
 
-async def _restart_with(run: ApplyRun, node: Node, missing: list[str]) -> None:
+async def _restart_with(run: ApplyProgress, node: Node, missing: list[str]) -> None:
     name = node.slot.name
     await run.retrying(node, k3s_unit.add_tls_sans, missing)
     run.bus.log(

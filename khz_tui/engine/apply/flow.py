@@ -16,7 +16,7 @@ from khz_tui.engine.apply.join import install_or_join
 from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
 from khz_tui.engine.apply.node_server import provision
 from khz_tui.engine.apply.readiness import watch_readiness
-from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
 from khz_tui.engine.apply.settled import will_change
@@ -28,7 +28,7 @@ from khz_tui.engine.nodes import bootstrap
 from khz_tui.engine.steps import StepError, step
 
 
-async def run_apply(run: ApplyRun) -> tuple[int, int]:
+async def run_apply(run: ApplyProgress) -> tuple[int, int]:
     """Returns (ready nodes, total nodes)."""
     async with step(run.bus, "discover", "Finding what already exists"):
         run.inv = await discover(run.client, run.plan.name)
@@ -67,7 +67,7 @@ async def run_apply(run: ApplyRun) -> tuple[int, int]:
     return ready, len(run.nodes)
 
 
-async def refuse_name_clashes(run: ApplyRun) -> None:
+async def refuse_name_clashes(run: ApplyProgress) -> None:
     """Stop before any change when a name the plan would create is another cluster's (or not
     khz-tui's): exit 2, naming that cluster. Nothing of the other cluster is touched or suggested
     for deletion."""
@@ -87,7 +87,7 @@ async def refuse_name_clashes(run: ApplyRun) -> None:
     raise StepError("names", title, message, hint, bad_input=True)
 
 
-async def together(run: ApplyRun, coros: list) -> None:
+async def together(run: ApplyProgress, coros: list) -> None:
     """Run `coros` concurrently; the first failure (or a cancellation of this run) stops the rest.
 
     Not a TaskGroup: on the way out the SSH connections are aborted first, because a task
@@ -106,7 +106,7 @@ async def together(run: ApplyRun, coros: list) -> None:
         raise
 
 
-async def _servers_and_cluster(run: ApplyRun, shared: dict[str, Any]) -> None:
+async def _servers_and_cluster(run: ApplyProgress, shared: dict[str, Any]) -> None:
     async with step(run.bus, "cluster", "Servers and k3s bootstrap"):
         await together(
             run,
@@ -119,7 +119,7 @@ async def _servers_and_cluster(run: ApplyRun, shared: dict[str, Any]) -> None:
             await scale_down(run, extra)
 
 
-async def _node(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
+async def _node(run: ApplyProgress, node: Node, shared: dict[str, Any]) -> None:
     """One node's task, through the phases planned → creating → booting → ssh-ready → installing → joined."""
     try:
         await provision(run, node, shared)
@@ -129,7 +129,7 @@ async def _node(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
         raise
 
 
-async def _addons(run: ApplyRun) -> None:
+async def _addons(run: ApplyProgress) -> None:
     await run.api_up.wait()
     async with step(run.bus, "addons", "Cluster add-ons"):
         await run.retrying(
@@ -138,7 +138,7 @@ async def _addons(run: ApplyRun) -> None:
         )
 
 
-async def _volumes(run: ApplyRun) -> None:
+async def _volumes(run: ApplyProgress) -> None:
     wanted = planned_volumes(run.plan)
     if not wanted:
         return

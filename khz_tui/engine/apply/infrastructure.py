@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from khz_tui.engine import drift
-from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud import resources
 from khz_tui.engine.cloud.names import planned_placement_groups
 from khz_tui.engine.cloud.resources import lb_addresses, report_drift
 from khz_tui.engine.steps import step
 
 
-async def ensure_infrastructure(run: ApplyRun) -> dict[str, Any]:
+async def ensure_infrastructure(run: ApplyProgress) -> dict[str, Any]:
     """Find or create what every server is created with; returns it by kind for `create_server`."""
     plan, bus, client, inv = run.plan, run.bus, run.client, run.inv
     public_key = Path(plan.ssh.public_key).expanduser().read_text(encoding="utf-8").strip()
@@ -37,7 +37,7 @@ async def ensure_infrastructure(run: ApplyRun) -> dict[str, Any]:
     return {"network": network, "firewall": firewall, "ssh_key": key, "placement_groups": pgs}
 
 
-async def ensure_load_balancer(run: ApplyRun) -> None:
+async def ensure_load_balancer(run: ApplyProgress) -> None:
     """Find or create the API load balancer; its addresses go into the seed's tls-san."""
     async with step(run.bus, "load-balancer", "API load balancer"):
         lb = await resources.ensure_load_balancer(run.client, run.bus, run.plan, run.inv, run.network)

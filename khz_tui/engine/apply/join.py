@@ -4,12 +4,12 @@ seed is Ready."""
 
 from __future__ import annotations
 
-from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.nodes import bootstrap, cluster_api, k3s_unit
 from khz_tui.engine.nodes.k3s_config import pin_version
 
 
-async def install_or_join(run: ApplyRun, node: Node) -> None:
+async def install_or_join(run: ApplyProgress, node: Node) -> None:
     """Install k3s on the seed, or join this node to it once the API (and for a control plane, the
     seed's readiness) allows; a node already in the cluster is left as it is."""
     slot = node.slot
@@ -57,7 +57,7 @@ async def install_or_join(run: ApplyRun, node: Node) -> None:
     run.phase(node, "joined")
 
 
-async def _install_seed(run: ApplyRun, node: Node, facts) -> None:
+async def _install_seed(run: ApplyProgress, node: Node, facts) -> None:
     """Install the seed (unless k3s runs there already) and release everything waiting for the API."""
     if not run.seed_running:
         run.phase(node, "installing")
@@ -83,7 +83,7 @@ async def _install_seed(run: ApplyRun, node: Node, facts) -> None:
     run.api_up.set()
 
 
-def _joining_plan(run: ApplyRun):
+def _joining_plan(run: ApplyProgress):
     """The plan joins install from: k3s pinned to the release the seed runs."""
     assert run.k3s_version, "the seed's release is read before anything joins"
     return pin_version(run.plan, run.k3s_version)

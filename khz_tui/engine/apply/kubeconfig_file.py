@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.events import KubeconfigWritten
 from khz_tui.engine.nodes import bootstrap, kubeconfig
 
 
-async def write_kubeconfig(run: ApplyRun) -> None:
+async def write_kubeconfig(run: ApplyProgress) -> None:
     """Fetch the seed's kubeconfig, point it at the load balancer (or the seed), write it and report it."""
     seed = run.seed_node()
     raw = await run.retrying(seed, bootstrap.fetch_kubeconfig)

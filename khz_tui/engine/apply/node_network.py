@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hcloud.servers.domain import Server
 
-from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.servers import server_facts
 from khz_tui.engine.nodes import bootstrap, k3s_unit
@@ -18,7 +18,7 @@ from khz_tui.engine.nodes import bootstrap, k3s_unit
 INTERFACE_DEADLINE = 60.0
 
 
-async def attach_again(run: ApplyRun, node: Node) -> None:
+async def attach_again(run: ApplyProgress, node: Node) -> None:
     """Attach the node's server to the cluster's network with the address its k3s uses (any free one
     when k3s was never configured there), wait until the node has it, and restart a running k3s so
     it binds to the interface again. Raises CloudError naming the node and the cause when the

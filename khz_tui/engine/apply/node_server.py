@@ -10,7 +10,7 @@ from typing import Any
 from hcloud.servers.domain import Server
 
 from khz_tui.engine.apply.node_network import attach_again
-from khz_tui.engine.apply.run_state import CREATE_ATTEMPTS, ApplyRun, Node
+from khz_tui.engine.apply.progress import CREATE_ATTEMPTS, ApplyProgress, Node
 from khz_tui.engine.cloud.client import ActionFailed, CloudError
 from khz_tui.engine.cloud.servers import create_server, server_drift, server_facts
 from khz_tui.engine.cluster_files import HostKey
@@ -20,7 +20,7 @@ from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
 
 
-async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
+async def provision(run: ApplyProgress, node: Node, shared: dict[str, Any]) -> None:
     """Bring the node's server up to `ssh-ready`: find or create it, then open its pinned SSH session."""
     slot = node.slot
     host_key = _host_key(run, node)
@@ -54,7 +54,7 @@ async def provision(run: ApplyRun, node: Node, shared: dict[str, Any]) -> None:
     node.reachable.set()
 
 
-def _host_key(run: ApplyRun, node: Node) -> HostKey:
+def _host_key(run: ApplyProgress, node: Node) -> HostKey:
     """The key to pin: generated (once) and stored before this run creates the server, so the server
     gets it through cloud-init. A server that exists already keeps the key stored when it was created;
     when this machine has none, the server was created elsewhere (another machine, a lost state
@@ -75,7 +75,7 @@ def _host_key(run: ApplyRun, node: Node) -> HostKey:
     return pinned
 
 
-async def _ensure_server(run: ApplyRun, node: Node, shared: dict[str, Any], host_key) -> None:
+async def _ensure_server(run: ApplyProgress, node: Node, shared: dict[str, Any], host_key) -> None:
     """Find or create the node's server and wait until its create action has succeeded.
 
     A server whose create action failed (found so, or failing in this run) is deleted and
@@ -120,7 +120,7 @@ async def _ensure_server(run: ApplyRun, node: Node, shared: dict[str, Any], host
         return
 
 
-async def _wait_created(run: ApplyRun, node: Node) -> None:
+async def _wait_created(run: ApplyProgress, node: Node) -> None:
     """Wait for the server's create action: the one this run started, or (for a server found not
     running: an earlier run stopped, or a create whose answer was lost) the one in its history."""
     f = node.facts
@@ -143,7 +143,7 @@ async def _wait_created(run: ApplyRun, node: Node) -> None:
         await run.client.wait_action(action_id, what=what)
 
 
-async def _power_on(run: ApplyRun, node: Node) -> None:
+async def _power_on(run: ApplyProgress, node: Node) -> None:
     """Start a server someone powered off. The plan asks for this node in the cluster, and the
     rerun would otherwise wait out the SSH deadline for a machine that cannot answer; powering
     on loses nothing (its disk and k3s data are kept), so apply does it and says so. A node meant
@@ -163,7 +163,7 @@ async def _power_on(run: ApplyRun, node: Node) -> None:
     node.powered_on = True
 
 
-async def _delete_broken(run: ApplyRun, node: Node) -> None:
+async def _delete_broken(run: ApplyProgress, node: Node) -> None:
     f = node.facts
     assert f is not None
     what = f"deleting the broken server {f.name}"
@@ -178,7 +178,7 @@ async def _delete_broken(run: ApplyRun, node: Node) -> None:
     run.bus.emit(ResourceDeleted(resource_type="server", name=f.name, id=f.id))
 
 
-def _maybe_servers_known(run: ApplyRun) -> None:
+def _maybe_servers_known(run: ApplyProgress) -> None:
     # The seed is chosen once every control plane's server is known to exist (see seed.find_seed).
     if all(n.server_ok for n in run.nodes.values() if n.slot.role == "control-plane"):
         run.servers_known.set()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from khz_tui.engine.apply.run_state import READY_DEADLINE, ApplyRun
+from khz_tui.engine.apply.progress import READY_DEADLINE, ApplyProgress
 from khz_tui.engine.nodes import bootstrap
 
 
-async def watch_readiness(run: ApplyRun) -> None:
+async def watch_readiness(run: ApplyProgress) -> None:
     """Poll the seed for Ready nodes; mark phases; release the control-plane joins once it is Ready.
     Raises NodesNotReady after the deadline, naming each waiting node and what Kubernetes says of it."""
     await run.api_up.wait()
@@ -34,7 +34,7 @@ async def watch_readiness(run: ApplyRun) -> None:
 
 
 def _not_ready(
-    run: ApplyRun, conditions: dict[str, bootstrap.NodeCondition], timeout: float
+    run: ApplyProgress, conditions: dict[str, bootstrap.NodeCondition], timeout: float
 ) -> bootstrap.NodesNotReady:
     waiting = [n for n in run.nodes.values() if n.phase != "ready"]
     parts = []

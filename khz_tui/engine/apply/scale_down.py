@@ -3,14 +3,14 @@ is Ready (confirmed at the start of the run): drain and delete the node, its vol
 
 from __future__ import annotations
 
-from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine.context import NotConfirmed
 from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
 from khz_tui.engine.nodes import bootstrap
 
 
-async def confirm_scale_down(run: ApplyRun) -> None:
+async def confirm_scale_down(run: ApplyProgress) -> None:
     """Ask before any change; raises NotConfirmed when the answer is no."""
     extra = run.extra_servers()
     if not extra:
@@ -26,7 +26,7 @@ async def confirm_scale_down(run: ApplyRun) -> None:
         )
 
 
-async def scale_down(run: ApplyRun, names: list[str]) -> None:
+async def scale_down(run: ApplyProgress, names: list[str]) -> None:
     """Remove the (already confirmed) servers `names` one by one: node, volumes, server, host key."""
     seed = run.seed_node()
     for name in names:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from khz_tui.engine.apply.run_state import ApplyRun, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.nodes import bootstrap
 from khz_tui.engine.nodes.session import CommandFailed
 
 
-async def find_seed(run: ApplyRun) -> None:
+async def find_seed(run: ApplyProgress) -> None:
     """Choose the seed and the cluster token before anything is installed.
 
     A live cluster is never given a new token: a server that has run k3s holds the cluster's data,
@@ -63,7 +63,7 @@ async def find_seed(run: ApplyRun) -> None:
         _choose_seed(run, first, secrets.token_hex(32), running=False)
 
 
-def _choose_seed(run: ApplyRun, node: Node, token: str | None, *, running: bool) -> None:
+def _choose_seed(run: ApplyProgress, node: Node, token: str | None, *, running: bool) -> None:
     assert token
     run.seed, run.token, run.seed_running = node, token, running
     run.bus.add_secret(token)

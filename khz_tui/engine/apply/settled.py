@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from khz_tui.engine.apply.run_state import ApplyRun
+from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.resources import md5_fingerprint
 from khz_tui.engine.cloud.servers import server_facts
@@ -33,7 +33,7 @@ def acts_on(change: Change) -> bool:
     return not (change.action == "change" and _REPORTED_ONLY in change.detail)
 
 
-async def will_change(run: ApplyRun) -> str | None:
+async def will_change(run: ApplyProgress) -> str | None:
     """What apply would change first, in words; None when it would find nothing to do."""
     inv, plan = run.inv, run.plan
     key_known = bool(inv.ssh_keys) or await _key_known(run)
@@ -47,7 +47,7 @@ async def will_change(run: ApplyRun) -> str | None:
     return await _not_ready(run)
 
 
-async def _key_known(run: ApplyRun) -> bool:
+async def _key_known(run: ApplyProgress) -> bool:
     # The project may hold the plan's key unlabeled (uploaded by hand): apply reuses it, as dry-run says.
     try:
         public = Path(run.plan.ssh.public_key).expanduser().read_text(encoding="utf-8")
@@ -58,7 +58,7 @@ async def _key_known(run: ApplyRun) -> bool:
     return found is not None
 
 
-async def _not_ready(run: ApplyRun) -> str | None:
+async def _not_ready(run: ApplyProgress) -> str | None:
     """Ask one control plane (with its pinned host key) whether every planned node is Ready."""
     probe = next((n for n in run.nodes.values() if n.slot.role == "control-plane"
                   and n.slot.name in run.inv.servers and run.ctx.files.has_host_key(n.slot.name)), None)

@@ -46,7 +46,7 @@ class Node:
     reachable: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class ApplyRun:
+class ApplyProgress:
     """The state of one apply run, shared by its concurrent tasks."""
 
     def __init__(self, ctx: RunContext) -> None:
