@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from khz_tui.engine import run_lock
 from khz_tui.engine.apply.progress import ApplyProgress, Node
-from khz_tui.engine.nodes import bootstrap, k3s_unit
+from khz_tui.engine.nodes import k3s_unit, node_readiness
 from khz_tui.engine.steps import step
 
 
@@ -48,6 +48,6 @@ async def _restart_with(run: ApplyProgress, node: Node, missing: list[str]) -> N
     await run.retrying(node, k3s_unit.restart, node.slot.role, timeout=run.k3s_start_deadline())
     # The next server restarts only once this one is back: etcd keeps its quorum throughout.
     await run.retrying(
-        node, bootstrap.wait_nodes_ready, [name], timeout=run.k3s_start_deadline(), bus=run.bus,
+        node, node_readiness.wait_ready, name, timeout=run.k3s_start_deadline(), bus=run.bus,
         interval=run.ctx.scaled(1.0, floor=0.05),
     )

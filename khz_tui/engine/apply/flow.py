@@ -15,8 +15,8 @@ from khz_tui.engine.apply.infrastructure import ensure_infrastructure, ensure_lo
 from khz_tui.engine.apply.join import install_or_join
 from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
 from khz_tui.engine.apply.node_server import provision
-from khz_tui.engine.apply.readiness import watch_readiness
 from khz_tui.engine.apply.progress import ApplyProgress, Node
+from khz_tui.engine.apply.readiness import watch_readiness
 from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
 from khz_tui.engine.apply.settled import will_change
@@ -24,7 +24,7 @@ from khz_tui.engine.cloud.inventory import discover, name_clashes
 from khz_tui.engine.cloud.names import network_name, planned_names, planned_volumes
 from khz_tui.engine.cloud.servers import ensure_volume
 from khz_tui.engine.events import NodePlanned, StepFailed
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes.addon_install import install_addons
 from khz_tui.engine.steps import StepError, step
 
 
@@ -133,7 +133,7 @@ async def _addons(run: ApplyProgress) -> None:
     await run.api_up.wait()
     async with step(run.bus, "addons", "Cluster add-ons"):
         await run.retrying(
-            run.seed_node(), bootstrap.install_addons, run.plan, hcloud_token=run.ctx.hcloud_token,
+            run.seed_node(), install_addons, run.plan, hcloud_token=run.ctx.hcloud_token,
             network=network_name(run.plan.name), bus=run.bus,
         )
 

@@ -5,7 +5,7 @@ seed is Ready."""
 from __future__ import annotations
 
 from khz_tui.engine.apply.progress import ApplyProgress, Node
-from khz_tui.engine.nodes import bootstrap, cluster_api, k3s_unit
+from khz_tui.engine.nodes import cluster_api, cluster_token, k3s_install, k3s_unit, node_readiness, node_removal
 from khz_tui.engine.nodes.k3s_config import pin_version
 
 
@@ -22,7 +22,7 @@ async def install_or_join(run: ApplyProgress, node: Node) -> None:
     await run.api_up.wait()
     if slot.name in run.k8s_nodes:
         if node.existed and (
-            run.k8s_nodes[slot.name] or await run.retrying(node, bootstrap.is_installed, slot.role)
+            run.k8s_nodes[slot.name] or await run.retrying(node, k3s_unit.is_running, slot.role)
         ):
             run.phase(node, "joined")
             return
@@ -37,7 +37,7 @@ async def install_or_join(run: ApplyProgress, node: Node) -> None:
             # control plane, k3s removes its etcd member with it).
             live = {n.facts.id for n in run.nodes.values() if n.facts is not None} | {
                 s.id for s in run.inv.servers.values()}
-            await run.retrying(run.seed_node(), bootstrap.delete_stale_node, slot.name, run.bus, live_server_ids=live)
+            await run.retrying(run.seed_node(), node_removal.delete_stale_node, slot.name, run.bus, live_server_ids=live)
             run.k8s_nodes.pop(slot.name, None)
     if slot.role == "control-plane":
         # etcd admits one learner at a time: control planes join one after another, once the
@@ -46,13 +46,13 @@ async def install_or_join(run: ApplyProgress, node: Node) -> None:
         async with run.cp_join:
             run.phase(node, "installing")
             await run.retrying(
-                node, bootstrap.join_server, _joining_plan(run), facts, token=run.token, join_url=run.join_url(),
+                node, k3s_install.join_server, _joining_plan(run), facts, token=run.token, join_url=run.join_url(),
                 tls_sans=run.tls_sans(), bus=run.bus, retry_delay=run.ctx.scaled(5.0),
             )
     else:
         run.phase(node, "installing")
         await run.retrying(
-            node, bootstrap.join_agent, _joining_plan(run), facts, token=run.token, join_url=run.join_url(), bus=run.bus
+            node, k3s_install.join_agent, _joining_plan(run), facts, token=run.token, join_url=run.join_url(), bus=run.bus
         )
     run.phase(node, "joined")
 
@@ -62,13 +62,13 @@ async def _install_seed(run: ApplyProgress, node: Node, facts) -> None:
     if not run.seed_running:
         run.phase(node, "installing")
         await run.retrying(
-            node, bootstrap.install_first_server, run.plan, facts, token=run.token,
+            node, k3s_install.install_first_server, run.plan, facts, token=run.token,
             tls_sans=run.tls_sans(), bus=run.bus,
         )
         # Joins use the token k3s wrote: its full K10<CA hash>::server:<secret> form lets a joining
         # node verify the cluster's CA before trusting it. (An installer an earlier run started, and
         # lost the session to, may also have finished first with that run's token.)
-        actual = await run.retrying(node, bootstrap.read_cluster_token)
+        actual = await run.retrying(node, cluster_token.read_cluster_token)
         if actual and actual != run.token:
             if not actual.endswith(f"::server:{run.token}"):
                 run.bus.log(f"k3s on {node.slot.name} was started by an earlier run; using its cluster token",
@@ -78,7 +78,7 @@ async def _install_seed(run: ApplyProgress, node: Node, facts) -> None:
     # every join installs exactly that release (recorded for the next runs and for render).
     run.k3s_version = await run.retrying(node, cluster_api.installed_version)
     run.ctx.files.record_k3s_version(run.k3s_version)
-    run.k8s_nodes = await run.retrying(node, bootstrap.node_readiness)
+    run.k8s_nodes = await run.retrying(node, node_readiness.node_readiness)
     run.phase(node, "joined")
     run.api_up.set()
 

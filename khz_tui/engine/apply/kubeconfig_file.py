@@ -8,13 +8,13 @@ from pathlib import Path
 from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.events import KubeconfigWritten
-from khz_tui.engine.nodes import bootstrap, kubeconfig
+from khz_tui.engine.nodes import kubeconfig
 
 
 async def write_kubeconfig(run: ApplyProgress) -> None:
     """Fetch the seed's kubeconfig, point it at the load balancer (or the seed), write it and report it."""
     seed = run.seed_node()
-    raw = await run.retrying(seed, bootstrap.fetch_kubeconfig)
+    raw = await run.retrying(seed, kubeconfig.fetch_kubeconfig)
     assert seed.facts is not None
     host = run.lb_public or seed.facts.public_ipv4
     server_url = f"https://{host}:{API_PORT}"

@@ -12,7 +12,8 @@ from hcloud.servers.domain import Server
 from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.servers import server_facts
-from khz_tui.engine.nodes import bootstrap, k3s_unit
+from khz_tui.engine.nodes import k3s_unit
+from khz_tui.engine.nodes.network_interface import detect_private_iface
 
 #: How long the node may take to see the attached interface (DHCP on the hot-plugged NIC), at time scale 1.
 INTERFACE_DEADLINE = 60.0
@@ -56,7 +57,7 @@ async def attach_again(run: ApplyProgress, node: Node) -> None:
         raise CloudError(f"server {name} is still not attached to network {network.name} after attaching it",
                          what=what, hint="look at the server's Networks tab in the Hetzner console")
     await run.retrying(
-        node, bootstrap.detect_private_iface, private,
+        node, detect_private_iface, private,
         timeout=run.ctx.scaled(INTERFACE_DEADLINE, floor=2.0), interval=run.ctx.scaled(2.0, floor=0.05),
     )
     if await run.retrying(node, k3s_unit.unit_state, node.slot.role) == "active":

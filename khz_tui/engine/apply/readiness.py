@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from khz_tui.engine.apply.progress import READY_DEADLINE, ApplyProgress
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes.node_readiness import NodeCondition, NodesNotReady, node_conditions
 
 
 async def watch_readiness(run: ApplyProgress) -> None:
@@ -18,13 +18,13 @@ async def watch_readiness(run: ApplyProgress) -> None:
     deadline = loop.time() + timeout
     interval = run.ctx.scaled(1.0)
     while True:
-        conditions = await run.retrying(seed, bootstrap.node_conditions)
+        conditions = await run.retrying(seed, node_conditions)
         run.k8s_nodes.update({name: c.ready for name, c in conditions.items()})
         for name, condition in conditions.items():
             node = run.nodes.get(name)
             if node is not None and condition.ready and node.phase in ("joined", "installing", "ssh-ready"):
                 run.phase(node, "ready")
-        if conditions.get(seed.slot.name, bootstrap.NodeCondition(False)).ready:
+        if conditions.get(seed.slot.name, NodeCondition(False)).ready:
             run.first_ready.set()
         if all(n.phase == "ready" for n in run.nodes.values()):
             return
@@ -34,8 +34,8 @@ async def watch_readiness(run: ApplyProgress) -> None:
 
 
 def _not_ready(
-    run: ApplyProgress, conditions: dict[str, bootstrap.NodeCondition], timeout: float
-) -> bootstrap.NodesNotReady:
+    run: ApplyProgress, conditions: dict[str, NodeCondition], timeout: float
+) -> NodesNotReady:
     waiting = [n for n in run.nodes.values() if n.phase != "ready"]
     parts = []
     for node in waiting:
@@ -48,7 +48,7 @@ def _not_ready(
             why = conditions[name].why or f"phase {node.phase}"
         parts.append(f"{name}: {run.bus.scrub(why)}")
     seed = run.seed_node()
-    return bootstrap.NodesNotReady(
+    return NodesNotReady(
         f"after {timeout:.0f}s {len(waiting)} node(s) are not Ready ({'; '.join(parts)}). "
         "`kubectl describe node` shows more (CNI, cloud controller, kubelet); apply again once the cause is fixed.",
         node=seed.slot.name, address=str(seed.session.endpoint) if seed.session else "",

@@ -7,7 +7,7 @@ from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.servers import delete_volume
 from khz_tui.engine.context import NotConfirmed
 from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes.node_removal import remove_node
 
 
 async def confirm_scale_down(run: ApplyProgress) -> None:
@@ -32,7 +32,7 @@ async def scale_down(run: ApplyProgress, names: list[str]) -> None:
     for name in names:
         server = run.inv.servers[name]
         run.bus.emit(NodePhaseChanged(node=name, phase="deleting", server_id=server.id))
-        await run.retrying(seed, bootstrap.remove_node, name, run.bus)
+        await run.retrying(seed, remove_node, name, run.bus)
         for vol_name, vol in list(run.inv.volumes.items()):
             if (vol.labels or {}).get("khz-tui.io/node") == name:
                 await delete_volume(run.client, run.bus, vol)

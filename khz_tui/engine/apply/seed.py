@@ -7,7 +7,7 @@ import asyncio
 import secrets
 
 from khz_tui.engine.apply.progress import ApplyProgress, Node
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes import cluster_token, k3s_unit
 from khz_tui.engine.nodes.session import CommandFailed
 
 
@@ -24,13 +24,13 @@ async def find_seed(run: ApplyProgress) -> None:
     await run.lb_ready.wait()  # the seed's tls-san names the load balancer
     first = run.first_cp()
     existing = [n for n in run.nodes.values() if n.slot.role == "control-plane" and n.existed]
-    states: dict[str, bootstrap.TokenState] = {}
+    states: dict[str, cluster_token.TokenState] = {}
     running: dict[str, bool] = {}
 
     async def probe(node: Node) -> None:
         await node.reachable.wait()
-        states[node.slot.name] = await run.retrying(node, bootstrap.read_token_state)
-        running[node.slot.name] = await run.retrying(node, bootstrap.is_installed, "control-plane")
+        states[node.slot.name] = await run.retrying(node, cluster_token.read_token_state)
+        running[node.slot.name] = await run.retrying(node, k3s_unit.is_running, "control-plane")
 
     if first in existing:
         await probe(first)

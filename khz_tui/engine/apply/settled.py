@@ -17,7 +17,7 @@ from khz_tui.engine.cloud.resources import md5_fingerprint
 from khz_tui.engine.cloud.servers import server_facts
 from khz_tui.engine.diff import compute_changes
 from khz_tui.engine.events import Change
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes.node_readiness import node_readiness
 from khz_tui.engine.nodes.session import NodeError, NodeSession, SshEndpoint
 
 #: Seconds (at real speed) the probe waits for a control plane's SSH before counting it as a change.
@@ -75,7 +75,7 @@ async def _not_ready(run: ApplyProgress) -> str | None:
             bus=run.bus, deadline=run.ctx.scaled(PROBE_DEADLINE, floor=2.0), wait_cloud_init=False,
             retry_interval=run.ctx.scaled(1.0), max_interval=run.ctx.scaled(2.0, floor=0.05),
         )
-        ready = await bootstrap.node_readiness(session)
+        ready = await node_readiness(session)
     except (TimeoutError, NodeError, CloudError, OSError) as exc:
         run.bus.log(f"cannot ask {name} whether every node is Ready ({exc}); treating the run as one that changes "
                     "the cluster", level="debug")

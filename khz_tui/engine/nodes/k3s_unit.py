@@ -1,4 +1,4 @@
-"""The k3s systemd unit on one node: whether k3s was ever installed there, waiting for it after a boot,
+"""The k3s systemd unit on one node: whether k3s runs or was ever installed there, waiting for it after a boot,
 and adding names to a server's `tls-san` (k3s reads config.yaml only when it starts, so a restart
 follows)."""
 
@@ -25,6 +25,12 @@ async def unit_state(session: NodeSession, role: str) -> str:
     serves), inactive, failed, ..."""
     result = await session.run(f"systemctl is-active {unit_name(role)}", check=False, stream=False, timeout=60)
     return result.stdout.strip().splitlines()[0] if result.stdout.strip() else "unknown"
+
+
+async def is_running(session: NodeSession, role: str) -> bool:
+    """Whether k3s runs on the node now (`systemctl is-active k3s` / `k3s-agent` says active)."""
+    result = await session.run(f"systemctl is-active {unit_name(role)}", check=False, stream=False, timeout=60)
+    return result.exit_status == 0 and result.stdout.strip() == "active"
 
 
 async def unit_enabled(session: NodeSession, role: str) -> bool:

@@ -11,7 +11,35 @@ from pathlib import Path
 
 import yaml
 
+from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cluster_files import write_private_file
+from khz_tui.engine.nodes.session import NodeSession
+
+KUBECONFIG_PATH = "/etc/rancher/k3s/k3s.yaml"
+
+
+async def fetch_kubeconfig(session: NodeSession) -> str:
+    """The admin kubeconfig k3s wrote on this server (it holds a client key: never logged)."""
+    text = await session.read_file(KUBECONFIG_PATH)
+    if not text:
+        raise session.failure(
+            f"{KUBECONFIG_PATH} does not exist on {session.node} ({session.endpoint}); k3s has not finished starting",
+            command=f"read {KUBECONFIG_PATH}",
+        )
+    _register_secrets(session.bus, text)
+    return text
+
+
+def _register_secrets(bus: EventBus, text: str) -> None:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return
+    for user in data.get("users") or []:
+        creds = (user or {}).get("user") or {}
+        for key in ("client-key-data", "token", "password"):
+            if isinstance(creds.get(key), str):
+                bus.add_secret(creds[key])
 
 
 class KubeconfigError(ValueError):

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from khz_tui.engine.cluster_files import ClusterFiles
-from khz_tui.engine.nodes import bootstrap
+from khz_tui.engine.nodes import cluster_token, k3s_install, k3s_unit, node_readiness, node_removal
+from khz_tui.engine.nodes.addon_install import install_addons
 from khz_tui.engine.nodes.k3s_config import CONFIG_PATH, NodeFacts
-from khz_tui.engine.nodes.kubeconfig import rewrite_kubeconfig, write_kubeconfig
+from khz_tui.engine.nodes.kubeconfig import fetch_kubeconfig, rewrite_kubeconfig, write_kubeconfig
 from khz_tui.engine.nodes.session import CommandFailed, NodeSession
 from khz_tui.plan.model import ClusterPlan
 
@@ -44,35 +45,34 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
     cp1, cp1_facts = sessions["demo-cp-1"]
     try:
         sans = [f.private_ip for _, f in started if f.role == "control-plane"]
-        await bootstrap.install_first_server(cp1, plan, cp1_facts, token=token, tls_sans=sans, bus=bus)
-        assert await bootstrap.is_installed(cp1, "control-plane")
+        await k3s_install.install_first_server(cp1, plan, cp1_facts, token=token, tls_sans=sans, bus=bus)
+        assert await k3s_unit.is_running(cp1, "control-plane")
         # The config on the node carries the token, owner-only; no event ever showed it.
         assert sim.nodes.machine(cp1_facts.server_id).fs.mode(CONFIG_PATH) & 0o777 == 0o600
-        read_back = await bootstrap.read_cluster_token(cp1)
+        read_back = await cluster_token.read_cluster_token(cp1)
         assert read_back and token in read_back
         join_url = f"https://{cp1_facts.private_ip}:6443"
 
         # A joiner with the wrong token is refused by the cluster.
         cp2, cp2_facts = sessions["demo-cp-2"]
         with pytest.raises(CommandFailed, match="demo-cp-2"):
-            await bootstrap.join_server(cp2, plan, cp2_facts, token="K10bad::server:" + "0" * 32, join_url=join_url,
-                                        tls_sans=sans, bus=bus, retry_delay=0.01)
+            await k3s_install.join_server(cp2, plan, cp2_facts, token="K10bad::server:" + "0" * 32, join_url=join_url,
+                                          tls_sans=sans, bus=bus, retry_delay=0.01)
         await cp2.run("rm -f " + CONFIG_PATH, check=False)
 
         for name in ("demo-cp-2", "demo-cp-3"):
             session, facts = sessions[name]
-            await bootstrap.join_server(session, plan, facts, token=read_back, join_url=join_url, tls_sans=sans,
-                                        bus=bus, retry_delay=0.01)
+            await k3s_install.join_server(session, plan, facts, token=read_back, join_url=join_url, tls_sans=sans,
+                                          bus=bus, retry_delay=0.01)
         await asyncio.gather(*(
-            bootstrap.join_agent(sessions[n][0], plan, sessions[n][1], token=read_back, join_url=join_url, bus=bus)
+            k3s_install.join_agent(sessions[n][0], plan, sessions[n][1], token=read_back, join_url=join_url, bus=bus)
             for n in ("demo-default-1", "demo-default-2")
         ))
-        seen: list[str] = []
-        installed = await bootstrap.install_addons(cp1, plan, hcloud_token=sim.token, network="demo", bus=bus)
+        installed = await install_addons(cp1, plan, hcloud_token=sim.token, network="demo", bus=bus)
         assert installed[0] == "hcloud-secret" and "hcloud-cloud-controller-manager" in installed
-        await bootstrap.wait_nodes_ready(cp1, names, timeout=30, bus=bus, on_ready=seen.append, interval=0.05)
-        assert sorted(seen) == sorted(names)
-        readiness = await bootstrap.node_readiness(cp1)
+        for name in names:
+            await node_readiness.wait_ready(cp1, name, timeout=30, bus=bus, interval=0.05)
+        readiness = await node_readiness.node_readiness(cp1)
         assert all(readiness[n] for n in names)
         # What the simulated k3s saw, not only what the engine says.
         (cluster,) = sim.nodes.clusters
@@ -82,10 +82,10 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
         assert "hcloud-ccm" in cluster.addons and "hcloud-csi" in cluster.addons
 
         # Rerun: every step sees k3s running and leaves it alone.
-        await bootstrap.join_agent(sessions["demo-default-1"][0], plan, sessions["demo-default-1"][1],
-                                   token=read_back, join_url=join_url, bus=bus)
+        await k3s_install.join_agent(sessions["demo-default-1"][0], plan, sessions["demo-default-1"][1],
+                                     token=read_back, join_url=join_url, bus=bus)
 
-        raw = await bootstrap.fetch_kubeconfig(cp1)
+        raw = await fetch_kubeconfig(cp1)
         kubeconfig = rewrite_kubeconfig(raw, "demo", f"https://{cp1_facts.public_ipv4}:6443")
         write_kubeconfig(kubeconfig, state.kubeconfig_path)
         if shutil.which("kubectl"):
@@ -93,9 +93,9 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
                                   str(state.kubeconfig_path)], capture_output=True, text=True, timeout=60)
             assert out.returncode == 0 and out.stdout.split() == ["demo"], out.stderr
 
-        await bootstrap.remove_node(cp1, "demo-default-2", bus)
-        assert "demo-default-2" not in await bootstrap.node_readiness(cp1)
-        await bootstrap.remove_node(cp1, "demo-default-2", bus)  # already gone: no error
+        await node_removal.remove_node(cp1, "demo-default-2", bus)
+        assert "demo-default-2" not in await node_readiness.node_readiness(cp1)
+        await node_removal.remove_node(cp1, "demo-default-2", bus)  # already gone: no error
     finally:
         for session, _ in started:
             await session.close()
@@ -117,14 +117,15 @@ async def test_servers_joining_together_retry_past_the_learner_limit(sim_world, 
     try:
         (cp1, f1), (cp2, f2), (cp3, f3) = started
         token = secrets.token_hex(32)
-        await bootstrap.install_first_server(cp1, plan, f1, token=token, tls_sans=[f1.private_ip], bus=bus)
+        await k3s_install.install_first_server(cp1, plan, f1, token=token, tls_sans=[f1.private_ip], bus=bus)
         join_url = f"https://{f1.private_ip}:6443"
         # Joined at the same moment, one of them meets etcd's one-learner rule and retries.
         await asyncio.gather(*(
-            bootstrap.join_server(s, plan, f, token=token, join_url=join_url, tls_sans=[], bus=bus, retry_delay=0.05)
+            k3s_install.join_server(s, plan, f, token=token, join_url=join_url, tls_sans=[], bus=bus, retry_delay=0.05)
             for s, f in ((cp2, f2), (cp3, f3))
         ))
-        await bootstrap.wait_nodes_ready(cp1, names, timeout=30, bus=bus, interval=0.05)
+        for name in names:
+            await node_readiness.wait_ready(cp1, name, timeout=30, bus=bus, interval=0.05)
     finally:
         for session, _ in started:
             await session.close()

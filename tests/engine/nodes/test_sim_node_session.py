@@ -11,7 +11,8 @@ import asyncio
 import pytest
 
 from khz_tui.engine.cluster_files import ClusterFiles, HostKey
-from khz_tui.engine.nodes.bootstrap import detect_private_iface, is_installed
+from khz_tui.engine.nodes.k3s_unit import is_running
+from khz_tui.engine.nodes.network_interface import detect_private_iface
 from khz_tui.engine.nodes.session import HostKeyMismatch, NodeSession, NodeUnreachable, SshEndpoint
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.contracts import NodeFaults
@@ -37,7 +38,7 @@ async def test_session_reaches_a_simulated_node_with_the_pinned_key(sim_world, b
         listing = await session.run("cat /etc/rancher/k3s/config.yaml", stream=False)
         assert listing.stdout == "token: abcdefgh1234\n"
         assert sim.nodes.machine(server["id"]).fs.mode("/etc/rancher/k3s/config.yaml") & 0o777 == 0o600
-        assert await is_installed(session, "control-plane") is False
+        assert await is_running(session, "control-plane") is False
 
 
 async def test_simulated_node_with_another_host_key_gets_nothing(sim_world, boot, tmp_path, client_key, bus):
