@@ -12,6 +12,7 @@ only ever sent on a command's stdin.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -70,14 +71,14 @@ class Addon:
     """One add-on: its name (as reported) and the manifest documents that install it."""
 
     name: str
-    documents: tuple[dict, ...]
+    documents: tuple[dict[str, Any], ...]
 
     def manifest(self) -> str:
         """The documents as one multi-document YAML stream for `kubectl apply -f -`."""
         return yaml.safe_dump_all(list(self.documents), sort_keys=False, default_flow_style=False)
 
 
-def hcloud_secret_document(hcloud_token: str, network: str) -> dict:
+def hcloud_secret_document(hcloud_token: str, network: str) -> dict[str, Any]:
     """The `hcloud` Secret read by the cloud controller manager and the CSI driver."""
     return {
         "apiVersion": "v1",
@@ -98,9 +99,9 @@ def needs_hcloud_secret(plan: ClusterPlan) -> bool:
     return plan.addons.cloud_controller or plan.storage.hcloud_csi
 
 
-def _helm_chart(key: str, namespace: str, values: dict, *, bootstrap: bool = False) -> dict:
+def _helm_chart(key: str, namespace: str, values: dict[str, Any], *, bootstrap: bool = False) -> dict[str, Any]:
     chart = CHARTS[key]
-    spec: dict = {"repo": chart.repo, "chart": chart.chart, "version": chart.version, "targetNamespace": namespace}
+    spec: dict[str, Any] = {"repo": chart.repo, "chart": chart.chart, "version": chart.version, "targetNamespace": namespace}
     if namespace != "kube-system":
         spec["createNamespace"] = True
     if bootstrap:
@@ -115,10 +116,10 @@ def _helm_chart(key: str, namespace: str, values: dict, *, bootstrap: bool = Fal
     }
 
 
-def cilium_values(plan: ClusterPlan) -> dict:
+def cilium_values(plan: ClusterPlan) -> dict[str, Any]:
     """Cilium's chart values: Kubernetes IPAM and the MTU of Hetzner's private interface, which
     autodetection gets wrong (it reads the public interface's 1500)."""
-    values: dict = {
+    values: dict[str, Any] = {
         "ipam": {"mode": "kubernetes"},  # use the pod CIDR k3s hands each node (cluster-cidr)
         "operator": {"replicas": 1},
         "MTU": HETZNER_PRIVATE_MTU,
@@ -134,7 +135,7 @@ def pod_mtu(plan: ClusterPlan) -> int:
     return HETZNER_PRIVATE_MTU - VXLAN_OVERHEAD - (WIREGUARD_OVERHEAD if plan.network.encryption else 0)
 
 
-def calico_values(plan: ClusterPlan) -> dict:
+def calico_values(plan: ClusterPlan) -> dict[str, Any]:
     """tigera-operator's values. Node addresses come from the Node's InternalIP (the private one k3s
     and the cloud controller set), not the operator's default `firstFound` (eth0, the public
     address): Hetzner firewalls filter the public interface only, so VXLAN between public addresses
@@ -195,7 +196,7 @@ def ccm_env(plan: ClusterPlan, catalog: Catalog | None = None) -> dict[str, str]
     return env
 
 
-def ccm_values(plan: ClusterPlan, catalog: Catalog | None = None) -> dict:
+def ccm_values(plan: ClusterPlan, catalog: Catalog | None = None) -> dict[str, Any]:
     """The cloud controller chart's values: the networks variant (node private IPs, load balancers
     in the network; it reads the token and network from the `hcloud` Secret) and `ccm_env`, in the
     chart's `env` map form (`NAME: {value: ...}`, merged with the chart's own entries)."""
@@ -205,7 +206,7 @@ def ccm_values(plan: ClusterPlan, catalog: Catalog | None = None) -> dict:
     }
 
 
-def system_upgrade_controller_crd() -> dict:
+def system_upgrade_controller_crd() -> dict[str, Any]:
     """The `plans.upgrade.cattle.io` CRD the controller needs and, since v0.13, no longer creates
     (rancher/system-upgrade-controller, "crd.yaml" in its releases). Built here from the resource's
     public names; the schema is left open (the controller validates its Plans itself)."""
@@ -256,7 +257,7 @@ def addon_list(plan: ClusterPlan, catalog: Catalog | None = None) -> list[Addon]
             (_helm_chart("longhorn", "longhorn-system", {"persistence": {"defaultClass": True}}),),
         ))
     if plan.addons.ingress == "nginx":
-        service: dict = {"type": "LoadBalancer"}
+        service: dict[str, Any] = {"type": "LoadBalancer"}
         if plan.addons.service_load_balancer == "hetzner":
             service["annotations"] = {
                 "load-balancer.hetzner.cloud/name": f"{plan.name}-ingress",
@@ -277,9 +278,12 @@ def system_upgrade_controller() -> Addon:
     no longer creates it), then the controller in namespace `system-upgrade`: a service account bound
     to cluster-admin (it drains and upgrades nodes), its settings and the Deployment on a control plane."""
     ns, labels = "system-upgrade", dict(MANAGED)
-    meta = lambda name: {"name": name, "namespace": ns, "labels": dict(labels)}  # noqa: E731
+
+    def meta(name: str) -> dict[str, Any]:
+        return {"name": name, "namespace": ns, "labels": dict(labels)}
+
     app = {"upgrade.cattle.io/controller": "system-upgrade-controller"}
-    documents: tuple[dict, ...] = (
+    documents: tuple[dict[str, Any], ...] = (
         system_upgrade_controller_crd(),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(labels)}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta("system-upgrade")},

@@ -9,6 +9,8 @@ packages are cloud-init's job, and a node is then ready when cloud-init says it 
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from khz_tui.engine.cluster_files import HostKey
@@ -42,7 +44,7 @@ class _Dumper(yaml.SafeDumper):
 _Dumper.add_representer(_LiteralStr, _literal)
 
 
-def longhorn_prerequisites() -> tuple[list[str], list[dict], list[str]]:
+def longhorn_prerequisites() -> tuple[list[str], list[dict[str, Any]], list[str]]:
     """(packages, write_files entries, runcmd lines) Longhorn needs on every node, from Longhorn's
     installation requirements (longhorn.io/docs, "Installation Requirements": open-iscsi installed and
     the iscsid daemon running on all nodes; an NFSv4 client for RWX volumes) and its multipath note
@@ -63,7 +65,7 @@ def render_user_data(plan: ClusterPlan, node_name: str, host_key: HostKey) -> st
     port the sshd port, and with Longhorn its host prerequisites. Raises ValueError if it would
     exceed Hetzner's 32 KiB limit."""
     private = host_key.private_openssh if host_key.private_openssh.endswith("\n") else host_key.private_openssh + "\n"
-    config: dict = {
+    config: dict[str, Any] = {
         # Remove the image's own host keys; cloud-init generates only missing types in this list, and
         # the ed25519 one is ours, so the node presents our key and nothing else.
         "ssh_deletekeys": True,
@@ -73,7 +75,7 @@ def render_user_data(plan: ClusterPlan, node_name: str, host_key: HostKey) -> st
             "ed25519_public": host_key.public_openssh.strip(),
         },
     }
-    files: list[dict] = []
+    files: list[dict[str, Any]] = []
     commands: list[str] = []
     port = plan.ssh.port
     if port != 22:

@@ -61,6 +61,7 @@ def parse_extra_args(args: list[str]) -> list[tuple[str, str | bool]]:
         if not text.startswith("-"):
             raise ValueError(f"k3s argument {raw!r} must start with -- (e.g. --etcd-snapshot-retention=10)")
         text = text.lstrip("-")
+        value: str | bool
         if "=" in text:
             name, value = text.split("=", 1)
         elif " " in text:
@@ -73,13 +74,14 @@ def parse_extra_args(args: list[str]) -> list[tuple[str, str | bool]]:
     return pairs
 
 
-def _add(config: dict, key: str, value: str | bool) -> None:
-    if key in LIST_FLAGS:
-        current = config.setdefault(key, [])
-        if value not in current:
-            current.append(value)
-    else:
+def _add(config: dict[str, object], key: str, value: str | bool) -> None:
+    current = config.get(key)
+    if key not in LIST_FLAGS:
         config[key] = value
+    elif not isinstance(current, list):
+        config[key] = [value]  # the engine sets these flags only as lists: nothing is overwritten
+    elif value not in current:
+        current.append(value)
 
 
 def cp_tainted(plan: ClusterPlan) -> bool:
@@ -173,7 +175,7 @@ def render_k3s_config(
         raise ValueError(f"{node.name} joins an existing cluster: give join_url")
     if first and not is_server:
         raise ValueError(f"{node.name} is a worker; only a control plane can start the cluster")
-    config: dict = {}
+    config: dict[str, object] = {}
     if is_server and first:
         config["cluster-init"] = True
     else:

@@ -5,6 +5,7 @@ follows)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import yaml
 
@@ -73,7 +74,7 @@ async def wait_started(session: NodeSession, role: str, *, timeout: float, inter
         await asyncio.sleep(min(interval, max(0.0, end - loop.time())))
 
 
-async def _server_config(session: NodeSession) -> dict:
+async def _server_config(session: NodeSession) -> dict[str, Any]:
     text = await session.read_file(CONFIG_PATH)
     try:
         data = yaml.safe_load(text) if text else None
@@ -88,7 +89,7 @@ async def _server_config(session: NodeSession) -> dict:
     return data
 
 
-def _sans(data: dict) -> list[str]:
+def _sans(data: dict[str, Any]) -> list[str]:
     current = data.get("tls-san") or []
     return [str(s) for s in (current if isinstance(current, list) else str(current).split(","))]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,7 +47,7 @@ class KubeconfigError(ValueError):
     """The kubeconfig text is not one we can rewrite or merge."""
 
 
-def _load(text: str, what: str) -> dict:
+def _load(text: str, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
@@ -98,7 +99,7 @@ def default_merge_target() -> Path:
     return Path.home() / ".kube" / "config"
 
 
-def _replace(entries: list, new: list) -> list:
+def _replace(entries: list[Any], new: list[dict[str, Any]]) -> list[Any]:
     names = {e.get("name") for e in new}
     return [e for e in entries if isinstance(e, dict) and e.get("name") not in names] + new
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.nodes.cluster_api import KUBECTL
@@ -43,7 +44,7 @@ async def node_conditions(session: NodeSession) -> dict[str, NodeCondition]:
         if not name:
             continue
         conditions = item.get("status", {}).get("conditions", []) or []
-        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+        ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
         is_ready = ready.get("status") == "True"
         why = "" if is_ready else ": ".join(
             str(p) for p in (f"Ready={ready.get('status', 'missing')}", ready.get("reason"), ready.get("message")) if p)

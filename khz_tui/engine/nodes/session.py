@@ -25,6 +25,7 @@ import asyncssh
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cluster_files import HostKey
+from khz_tui.engine.events import LogStream
 from khz_tui.engine.preflight import KeyProblem, SigningKey, signing_key
 
 #: How often a "still waiting for SSH" line is emitted while a node boots.
@@ -325,7 +326,7 @@ class NodeSession:
             address=str(self.endpoint),
         )
 
-    async def _pump(self, reader: asyncssh.SSHReader, stream: str, sink: list[str], echo: bool) -> None:
+    async def _pump(self, reader: asyncssh.SSHReader[str], stream: LogStream, sink: list[str], echo: bool) -> None:
         async for line in reader:
             sink.append(line)
             if echo:
@@ -351,7 +352,7 @@ class NodeSession:
         out: list[str] = []
         err: list[str] = []
         limit = asyncio.timeout(timeout)
-        process: asyncssh.SSHClientProcess | None = None
+        process: asyncssh.SSHClientProcess[str] | None = None
         try:
             async with limit:
                 process = await conn.create_process(command, encoding="utf-8", errors="replace")
