@@ -15,13 +15,14 @@ import json
 import shlex
 from typing import Any
 
-from khz_tui.engine.cloud.addon_resources import AddonResources, find_addon_resources
+from hcloud.servers.client import BoundServer
+
+from khz_tui.engine.cloud.addon_resources import AddonResources
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.inventory import Inventory
-from khz_tui.engine.cloud.servers import delete_volume
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.nodes import cluster_api
-from khz_tui.engine.nodes.bootstrap import KUBECTL
+from khz_tui.engine.nodes.cluster_api import KUBECTL
 from khz_tui.engine.nodes.session import NodeError, NodeSession
 
 #: Seconds (at scale 1) to reach a control plane and ask it to delete; past it the sweep does the work.
@@ -33,10 +34,11 @@ RELEASE_POLL = 3.0
 
 async def _kubectl_json(session: NodeSession, what: str) -> list[dict[str, Any]]:
     result = await session.run(f"{KUBECTL} get {what} --all-namespaces -o json", stream=False, timeout=60)
-    return json.loads(result.stdout).get("items", []) or []
+    items: list[dict[str, Any]] = json.loads(result.stdout).get("items", []) or []
+    return items
 
 
-async def _delete_in_cluster(ctx: RunContext, server: Any) -> int:
+async def _delete_in_cluster(ctx: RunContext, server: BoundServer) -> int:
     """Delete every LoadBalancer Service and every PVC on the cluster; returns how many were asked."""
     session = await cluster_api.open_control_plane(ctx, server, deadline=ctx.scaled(REACH_DEADLINE, floor=2.0))
     asked = 0
@@ -58,7 +60,7 @@ async def _delete_in_cluster(ctx: RunContext, server: Any) -> int:
     return asked
 
 
-async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int) -> None:
+async def release_addon_resources(ctx: RunContext, cloud: Cloud, pending: int) -> None:
     """Ask the cluster to delete its LoadBalancer Services and PVCs, then, when `pending` resources of
     the add-ons were found in the cloud, wait (bounded) until their controllers have deleted them.
     Does nothing when the plan runs neither the cloud controller nor the CSI driver (nothing of theirs
@@ -66,9 +68,9 @@ async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int)
     if not (ctx.plan.addons.cloud_controller or ctx.plan.storage.hcloud_csi) and not pending:
         return
     # A running control plane whose host key this machine pinned (no pin, no connection).
-    server = (cluster_api.pinned_control_planes(ctx, inv.servers.values()) or [None])[0]
+    server = (cluster_api.pinned_control_planes(ctx, cloud.inventory.servers.values()) or [None])[0]
     if server is None:
-        if inv.servers:
+        if cloud.inventory.servers:
             ctx.bus.log("no running control plane this machine can verify: what the add-ons made is swept "
                         "through the API only", level="warning")
         return
@@ -84,7 +86,7 @@ async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int)
     loop = asyncio.get_running_loop()
     end = loop.time() + ctx.scaled(RELEASE_DEADLINE, floor=1.0)
     while loop.time() < end:
-        left = await find_addon_resources(ctx.client, ctx.plan.name, inv)
+        left = await cloud.find_addon_resources()
         if not left.count():
             return
         await asyncio.sleep(ctx.scaled(RELEASE_POLL))
@@ -92,11 +94,11 @@ async def release_addon_resources(ctx: RunContext, inv: Inventory, pending: int)
                 "through the API", level="warning")
 
 
-async def sweep_addon_resources(ctx: RunContext, inv: Inventory, delete_lb) -> AddonResources:
+async def sweep_addon_resources(cloud: Cloud) -> AddonResources:
     """Delete what the add-ons left that provably belongs to this cluster; returns what was found."""
-    left = await find_addon_resources(ctx.client, ctx.plan.name, inv)
+    left = await cloud.find_addon_resources()
     await asyncio.gather(
-        *(delete_lb(lb, why) for lb, why in left.load_balancers),
-        *(delete_volume(ctx.client, ctx.bus, vol) for vol, _why in left.volumes),
+        *(cloud.delete("load balancer", lb) for lb, _why in left.load_balancers),
+        *(cloud.delete("volume", vol) for vol, _why in left.volumes),
     )
     return left

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+
+from hcloud.firewalls.domain import FirewallRule
 
 from khz_tui.engine import drift
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.inventory import Inventory, discover
+from khz_tui.engine.cloud.facade import Cloud
+from khz_tui.engine.cloud.inventory import Inventory
 from khz_tui.engine.cloud.live_catalog import current_catalog
-from khz_tui.engine.cloud.resources import firewall_rules, md5_fingerprint
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import Change, PlanDiffed
+from khz_tui.engine.requests import firewall_rules
 from khz_tui.engine.steps import step
 from khz_tui.plan.catalog import Catalog
 from khz_tui.plan.model import ClusterPlan
@@ -34,7 +36,7 @@ def _money(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01'))}"
 
 
-def plan_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[Any] | None:
+def plan_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallRule] | None:
     """The plan's firewall rules, or None when they depend on an address that is not known here."""
     try:
         return firewall_rules(plan, caller_cidr)
@@ -64,16 +66,14 @@ def compute_changes(
 async def dry_run(ctx: RunContext) -> list[Change]:
     """Emit PlanDiffed for the plan against the project; sends no mutating request."""
     plan = ctx.plan
+    cloud = Cloud.of(ctx)
     async with step(ctx.bus, "discover", "Finding what already exists"):
-        inv = await discover(ctx.client, plan.name)
+        inv = await cloud.discover()
         key_known = False
         if not inv.ssh_keys:
             try:
                 public = Path(plan.ssh.public_key).expanduser().read_text(encoding="utf-8")
-                found = await ctx.client.call(
-                    ctx.client.hcloud.ssh_keys.get_by_fingerprint, md5_fingerprint(public), what="looking up the SSH key"
-                )
-                key_known = found is not None
+                key_known = await cloud.find_ssh_key(public) is not None
             except OSError:
                 ctx.bus.log(f"cannot read {plan.ssh.public_key}; assuming the SSH key must be uploaded", level="warning")
     catalog = current_catalog()  # what the project's API sells today, when the run read it

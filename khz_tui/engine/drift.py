@@ -20,8 +20,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
+from hcloud.firewalls.domain import Firewall, FirewallRule
+from hcloud.load_balancers.domain import LoadBalancer
+from hcloud.networks.domain import Network
+from hcloud.servers.domain import Server
+from hcloud.volumes.domain import Volume
+
+from khz_tui.engine.cloud.inventory import Inventory
 from khz_tui.engine.cloud.names import (
     NodeSlot,
     cluster_selector,
@@ -33,6 +40,7 @@ from khz_tui.engine.cloud.names import (
     planned_volumes,
     ssh_key_name,
 )
+from khz_tui.engine.events import ResourceKind
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
 
@@ -50,7 +58,7 @@ class Drift:
     """One line of the comparison. `field`, `expected` and `actual` are set for change and report."""
 
     kind: DriftKind
-    resource_type: str
+    resource_type: ResourceKind
     name: str
     field: str = ""
     expected: str = ""
@@ -68,22 +76,26 @@ class Drift:
 # -- per resource: what apply calls on the resource in hand -------------------------------------------
 
 
-def network_drift(plan: ClusterPlan, network: Any) -> list[Drift]:
+def _name(resource: Network | Firewall | LoadBalancer) -> str:
+    return resource.name or str(resource.id)
+
+
+def network_drift(plan: ClusterPlan, network: Network) -> list[Drift]:
     """The network's range is reported, never changed: every node's address depends on it."""
     if network.ip_range == plan.network.ip_range:
         return []
-    return [Drift("report", "network", network.name, "ip_range", plan.network.ip_range, str(network.ip_range))]
+    return [Drift("report", "network", _name(network), "ip_range", plan.network.ip_range, str(network.ip_range))]
 
 
-def _rule_key(rule: Any) -> tuple[str, str, str]:
+def _rule_key(rule: FirewallRule) -> tuple[str, str, str]:
     return (rule.direction or "in", rule.protocol or "", rule.port or "")
 
 
-def _rule_sources(rule: Any) -> str:
+def _rule_sources(rule: FirewallRule) -> str:
     return ", ".join(sorted(rule.source_ips or [])) or "nowhere"
 
 
-def firewall_rule_drift(name: str, expected: Iterable[Any], actual: Iterable[Any]) -> list[Drift]:
+def firewall_rule_drift(name: str, expected: Iterable[FirewallRule], actual: Iterable[FirewallRule]) -> list[Drift]:
     """Every rule that differs from the plan's, reported and never re-applied: rules decide who reaches
     SSH and the Kubernetes API, a person may have changed them on purpose, and rules built from the
     address khz-tui runs from would, re-applied from another machine, lock the first one out."""
@@ -102,7 +114,7 @@ def firewall_rule_drift(name: str, expected: Iterable[Any], actual: Iterable[Any
     return out
 
 
-def has_cluster_selector(firewall: Any, cluster: str) -> bool:
+def has_cluster_selector(firewall: Firewall, cluster: str) -> bool:
     """Whether the firewall applies to every server labeled for `cluster`, now and later."""
     selector = cluster_selector(cluster)
     return any(
@@ -111,19 +123,19 @@ def has_cluster_selector(firewall: Any, cluster: str) -> bool:
     )
 
 
-def covered_server_ids(firewall: Any) -> set[int]:
+def covered_server_ids(firewall: Firewall) -> set[int]:
     """Servers the firewall applies to, directly or through any of its label selectors."""
     ids: set[int] = set()
     for entry in firewall.applied_to or []:
-        if entry.type == "server" and entry.server is not None:
+        if entry.type == "server" and entry.server is not None and entry.server.id is not None:
             ids.add(entry.server.id)
-        for res in getattr(entry, "applied_to_resources", None) or []:
-            if res.server is not None:
+        for res in entry.applied_to_resources or []:
+            if res.server is not None and res.server.id is not None:
                 ids.add(res.server.id)
     return ids
 
 
-def firewall_coverage(cluster: str, firewall: Any, servers: Mapping[str, Any]) -> list[Drift]:
+def firewall_coverage(cluster: str, firewall: Firewall, servers: Mapping[str, Server]) -> list[Drift]:
     """The firewall must apply to the cluster's servers through the cluster's label selector (so a
     server added later is covered from its first boot), and to every server the project holds.
 
@@ -135,34 +147,40 @@ def firewall_coverage(cluster: str, firewall: Any, servers: Mapping[str, Any]) -
     bare = sorted(name for name, server in servers.items() if server.id not in covered_server_ids(firewall))
     left_out = f"not applied to {', '.join(bare)}" if bare else "applied to each server by id, not to servers added later"
     if not has_cluster_selector(firewall, cluster):
-        return [Drift("change", "firewall", firewall.name, APPLIED_TO, expected, left_out)]
+        return [Drift("change", "firewall", _name(firewall), APPLIED_TO, expected, left_out)]
     if bare:
-        return [Drift("report", "firewall", firewall.name, APPLIED_TO, expected, left_out)]
+        return [Drift("report", "firewall", _name(firewall), APPLIED_TO, expected, left_out)]
     return []
 
 
-def firewall_drift(plan: ClusterPlan, firewall: Any, servers: Mapping[str, Any], rules: list[Any] | None) -> list[Drift]:
+def firewall_drift(
+    plan: ClusterPlan, firewall: Firewall, servers: Mapping[str, Server], rules: list[FirewallRule] | None
+) -> list[Drift]:
     """Coverage first (apply repairs it), then the rules (`rules` None: the plan's rules cannot be
     computed here, nothing to compare them with)."""
     out = firewall_coverage(plan.name, firewall, servers)
     if rules is not None:
-        out += firewall_rule_drift(firewall.name, rules, firewall.rules or [])
+        out += firewall_rule_drift(_name(firewall), rules, firewall.rules or [])
     return out
 
 
-def load_balancer_drift(plan: ClusterPlan, lb: Any) -> list[Drift]:
+def load_balancer_drift(plan: ClusterPlan, lb: LoadBalancer) -> list[Drift]:
     """The type is reported, never changed: a person may have sized it up on purpose."""
     actual = lb.load_balancer_type.name if lb.load_balancer_type else None
     if actual and actual != plan.load_balancer.type:
-        return [Drift("report", "load balancer", lb.name, "type", plan.load_balancer.type, actual)]
+        return [Drift("report", "load balancer", _name(lb), "type", plan.load_balancer.type, actual)]
     return []
 
 
-def _location(server: Any) -> str:
-    return server.location.name if getattr(server, "location", None) else server.datacenter.location.name
+def location_of(server: Server) -> str:
+    return (server.location.name if server.location is not None else None) or ""
 
 
-def on_network(server: Any, network_id: int | None) -> bool:
+def server_type_of(server: Server) -> str:
+    return (server.server_type.name if server.server_type is not None else None) or ""
+
+
+def on_network(server: Server, network_id: int | None) -> bool:
     """Whether an hcloud server is attached to the network `network_id` (None: not created yet)."""
     return network_id is not None and any(net.network.id == network_id for net in server.private_net or [])
 
@@ -180,7 +198,7 @@ def server_drift(slot: NodeSlot, *, server_type: str, location: str, on_network:
     return out
 
 
-def volume_drift(name: str, node: str, volume: Any, server_id: int | None) -> list[Drift]:
+def volume_drift(name: str, node: str, volume: Volume, server_id: int | None) -> list[Drift]:
     """A detached volume is attached to its node again by apply (`server_id` None: the node's server
     is created by this run). One attached to another server is reported: detaching it there could
     take data from under a running program."""
@@ -204,18 +222,18 @@ def _server_price(catalog: Catalog, server_type: str, location: str) -> Decimal:
 
 def compare(
     plan: ClusterPlan,
-    inv: Any,
+    inv: Inventory,
     *,
     ssh_key_known: bool,
-    rules: list[Any] | None = None,
+    rules: list[FirewallRule] | None = None,
     catalog: Catalog | None = None,
 ) -> list[Drift]:
-    """Every line for the plan against the discovered inventory `inv` (an `Inventory`). `rules` are
-    the plan's firewall rules (None when they cannot be computed: not compared)."""
+    """Every line for the plan against the discovered inventory `inv`. `rules` are the plan's firewall
+    rules (None when they cannot be computed: not compared)."""
     catalog = catalog or bundled_catalog()
     out: list[Drift] = []
 
-    def simple(rtype: str, wanted: list[str], existing: Mapping[str, Any], price: Decimal = Decimal(0)) -> None:
+    def simple(rtype: ResourceKind, wanted: list[str], existing: Mapping[str, object], price: Decimal = Decimal(0)) -> None:
         for name in wanted:
             out.append(Drift("keep", rtype, name) if name in existing else Drift("create", rtype, name, cost=price))
         for name in sorted(set(existing) - set(wanted)):
@@ -252,14 +270,14 @@ def compare(
             out.append(Drift("create", "server", slot.name, detail=f"{slot.server_type} in {slot.location}",
                              cost=_server_price(catalog, slot.server_type, slot.location)))
             continue
-        drift = server_drift(slot, server_type=server.server_type.name, location=_location(server),
+        drift = server_drift(slot, server_type=server_type_of(server), location=location_of(server),
                              on_network=on_network(server, network.id if network is not None else None), network=net_name)
-        out += drift or [Drift("keep", "server", slot.name, detail=f"{server.server_type.name} in {_location(server)}")]
+        out += drift or [Drift("keep", "server", slot.name, detail=f"{server_type_of(server)} in {location_of(server)}")]
     wanted = {s.name for s in slots}
     for name, server in sorted(inv.servers.items()):
         if name not in wanted:
             out.append(Drift("delete", "server", name, detail="scale-down: drained and removed first",
-                             cost=-_server_price(catalog, server.server_type.name, _location(server))))
+                             cost=-_server_price(catalog, server_type_of(server), location_of(server))))
 
     per_gb = catalog.volume_price_per_gb_month
     vols = planned_volumes(plan)

@@ -37,6 +37,7 @@ from khz_tui.plan.model import ClusterPlan
 
 if TYPE_CHECKING:
     from khz_tui.engine.api import Connect
+    from khz_tui.engine.cloud.client import CloudClient
 
 REDACTED = "<redacted>"
 
@@ -102,19 +103,19 @@ def _read_local(plan: ClusterPlan, facts: RenderFacts, state_dir: Path | None) -
         facts.k3s_version = recorded.read_text(encoding="utf-8").strip() or None
 
 
-async def cloud_facts(plan: ClusterPlan, client: Any, *, caller_cidr: str | None,
+async def cloud_facts(plan: ClusterPlan, client: CloudClient, *, caller_cidr: str | None,
                       state_dir: Path | None = None) -> RenderFacts:
     """Facts from what exists in the project (read only): each existing server's addresses and id,
     the network's id, the API load balancer's addresses; placeholders for what does not exist yet."""
     from khz_tui.engine.cloud.inventory import discover
-    from khz_tui.engine.cloud.resources import lb_addresses
     from khz_tui.engine.cloud.servers import server_facts
+    from khz_tui.engine.cloud.shared_resources import lb_addresses
 
     facts = plan_facts(plan, state_dir)
     facts.from_cloud, facts.placeholders = True, []
     inv = await discover(client, plan.name)
     network = inv.networks.get(network_name(plan.name))
-    if network is not None:
+    if network is not None and network.id is not None:
         facts.network = network.id
     else:
         facts.placeholders.append("the network id (no network yet)")
@@ -235,7 +236,7 @@ def summary_text(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_yaml_documents(text: str) -> list[dict]:
+def load_yaml_documents(text: str) -> list[dict[str, Any]]:
     """The documents of a rendered add-on file (for checks and tests)."""
     return [d for d in yaml.safe_load_all(text) if d]
 

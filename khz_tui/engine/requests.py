@@ -1,6 +1,6 @@
 """What apply sends to the Hetzner API for the cluster's shared resources, built from the plan alone.
 
-Apply (`cloud/resources.py`) and `render` both use these, so what `render` writes is what an apply
+Apply (`cloud/shared_resources.py`) and `render` both use these, so what `render` writes is what an apply
 sends. Each returns hcloud-python domain objects (what the client library posts) or, for render,
 their wire form (`to_payload()`, the JSON body Hetzner receives).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hcloud.firewalls.domain import FirewallRule
 from hcloud.load_balancers.domain import (
     LoadBalancerAlgorithm,
     LoadBalancerHealthCheck,
@@ -18,6 +19,7 @@ from hcloud.load_balancers.domain import (
     LoadBalancerTargetLabelSelector,
 )
 
+from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.names import (
     cluster_labels,
     cluster_selector,
@@ -25,8 +27,38 @@ from khz_tui.engine.cloud.names import (
     firewall_name,
     load_balancer_name,
 )
-from khz_tui.engine.cloud.resources import API_PORT, firewall_rules
 from khz_tui.plan.model import ClusterPlan
+
+API_PORT = 6443
+
+
+def firewall_rules(plan: ClusterPlan, caller_cidr: str | None) -> list[FirewallRule]:
+    """SSH from ssh.allowed_cidrs, 6443 from api_allowed_cidrs, everything between nodes on the
+    private range. An empty list means "only where khz-tui runs from"; never the whole Internet
+    unless the plan says 0.0.0.0/0 itself. Raises CloudError when that address is needed and unknown."""
+    ssh_from = plan.ssh.allowed_cidrs or ([caller_cidr] if caller_cidr else [])
+    api_from = plan.ssh.api_allowed_cidrs or ([caller_cidr] if caller_cidr else [])
+    if not ssh_from or not api_from:
+        raise CloudError(
+            "the plan leaves ssh.allowed_cidrs or ssh.api_allowed_cidrs empty and the address khz-tui "
+            "runs from cannot be found on this endpoint",
+            code="invalid_input",
+            hint="set ssh.allowed_cidrs and ssh.api_allowed_cidrs to your public address (e.g. 203.0.113.7/32)",
+        )
+    private = [plan.network.ip_range]
+
+    def rule(protocol: str, port: str | None, sources: list[str], what: str) -> FirewallRule:
+        return FirewallRule(
+            direction="in", protocol=protocol, port=port, source_ips=sources, destination_ips=[], description=what
+        )
+
+    return [
+        rule("tcp", str(plan.ssh.port), ssh_from, "SSH"),
+        rule("tcp", str(API_PORT), api_from, "Kubernetes API"),
+        rule("tcp", "any", private, "node to node (tcp)"),
+        rule("udp", "any", private, "node to node (udp)"),
+        rule("icmp", None, private, "node to node (icmp)"),
+    ]
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from hcloud.placement_groups.domain import PlacementGroup
-
 from khz_tui.engine.cloud.client import CloudError
+from khz_tui.engine.cloud.cloud_base import ident
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.names import LABEL_PREFIX, MANAGED_BY, MANAGED_BY_LABEL, RUN_LOCK_OF_LABEL, run_lock_name
 from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.context import NotConfirmed, RunContext
@@ -175,7 +175,8 @@ class CloudMarker:
         self.claim = Claim(owner=uuid.uuid4().hex, pid=os.getpid(), host=socket.gethostname(), started=now,
                            expires=now + self.ttl, mode=mode, state=ctx.files.state_id)
         self.id: int | None = None
-        self._renewal: asyncio.Task | None = None
+        self._renewal: asyncio.Task[None] | None = None
+        self.cloud = Cloud.of(ctx)
 
     @property
     def held(self) -> bool:
@@ -186,31 +187,26 @@ class CloudMarker:
 
         Raises RunLocked when another live run holds it, NotConfirmed when a takeover was not
         confirmed, StepError when a resource that is not a run lock has the marker's name."""
-        client = self.ctx.client
         took_over = ""
         for _ in range(TAKE_ATTEMPTS):
             self.claim = replace(self.claim, expires=time.time() + self.ttl)
             try:
-                response = await client.call(
-                    client.hcloud.placement_groups.create, name=self.name, type="spread",
-                    labels=self.claim.labels(self.cluster), what=f"creating the run lock {self.name}",
-                )
+                marker = await self.cloud.create_run_lock(self.name, self.claim.labels(self.cluster))
             except CloudError as exc:
                 if exc.code != "uniqueness_error":
                     raise
-                existing = await client.call(client.hcloud.placement_groups.get_by_name, self.name,
-                                             what=f"reading the run lock {self.name}")
+                existing = await self.cloud.find_run_lock(self.name, what=f"reading the run lock {self.name}")
                 if existing is None:
                     continue  # released between our create and our read: try again
                 found = Claim.from_labels(existing.labels, self.cluster)
                 if found is None:
                     self._not_a_marker()
                 if found.owner == self.claim.owner:  # our own create, whose answer was lost and retried
-                    self._held(existing.id, took_over)
+                    self._held(ident(existing), took_over)
                     return
-                took_over = await self._take_over_or_refuse(existing.id, found)
+                took_over = await self._take_over_or_refuse(ident(existing), found)
                 continue
-            self._held(response.placement_group.id, took_over)
+            self._held(ident(marker), took_over)
             return
         raise CloudError(f"the run lock {self.name} changed hands {TAKE_ATTEMPTS} times while this run tried to "
                          "take it; another run is starting", code="run_lock_contended",
@@ -242,13 +238,8 @@ class CloudMarker:
             f"the run lock of cluster {self.cluster} held since {holder.since} by pid {holder.pid or 'unknown'} on "
             f"host {holder.host} was {why}; this run takes it over", level="warning",
         )
-        client = self.ctx.client
-        try:  # by id: a marker someone else created meanwhile has another id and is never deleted here
-            await client.call(client.hcloud.placement_groups.delete, PlacementGroup(id=marker_id),
-                              what=f"deleting the stale run lock {self.name}")
-        except CloudError as exc:
-            if not exc.not_found:
-                raise
+        # By id: a marker someone else created meanwhile has another id and is never deleted here.
+        await self.cloud.delete_run_lock(marker_id, what=f"deleting the stale run lock {self.name}")
         return f"pid {holder.pid or 'unknown'} on host {holder.host} since {holder.since}"
 
     def _not_a_marker(self) -> NoReturn:
@@ -266,14 +257,15 @@ class CloudMarker:
 
     async def _renew(self) -> None:
         """Push the expiry forward while the run lasts (bounded by MAX_RUN_SECONDS)."""
-        client, bus = self.ctx.client, self.ctx.bus
+        bus = self.ctx.bus
         interval = self.ttl / RENEWALS_PER_TTL
         for _ in range(int(MAX_RUN_SECONDS / interval)):
             await asyncio.sleep(interval)
+            if self.id is None:
+                return
             claim = replace(self.claim, expires=time.time() + self.ttl)
             try:
-                await client.call(client.hcloud.placement_groups.update, PlacementGroup(id=self.id),
-                                  labels=claim.labels(self.cluster), what=f"renewing the run lock {self.name}")
+                await self.cloud.renew_run_lock(self.id, self.name, claim.labels(self.cluster))
             except CloudError as exc:
                 if exc.not_found:
                     bus.log(f"the run lock {self.name} was deleted or taken over by another run (--force-unlock); "
@@ -293,17 +285,12 @@ class CloudMarker:
         marker_id, self.id = self.id, None
         if marker_id is None:
             return
-        client = self.ctx.client
         try:
-            await asyncio.wait_for(
-                client.call(client.hcloud.placement_groups.delete, PlacementGroup(id=marker_id),
-                            what=f"deleting the run lock {self.name}"),
-                RELEASE_TIMEOUT,
-            )
+            await asyncio.wait_for(self.cloud.delete_run_lock(marker_id, what=f"deleting the run lock {self.name}"),
+                                   RELEASE_TIMEOUT)
         except CloudError as exc:
-            if not exc.not_found:
-                self._left_behind(exc.message)
-                return
+            self._left_behind(exc.message)
+            return
         except TimeoutError:
             self._left_behind("the API did not answer")
             return
@@ -318,9 +305,7 @@ class CloudMarker:
 async def marker_left(ctx: RunContext) -> bool:
     """Whether the project holds a run-lock marker of the cluster (one GET): a destroy that finds
     nothing else still removes it, taking it over like any other run would."""
-    client = ctx.client
-    existing = await client.call(client.hcloud.placement_groups.get_by_name, run_lock_name(ctx.plan.name),
-                                 what="looking for the cluster's run lock")
+    existing = await Cloud.of(ctx).find_run_lock(run_lock_name(ctx.plan.name), what="looking for the cluster's run lock")
     return existing is not None and Claim.from_labels(existing.labels, ctx.plan.name) is not None
 
 

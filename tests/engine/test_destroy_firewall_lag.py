@@ -16,6 +16,7 @@ from hcloud.locations.domain import Location
 from hcloud.server_types.domain import ServerType
 
 from khz_tui.engine.cloud.names import cluster_labels, firewall_name
+from khz_tui.engine.cloud.pacing import MAX_ATTEMPTS
 from khz_tui.sim.api.config import Durations
 from khz_tui.sim.simulator import Simulator, recording_node_host
 
@@ -52,8 +53,11 @@ async def test_destroy_retries_the_firewall_until_it_detaches(make_plan, engine_
         out = await engine_run("destroy", plan, sim, yes=True)
         assert out.finished.ok, out.finished.message
         assert labeled(sim, "firewalls", "lag") == [] and labeled(sim, "servers", "lag") == []
-        retried = [e.text for e in out.of("LogLine") if "still detaching" in e.text]
+        retried = out.of("DeleteRetried")
         assert retried, "the first firewall delete must have met resource_in_use"
+        assert [(e.resource_type, e.name) for e in retried] == [("firewall", "lag")] * len(retried)
+        assert [e.attempt for e in retried] == list(range(1, len(retried) + 1))
+        assert all("still detaching" in e.reason for e in retried)
 
 
 async def test_destroy_gives_up_on_a_firewall_that_stays_in_use(make_plan, engine_run, labeled) -> None:
@@ -68,3 +72,5 @@ async def test_destroy_gives_up_on_a_firewall_that_stays_in_use(make_plan, engin
         assert "run destroy again" in out.finished.hint
         assert labeled(sim, "servers", "stuck") == [], "the servers were deleted before the firewall"
         assert len(labeled(sim, "firewalls", "stuck")) == 1
+        assert len(out.of("DeleteRetried")) == MAX_ATTEMPTS - 1, "every attempt but the last is retried"
+        assert not [e for e in out.of("ResourceDeleted") if e.resource_type == "firewall"]

@@ -18,9 +18,12 @@ destroy finds only this cluster's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from khz_tui.engine.cloud.client import CloudClient
+from hcloud.load_balancers.client import BoundLoadBalancer
+from hcloud.load_balancers.domain import LoadBalancer
+from hcloud.volumes.client import BoundVolume
+from hcloud.volumes.domain import Volume
+
 from khz_tui.engine.cloud.inventory import Inventory
 from khz_tui.engine.cloud.names import CLUSTER_LABEL
 from khz_tui.engine.events import SweptResource
@@ -42,31 +45,33 @@ def csi_volume_labels(cluster: str) -> dict[str, str]:
 class AddonResources:
     """What the add-ons left that provably belongs to the cluster, each with the proof."""
 
-    load_balancers: list[tuple[Any, str]] = field(default_factory=list)
-    volumes: list[tuple[Any, str]] = field(default_factory=list)
+    load_balancers: list[tuple[BoundLoadBalancer, str]] = field(default_factory=list)
+    volumes: list[tuple[BoundVolume, str]] = field(default_factory=list)
 
     def count(self) -> int:
         return len(self.load_balancers) + len(self.volumes)
 
     def listed(self) -> list[SweptResource]:
-        return [SweptResource(resource_type=kind, name=item.name, id=item.id, why=why)
-                for kind, items in (("load balancer", self.load_balancers), ("volume", self.volumes))
-                for item, why in items]
+        return ([SweptResource(resource_type="load balancer", name=lb.name or str(lb.id), id=lb.id, why=why)
+                 for lb, why in self.load_balancers]
+                + [SweptResource(resource_type="volume", name=vol.name or str(vol.id), id=vol.id, why=why)
+                   for vol, why in self.volumes])
 
     def describe(self) -> str:
         """`load balancer a1b2 (why), volume pvc-1 (why)` for the confirmation question."""
         return ", ".join(f"{r.resource_type} {r.name} ({r.why})" for r in self.listed())
 
 
-def _network_ids(lb: Any) -> set[int]:
-    return {pn.network.id for pn in (lb.private_net or []) if getattr(pn, "network", None) is not None}
+def _network_ids(lb: LoadBalancer) -> set[int]:
+    return {pn.network.id for pn in (lb.private_net or []) if pn.network is not None and pn.network.id is not None}
 
 
-def _server_targets(lb: Any) -> set[int]:
-    return {t.server.id for t in (lb.targets or []) if t.type == "server" and getattr(t, "server", None) is not None}
+def _server_targets(lb: LoadBalancer) -> set[int]:
+    return {t.server.id for t in (lb.targets or [])
+            if t.type == "server" and t.server is not None and t.server.id is not None}
 
 
-def ccm_load_balancer_proof(lb: Any, networks: dict[int, str], servers: dict[int, str]) -> str | None:
+def ccm_load_balancer_proof(lb: LoadBalancer, networks: dict[int, str], servers: dict[int, str]) -> str | None:
     """Why this CCM load balancer is the cluster's, or None when nothing proves it."""
     if CCM_SERVICE_UID_LABEL not in (lb.labels or {}):
         return None
@@ -80,33 +85,33 @@ def ccm_load_balancer_proof(lb: Any, networks: dict[int, str], servers: dict[int
     return None
 
 
-def csi_volume_proof(vol: Any, cluster: str, servers: dict[int, str]) -> str | None:
+def csi_volume_proof(vol: Volume, cluster: str, servers: dict[int, str]) -> str | None:
     """Why this CSI volume is the cluster's, or None when nothing proves it."""
     labels = vol.labels or {}
     if labels.get("managed-by") != "csi-driver":
         return None
     if CSI_CLUSTER_LABEL in labels:
-        return f"made by the CSI driver for this cluster (label {CSI_CLUSTER_LABEL})" if labels[CSI_CLUSTER_LABEL] == cluster else None
-    server = getattr(vol, "server", None)
+        if labels[CSI_CLUSTER_LABEL] != cluster:
+            return None
+        return f"made by the CSI driver for this cluster (label {CSI_CLUSTER_LABEL})"
+    server = vol.server
     if server is not None and server.id in servers:
         return f"made by the CSI driver, attached to {servers[server.id]}"
     return None
 
 
-async def find_addon_resources(client: CloudClient, cluster: str, inv: Inventory) -> AddonResources:
-    """The CCM's load balancers and the CSI driver's volumes that belong to `cluster` (list requests only)."""
-    networks = {n.id: name for name, n in inv.networks.items()}
-    servers = {s.id: name for name, s in inv.servers.items()}
-    h = client.hcloud
-    lbs = await client.call(h.load_balancers.get_all, label_selector=CCM_SERVICE_UID_LABEL,
-                            what="listing the cloud controller's load balancers")
-    vols = await client.call(h.volumes.get_all, label_selector=CSI_MANAGED_BY_SELECTOR,
-                             what="listing the CSI driver's volumes")
+def addon_resources(
+    cluster: str, inv: Inventory, load_balancers: list[BoundLoadBalancer], volumes: list[BoundVolume]
+) -> AddonResources:
+    """Of the cloud controller's `load_balancers` and the CSI driver's `volumes`, those that belong to
+    `cluster` (whose resources `inv` holds), by name."""
+    networks = {n.id: name for name, n in inv.networks.items() if n.id is not None}
+    servers = {s.id: name for name, s in inv.servers.items() if s.id is not None}
     found = AddonResources()
-    for lb in sorted(lbs, key=lambda x: x.name):
+    for lb in sorted(load_balancers, key=lambda x: x.name or ""):
         if (why := ccm_load_balancer_proof(lb, networks, servers)) is not None:
             found.load_balancers.append((lb, why))
-    for vol in sorted(vols, key=lambda x: x.name):
+    for vol in sorted(volumes, key=lambda x: x.name or ""):
         if (why := csi_volume_proof(vol, cluster, servers)) is not None:
             found.volumes.append((vol, why))
     return found

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import requests
 from hcloud import APIException
@@ -110,7 +111,7 @@ class CloudClient:
         self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="hcloud")
         self._gate = asyncio.Semaphore(MAX_PARALLEL)
         self._waiter: _ActionWaiter | None = None
-        self._checked: asyncio.Task | None = None
+        self._checked: asyncio.Future[None] | None = None
 
     # -- counting --------------------------------------------------------------------------------
 
@@ -131,7 +132,9 @@ class CloudClient:
     # -- calls -----------------------------------------------------------------------------------
 
     async def call(self, fn: Callable[..., T], *args: Any, what: str = "", **kwargs: Any) -> T:
-        """Run `fn(*args, **kwargs)` (an hcloud method) on a worker thread, paced and retried.
+        """Run `fn(*args, **kwargs)` (an hcloud method) on a worker thread, paced and retried; `what`
+        names it in messages. The facade passes a lambda (`lambda: h.servers.get_by_id(7)`), so the
+        type checker sees every hcloud call's arguments.
 
         Raises CloudError for anything that must not be retried, with the API's message."""
         await self.check_endpoint()
@@ -224,7 +227,7 @@ class CloudClient:
 
     async def request(self, method: str, path: str, *, what: str = "", **kwargs: Any) -> dict[str, Any]:
         """A raw API request (paths the typed client lacks: batched actions, pricing, the simulator's)."""
-        return await self.call(self.hcloud.request, method, path, what=what or f"{method} {path}", **kwargs)
+        return await self.call(lambda: self.hcloud.request(method, path, **kwargs), what=what or f"{method} {path}")
 
     async def probe(self, path: str) -> dict[str, Any] | None:
         """GET `path`; None when the API answers 404 (e.g. not a simulator). Retried like any call:
@@ -259,11 +262,11 @@ class _ActionWaiter:
 
     def __init__(self, client: CloudClient) -> None:
         self.client = client
-        self.pending: dict[int, list[tuple[asyncio.Future, str]]] = {}
-        self.task: asyncio.Task | None = None
+        self.pending: dict[int, list[tuple[asyncio.Future[dict[str, Any]], str]]] = {}
+        self.task: asyncio.Task[None] | None = None
 
     async def wait(self, action_id: int, what: str) -> dict[str, Any]:
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.pending.setdefault(action_id, []).append((fut, what))
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._loop(), name="action-poller")
@@ -369,7 +372,7 @@ def _network_cause(exc: BaseException) -> str:
         host = ""
         url = getattr(getattr(exc, "request", None), "url", None)
         if url:
-            host = requests.utils.urlparse(url).hostname or ""
+            host = urlparse(url).hostname or ""
         return f"cannot resolve the host name {host}".rstrip()
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return "connection refused"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,7 +105,7 @@ async def load_catalog(
     cache_dir: Path | None = None,
     max_age: timedelta = MAX_AGE,
     now: datetime | None = None,
-    warn=None,
+    warn: Callable[[str], None] | None = None,
 ) -> Catalog:
     """The catalog for this endpoint: a fresh cache, else read live (and cached), else a stale cache,
     else the bundled snapshot. `warn(text)` hears why a fallback was used. `source` on the result
@@ -134,7 +135,9 @@ async def load_catalog(
     return catalog
 
 
-async def fetch_catalog(endpoint: str, token: str, *, simulated: bool = False, warn=None) -> Catalog:
+async def fetch_catalog(
+    endpoint: str, token: str, *, simulated: bool = False, warn: Callable[[str], None] | None = None
+) -> Catalog:
     """`load_catalog` with a client of its own, for callers outside a run (the wizard after Verify)."""
     client = CloudClient(endpoint, token)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from khz_tui.engine.events import NodeRole
 from khz_tui.plan.model import ClusterPlan
 
 LABEL_PREFIX = "khz-tui.io"
@@ -99,7 +100,7 @@ class NodeSlot:
     """One server the plan asks for: its name and where it goes."""
 
     name: str
-    role: str  # "control-plane" | "worker"
+    role: NodeRole
     pool: str
     index: int
     server_type: str
@@ -153,7 +154,7 @@ def planned_placement_groups(plan: ClusterPlan) -> list[str]:
 
 def planned_volumes(plan: ClusterPlan) -> list[tuple[str, str, int, str]]:
     """(volume name, node name, size GB, format) for every volume the plan asks for."""
-    out = []
+    out: list[tuple[str, str, int, str]] = []
     nodes = planned_nodes(plan)
     for vol in plan.storage.volumes:
         for slot in nodes:

@@ -36,8 +36,8 @@ class NodeAccess:
     time_scale: float = 1.0
     ssh_port: int = 22
     _known: dict[int, Endpoint] = field(default_factory=dict)
-    _pending: dict[int, list[asyncio.Future]] = field(default_factory=dict)
-    _task: asyncio.Task | None = None
+    _pending: dict[int, list[asyncio.Future[Endpoint]]] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
 
     async def endpoint(self, client: CloudClient, server_id: int, public_ip: str | None) -> Endpoint:
         """The SSH endpoint of a server; on the simulator, many callers share one request."""
@@ -47,7 +47,7 @@ class NodeAccess:
             return Endpoint(public_ip, self.ssh_port)
         if server_id in self._known:
             return self._known[server_id]
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Endpoint] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(server_id, []).append(fut)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._fetch(client), name="ssh-targets")

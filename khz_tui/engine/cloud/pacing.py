@@ -73,8 +73,8 @@ def is_retryable(code: str | int | None) -> bool:
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 20.0, rng: random.Random | None = None) -> float:
     """Full-jitter exponential backoff for retry number `attempt` (0-based)."""
-    rng = rng or random
-    return rng.uniform(0.5, 1.0) * min(cap, base * (2**attempt))
+    jitter = rng.uniform(0.5, 1.0) if rng is not None else random.uniform(0.5, 1.0)
+    return jitter * min(cap, base * 2.0**attempt)
 
 
 @dataclass

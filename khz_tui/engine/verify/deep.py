@@ -21,14 +21,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
+from hcloud.load_balancers.client import BoundLoadBalancer
+from hcloud.volumes.client import BoundVolume
 
 from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL
 from khz_tui.engine.cloud.client import CloudError
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.events import VerifyWillCreate
 from khz_tui.engine.nodes.session import NodeError
 from khz_tui.engine.verify.checks import DNS_IMAGE, addon_namespaces, unanswered
 from khz_tui.engine.verify.model import CheckResult, Verification
 from khz_tui.engine.verify.shell import ClusterShell, ClusterUnanswered
+from khz_tui.plan.model import ClusterPlan
 
 NAMESPACE = "default"
 SERVICE = "khz-verify-lb"
@@ -40,11 +44,11 @@ POLL = 3.0
 LABELS = {"app.kubernetes.io/managed-by": "khz-tui", "app.kubernetes.io/name": "khz-verify"}
 
 
-def hetzner_load_balancers(plan: Any) -> bool:
+def hetzner_load_balancers(plan: ClusterPlan) -> bool:
     return plan.addons.cloud_controller and plan.addons.service_load_balancer == "hetzner"
 
 
-def storage_classes(plan: Any) -> list[str]:
+def storage_classes(plan: ClusterPlan) -> list[str]:
     return (["hcloud-volumes"] if plan.storage.hcloud_csi else []) + (["longhorn"] if plan.storage.longhorn else [])
 
 
@@ -68,7 +72,7 @@ def planned_resources(v: Verification) -> list[str]:
     return out
 
 
-def _service_manifest(plan: Any) -> str:
+def _service_manifest(plan: ClusterPlan) -> str:
     return yaml.safe_dump({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": dict(LABELS),
@@ -119,10 +123,8 @@ async def _until(v: Verification, deadline: float, look: Callable[[], Awaitable[
         await asyncio.sleep(v.ctx.scaled(POLL))
 
 
-async def _ccm_load_balancers(v: Verification, uid: str) -> list[Any]:
-    h = v.ctx.client.hcloud
-    return await v.ctx.client.call(h.load_balancers.get_all, label_selector=f"{CCM_SERVICE_UID_LABEL}={uid}",
-                                   what="listing the cloud controller's load balancers")
+async def _ccm_load_balancers(v: Verification, uid: str) -> list[BoundLoadBalancer]:
+    return await Cloud.of(v.ctx).load_balancers(f"{CCM_SERVICE_UID_LABEL}={uid}")
 
 
 async def _addon_services(v: Verification, shell: ClusterShell) -> tuple[list[str], list[str]]:
@@ -232,9 +234,8 @@ async def _remove_service(v: Verification, shell: ClusterShell, uid: str) -> Che
                        "delete it (`hcloud load-balancer delete NAME`); `khz-tui --destroy` also sweeps it")
 
 
-async def _csi_volume(v: Verification, uid: str) -> Any | None:
-    h = v.ctx.client.hcloud
-    return await v.ctx.client.call(h.volumes.get_by_name, f"pvc-{uid}", what="looking up the CSI driver's volume")
+async def _csi_volume(v: Verification, uid: str) -> BoundVolume | None:
+    return await Cloud.of(v.ctx).volume_named(f"pvc-{uid}")
 
 
 async def check_volume(v: Verification, klass: str) -> list[CheckResult]:
