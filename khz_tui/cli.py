@@ -1,7 +1,9 @@
-"""Command line entry point: parses arguments and hands over to the wizard, the engine or the simulator.
+"""Command line entry point: parses arguments and hands over to the wizard, headless runs, render or the
+simulator, with the `connect` of `khz_tui.launch` (which opens the simulated project for --sim).
 
-Exit codes: 0 success, 1 provisioning failed (or a verify check failed), 2 bad input (never with a traceback), 75 another run of
-the cluster is in progress (nothing was changed; try again later), 130 interrupted.
+Exit codes (`engine/outcome.py`): 0 success, 1 provisioning failed (or a verify check failed), 2 bad input
+(never with a traceback), 75 another run of the cluster is in progress (nothing was changed; try again
+later), 130 interrupted, 143 terminated.
 Heavy modules are imported lazily so `--help`, `validate` and `schema` start fast.
 """
 
@@ -10,14 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from khz_tui import __version__
 from khz_tui.engine.options import RunOptions
+from khz_tui.engine.outcome import ExitCode
 from khz_tui.plan.syntax import check_env_name, check_http_url
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-#: sysexits' EX_TEMPFAIL: a temporary condition, the same command may succeed later.
-EXIT_LOCKED = 75
+if TYPE_CHECKING:
+    from khz_tui.engine.events import RunMode
 
 DESCRIPTION = """\
 From a Hetzner Cloud token to a highly available k3s cluster.
@@ -45,10 +48,10 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would exit 2 with usage; keep that, in our words
+    def error(self, message: str) -> NoReturn:  # argparse would exit 2 with usage; keep that, in our words
         self.print_usage(sys.stderr)
         print(f"khz-tui: error: {message}\nRun 'khz-tui --help' for the ways to call it.", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT)
+        raise SystemExit(ExitCode.BAD_INPUT)
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -145,23 +148,6 @@ def _options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _not_built(feature: str, exc: BaseException, module: str | None = None) -> int:
-    """Say plainly that a part of khz-tui is missing instead of pretending or crashing."""
-    missing = getattr(exc, "name", None)
-    if module and isinstance(exc, ImportError) and missing and not module.startswith(missing):
-        # The part exists but something it needs does not: that is a broken install, not a missing part.
-        print(f"khz-tui: {feature} could not be loaded: {exc}. Reinstall khz-tui with its dependencies "
-              "(pip install -e .).", file=sys.stderr)
-        return EXIT_FAILED
-    detail = f" ({exc})" if str(exc) else ""
-    print(
-        f"khz-tui: {feature} is not built yet in this version{detail}.\n"
-        "What works today: 'khz-tui validate PLAN' and 'khz-tui schema'.",
-        file=sys.stderr,
-    )
-    return EXIT_FAILED
-
-
 def _check_options(args: argparse.Namespace) -> None:
     """Refuse a malformed --token-env or --endpoint with the plan's own rule for the same value."""
     flags = (("--token-env", args.token_env, check_env_name), ("--endpoint", args.endpoint, check_http_url))
@@ -181,68 +167,57 @@ def _dispatch(argv: list[str]) -> int:
         return run_validate(args.plan, output=args.output)
     if argv[:1] == ["render"]:
         from khz_tui.engine.render import run_render
+        from khz_tui.launch.connect import connect
 
         args = _render_parser().parse_args(argv[1:])
         _check_options(args)
         options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output)
-        from khz_tui.engine.api import connect
-
         return run_render(args.plan, args.directory, options, connect)
     if argv[:1] == ["verify"]:
         from khz_tui.headless.run import run_headless
+        from khz_tui.launch.connect import connect
 
         args = _verify_parser().parse_args(argv[1:])
         _check_options(args)
         options = RunOptions(sim=args.sim, endpoint=args.endpoint, token_env=args.token_env, output=args.output,
                              kubeconfig=args.kubeconfig, deep=args.deep)
-        return run_headless("verify", args.plan, options)
+        return run_headless("verify", args.plan, options, connect=connect)
     if argv[:1] == ["schema"]:
         from khz_tui.plan.validate import run_schema
 
         _schema_parser().parse_args(argv[1:])
         return run_schema()
-    if argv[:2] == ["sim", "reset"]:  # the simulated project is the engine's (the simulator never imports it)
-        from khz_tui.engine.sim_project import run_reset
+    if argv[:2] == ["sim", "reset"]:
+        from khz_tui.launch.simulator import run_reset
 
         return run_reset(argv[2:])
     if argv[:1] == ["sim"]:
-        try:
-            from khz_tui.sim.serve import main as sim_main
-        except ImportError as exc:
-            return _not_built("the simulator ('khz-tui sim serve')", exc, "khz_tui.sim.serve")
-        try:
-            return sim_main(argv[1:])
-        except NotImplementedError as exc:
-            return _not_built("the simulator ('khz-tui sim serve')", exc)
+        from khz_tui.sim.serve import main as sim_main
 
+        return sim_main(argv[1:])
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
+    """`khz-tui [PLAN]` (the wizard) and the headless `--apply/--destroy/--dry-run PLAN`."""
     args = _main_parser().parse_args(argv)
     _check_options(args)
     options = _options(args)
-    for mode in ("apply", "destroy", "dry_run"):
-        plan_path = getattr(args, f"{mode}_plan")
+    from khz_tui.launch.connect import connect  # after parsing: --help and usage errors stay fast
+
+    modes: tuple[tuple[RunMode, str], ...] = (("apply", "apply_plan"), ("destroy", "destroy_plan"),
+                                             ("dry-run", "dry_run_plan"))
+    for mode, dest in modes:
+        plan_path = getattr(args, dest)
         if plan_path is not None:
-            flag = f"--{mode.replace('_', '-')}"
             if args.plan is not None:
-                raise UsageError(f"give the plan once: {flag} {plan_path} already names it")
-            try:
-                from khz_tui.headless.run import run_headless
-            except ImportError as exc:
-                return _not_built(f"headless {flag}", exc, "khz_tui.headless.run")
-            try:
-                return run_headless(mode.replace("_", "-"), plan_path, options)
-            except NotImplementedError as exc:
-                return _not_built(f"headless {flag}", exc)
+                raise UsageError(f"give the plan once: --{mode} {plan_path} already names it")
+            from khz_tui.headless.run import run_headless
 
-    try:
-        from khz_tui.ui.app import run_tui
-    except ImportError as exc:
-        return _not_built("the terminal UI (wizard and plan review)", exc, "khz_tui.ui.app")
-    try:
-        from khz_tui.engine.api import connect
+            return run_headless(mode, plan_path, options, connect=connect)
+    from khz_tui.ui.app import run_tui
 
-        return run_tui(args.plan, options, connect)
-    except NotImplementedError as exc:
-        return _not_built("the terminal UI (wizard and plan review)", exc)
+    return run_tui(args.plan, options, connect)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(argv)
     except UsageError as exc:
         print(f"khz-tui: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         print("\nkhz-tui: interrupted. Run the same command again to continue where it stopped.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         # Imported only once something was raised: the plan package pulls in pydantic, which the
         # wizard's first frame does without.
@@ -264,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, PlanError):
             print(exc.report(), file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         if isinstance(exc, CredentialsError):
             print(f"khz-tui: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            return ExitCode.BAD_INPUT
         raise
 
 

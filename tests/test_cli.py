@@ -1,4 +1,4 @@
-"""The command line surface: help, version, usage errors, and honest "not built yet" answers."""
+"""The command line surface: help, version, usage errors, and what reaches a headless run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from khz_tui import __version__, cli
+from khz_tui.launch.connect import connect as launch_connect
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = str(ROOT / "docs" / "examples" / "ha-seed.toml")
@@ -76,53 +77,12 @@ def test_schema_through_a_real_process():
     assert proc.returncode == 0 and json.loads(proc.stdout)["title"] == "khz-tui cluster plan"
 
 
-# A part that is missing is simulated by making its module unimportable (sys.modules[name] = None).
-NOT_BUILT = [
-    ("khz_tui.ui.app", [], "the terminal UI"),
-    ("khz_tui.ui.app", [SEED], "the terminal UI"),
-    ("khz_tui.headless.run", ["--apply", SEED], "headless --apply"),
-    ("khz_tui.headless.run", ["--destroy", SEED], "headless --destroy"),
-    ("khz_tui.headless.run", ["--dry-run", SEED], "headless --dry-run"),
-    ("khz_tui.sim.serve", ["sim", "serve"], "the simulator"),
-]
-
-
-@pytest.mark.parametrize(("module", "argv", "feature"), NOT_BUILT)
-def test_missing_feature_says_so(monkeypatch, capsys, module, argv, feature):
-    monkeypatch.setitem(sys.modules, module, None)
-    code = cli.main(argv)
-    err = capsys.readouterr().err
-    assert code != 0
-    assert f"{feature}" in err and "not built yet" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize(
-    ("module", "func", "argv"),
-    [
-        ("khz_tui.ui.app", "run_tui", []),
-        ("khz_tui.headless.run", "run_headless", ["--apply", SEED]),
-        ("khz_tui.sim.serve", "main", ["sim", "serve"]),
-    ],
-)
-def test_stub_that_raises_not_implemented_says_so(monkeypatch, capsys, module, func, argv):
-    stub = types.ModuleType(module)
-
-    def not_yet(*args, **kwargs):
-        raise NotImplementedError("coming in a later issue")
-
-    setattr(stub, func, not_yet)
-    monkeypatch.setitem(sys.modules, module, stub)
-    assert cli.main(argv) == 1
-    err = capsys.readouterr().err
-    assert "not built yet" in err and "coming in a later issue" in err
-
-
 def test_options_reach_the_headless_run(monkeypatch):
     seen = {}
     stub = types.ModuleType("khz_tui.headless.run")
 
-    def run_headless(mode, plan_path, options):
-        seen.update(mode=mode, plan_path=plan_path, options=options)
+    def run_headless(mode, plan_path, options, *, connect):
+        seen.update(mode=mode, plan_path=plan_path, options=options, connect=connect)
         return 0
 
     stub.run_headless = run_headless
@@ -134,20 +94,4 @@ def test_options_reach_the_headless_run(monkeypatch):
     assert seen["mode"] == "dry-run" and seen["plan_path"] == Path(SEED)
     assert (opts.sim, opts.yes, opts.output, opts.endpoint, opts.token_env, opts.kubeconfig) == (
         True, True, "json", "http://127.0.0.1:1/v1", "MY_TOKEN", Path("kc.yaml"))
-
-
-def test_broken_dependency_is_not_called_missing(monkeypatch, capsys):
-    # ui.app importing a third-party module that is absent: say the install is broken, not "not built".
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "khz_tui.ui.app":
-            raise ModuleNotFoundError("No module named 'textual'", name="textual")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    assert cli.main([]) == 1
-    err = capsys.readouterr().err
-    assert "could not be loaded" in err and "textual" in err and "not built yet" not in err
+    assert seen["connect"] is launch_connect, "the command line's connect, which opens the simulated project for --sim"

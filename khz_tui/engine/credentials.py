@@ -208,9 +208,9 @@ def resolve_token(
         return found
 
     saved = saved_token_path(environ, home)
-    token = load_saved_token(environ, home)
-    if token:
-        return token, f"the token saved by the wizard ({saved})"
+    saved_token = load_saved_token(environ, home)
+    if saved_token:
+        return saved_token, f"the token saved by the wizard ({saved})"
     tried.append(f"saved token {saved} (none saved)")
     raise CredentialsError(_no_token_message(var, tried, saved))
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.context import NotConfirmed
-from khz_tui.engine.events import StepFailed, StepFinished, StepStarted
+from khz_tui.engine.events import FailedStep, RunMode, StepFailed, StepFinished, StepName, StepStarted
 from khz_tui.engine.nodes.session import (
     ClientKeyUnusable,
     CommandFailed,
@@ -22,7 +22,7 @@ from khz_tui.engine.nodes.session import (
 class StepError(Exception):
     """A step failed; its StepFailed event has been emitted already."""
 
-    def __init__(self, step: str, title: str, message: str, hint: str, *, bad_input: bool = False) -> None:
+    def __init__(self, step: FailedStep, title: str, message: str, hint: str, *, bad_input: bool = False) -> None:
         super().__init__(message)
         self.step = step
         self.title = title
@@ -66,7 +66,7 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
 
 
 @asynccontextmanager
-async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
+async def step(bus: EventBus, name: StepName, title: str) -> AsyncIterator[None]:
     """Emit StepStarted, then StepFinished with the duration, or StepFailed and raise StepError."""
     started = bus.elapsed
     bus.emit(StepStarted(step=name, title=title))
@@ -83,7 +83,7 @@ async def step(bus: EventBus, name: str, title: str) -> AsyncIterator[None]:
     bus.emit(StepFinished(step=name, title=title, duration=round(bus.elapsed - started, 3)))
 
 
-def interrupted_advice(mode: str) -> tuple[str, str]:
+def interrupted_advice(mode: RunMode) -> tuple[str, str]:
     """(message, hint) for a run stopped by Ctrl-C or SIGTERM: how to finish what *this* mode began.
 
     Advice to apply after an interrupted destroy would rebuild the cluster being deleted."""

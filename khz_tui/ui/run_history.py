@@ -23,7 +23,7 @@ def cluster_state_dir(cluster: str, *, simulated: bool) -> Path:
     """The cluster's state folder as the engine names it (`ClusterFiles`), without creating it.
     The simulated project keeps its own clusters (`engine.api.connect`)."""
     if simulated:
-        from khz_tui.engine.sim_project import simulated_project_dir
+        from khz_tui.engine.simulated_project import simulated_project_dir
 
         root = simulated_project_dir()
     else:

@@ -10,6 +10,8 @@ import pytest
 
 from khz_tui.engine.options import RunOptions
 from khz_tui.headless.run import run_headless
+from khz_tui.launch import simulator as sim_project
+from khz_tui.launch.connect import connect
 from khz_tui.sim.simulator import SimulatorThread, recording_node_host
 
 
@@ -33,21 +35,21 @@ def api_sim_thread():
 def test_a_broken_plan_exits_2_without_a_traceback(tmp_path, capsys) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('schema_version = 1\nname = "Bad Name"\n')
-    assert run_headless("apply", bad, RunOptions()) == 2
+    assert run_headless("apply", bad, RunOptions(), connect=connect) == 2
     err = capsys.readouterr().err
     assert "name" in err and "Traceback" not in err
 
 
 def test_no_token_exits_2(tmp_path, ssh_keys, monkeypatch, capsys) -> None:
     monkeypatch.delenv("HCLOUD_TOKEN", raising=False)
-    assert run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint="http://127.0.0.1:9/v1")) == 2
+    assert run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint="http://127.0.0.1:9/v1"), connect=connect) == 2
     assert "token" in capsys.readouterr().err
 
 
 def test_a_refused_token_exits_2(tmp_path, ssh_keys, monkeypatch, api_sim_thread) -> None:
     monkeypatch.setenv("HCLOUD_TOKEN", "not-the-right-token")
     out = io.StringIO()
-    code = run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint=api_sim_thread.endpoint), out=out)
+    code = run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint=api_sim_thread.endpoint), connect=connect, out=out)
     assert code == 2
     assert "unauthorized" in out.getvalue() or "refused" in out.getvalue()
 
@@ -57,7 +59,7 @@ def test_dry_run_json_lines_and_no_token_anywhere(tmp_path, ssh_keys, monkeypatc
     out = io.StringIO()
     before = api_sim_thread.mutating_request_count
     code = run_headless("dry-run", write_plan(tmp_path, ssh_keys), RunOptions(endpoint=api_sim_thread.endpoint,
-                                                                                 output="json"), out=out)
+                                                                                 output="json"), connect=connect, out=out)
     assert code == 0
     assert api_sim_thread.mutating_request_count == before
     events = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -80,24 +82,22 @@ def test_destroy_needs_yes_headless(tmp_path, ssh_keys, monkeypatch, api_sim_thr
     hc.placement_groups.create(name="bye-cp", type="spread",
                                labels={"khz-tui.io/cluster": "bye", "khz-tui.io/managed-by": "khz-tui"})
     opts = RunOptions(endpoint=api_sim_thread.endpoint)
-    assert run_headless("destroy", plan, opts, out=io.StringIO()) == 2
+    assert run_headless("destroy", plan, opts, connect=connect, out=io.StringIO()) == 2
     assert "--yes" in capsys.readouterr().err
     assert hc.placement_groups.get_by_name("bye-cp") is not None
     text = io.StringIO()
-    assert run_headless("destroy", plan, RunOptions(endpoint=api_sim_thread.endpoint, yes=True), out=text) == 0
+    assert run_headless("destroy", plan, RunOptions(endpoint=api_sim_thread.endpoint, yes=True), connect=connect, out=text) == 0
     assert hc.placement_groups.get_by_name("bye-cp") is None
     assert "deleted placement group bye-cp" in text.getvalue()
     assert "API requests" in text.getvalue()
 
 
 def test_apply_with_sim_then_rerun_and_destroy(tmp_path, ssh_keys, monkeypatch) -> None:
-    from khz_tui.engine import api
-
-    monkeypatch.setattr(api, "SIM_TIME_SCALE", 0.02)  # the demo's 0.1 is for people watching
+    monkeypatch.setattr(sim_project, "SIM_TIME_SCALE", 0.02)  # the demo's 0.1 is for people watching
     plan = write_plan(tmp_path, ssh_keys, name="demo")
     out = io.StringIO()
     kubeconfig = tmp_path / "kc"
-    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=kubeconfig), out=out) == 0
+    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=kubeconfig), connect=connect, out=out) == 0
     text = out.getvalue()
     assert "demo-cp-1" in text and "ready" in text and "API requests" in text
     assert "HCLOUD_ENDPOINT" in text and "kubectl --kubeconfig" in text
@@ -120,7 +120,7 @@ def test_apply_log_holds_no_secret(tmp_path, ssh_keys, monkeypatch) -> None:
         async with Simulator(time_scale=0.02, seed=4) as sim:
             finished = await run("apply", plan, Target(sim.endpoint, True, sim.token, time_scale=0.02),
                                  sink=events.append)
-            cluster = sim.nodes.clusters[0]
+            cluster = sim.inspect.k3s_clusters()[0]
             return finished, events, sim.token, [cluster.token, cluster.secret]
 
     finished, events, token, k3s_secrets = asyncio.run(go())
@@ -135,16 +135,14 @@ def test_apply_log_holds_no_secret(tmp_path, ssh_keys, monkeypatch) -> None:
 
 def test_sim_without_an_ssh_key_uses_a_generated_one(tmp_path, monkeypatch) -> None:
     # A first-time user tries --sim before owning a key pair: the run must not stop at the missing key.
-    from khz_tui.engine import api
-
-    monkeypatch.setattr(api, "SIM_TIME_SCALE", 0.02)
+    monkeypatch.setattr(sim_project, "SIM_TIME_SCALE", 0.02)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     plan = tmp_path / "first.toml"
     plan.write_text('schema_version = 1\nname = "first"\n[control_plane]\ncount = 1\n'
                     '[load_balancer]\nenabled = false\n[[worker_pools]]\nname = "default"\ncount = 0\n')
     out = io.StringIO()
-    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=tmp_path / "kc"), out=out) == 0
+    assert run_headless("apply", plan, RunOptions(sim=True, kubeconfig=tmp_path / "kc"), connect=connect, out=out) == 0
     text = out.getvalue()
     assert "does not exist; this is a simulated cloud" in text
     key = tmp_path / "data" / "khz-tui" / "simulated" / "clusters" / "first" / "sim-client-key"  # the simulated project's
@@ -160,7 +158,7 @@ def test_an_endpoint_never_gets_a_generated_key(tmp_path, monkeypatch, api_sim_t
     plan = tmp_path / "real.toml"
     plan.write_text('schema_version = 1\nname = "real"\n')
     out = io.StringIO()
-    code = run_headless("apply", plan, RunOptions(endpoint=api_sim_thread.endpoint), out=out)
+    code = run_headless("apply", plan, RunOptions(endpoint=api_sim_thread.endpoint), connect=connect, out=out)
     assert code == 2
     assert "id_ed25519.pub does not exist" in out.getvalue()
     assert not list((tmp_path / "data").rglob("sim-client-key"))
@@ -174,7 +172,7 @@ def test_real_cloud_with_empty_allowed_cidrs_stops_before_any_change(tmp_path, s
         monkeypatch.setenv("HCLOUD_TOKEN", cloud.token)
         plan = write_plan(tmp_path, ssh_keys, name="real")
         out = io.StringIO()
-        code = run_headless("apply", plan, RunOptions(endpoint=cloud.endpoint), out=out)
+        code = run_headless("apply", plan, RunOptions(endpoint=cloud.endpoint), connect=connect, out=out)
         assert code == 2
         text = out.getvalue()
         assert "ssh.allowed_cidrs" in text and "203.0.113.7/32" in text
@@ -184,15 +182,13 @@ def test_real_cloud_with_empty_allowed_cidrs_stops_before_any_change(tmp_path, s
 def test_a_headless_dry_run_says_the_plans_warnings(tmp_path, capsys, monkeypatch) -> None:
     """Validate and the review screen show a plan's warnings; a headless run must too (here: autoscaling
     is priced but no autoscaler is installed), on stderr, before the run."""
-    from khz_tui.engine.options import RunOptions
-    from khz_tui.headless.run import run_headless
-
     plan = tmp_path / "auto.toml"
     plan.write_text('schema_version = 1\nname = "auto"\n\n[[worker_pools]]\nname = "web"\ncount = 1\n'
                     '[worker_pools.autoscaling]\nmin = 1\nmax = 3\n')
     monkeypatch.setenv("KHZ_TEST_TOKEN", "x" * 64)
     # Nothing listens on the discard port: the run itself stops at the endpoint check, after the warning.
-    code = run_headless("dry-run", plan, RunOptions(endpoint="http://127.0.0.1:9/v1", token_env="KHZ_TEST_TOKEN"))
+    code = run_headless("dry-run", plan, RunOptions(endpoint="http://127.0.0.1:9/v1", token_env="KHZ_TEST_TOKEN"),
+                        connect=connect)
     assert code == 2
     err = capsys.readouterr().err
     assert "warning: worker_pools" in err and "autoscal" in err, err

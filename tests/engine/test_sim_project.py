@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from khz_tui.engine.sim_project import lock_project, simulated_project_dir
+from khz_tui.engine.simulated_project import simulated_project_dir
+from khz_tui.launch.simulator import lock_project
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def test_sim_reset_empties_the_project(tmp_path, ssh_keys) -> None:
 
 async def test_runs_in_one_process_share_one_simulator(make_plan) -> None:
     # The review's dry-run may still be asking when the run console starts an apply: same project, same cloud.
-    from khz_tui.engine.api import connect
+    from khz_tui.launch.connect import connect
     from khz_tui.engine.options import RunOptions
 
     plan = make_plan("shared")

@@ -21,7 +21,7 @@ from khz_tui.cli import main
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.options import RunOptions
-from khz_tui.headless.run import exit_code
+from khz_tui.engine.outcome import ExitCode, Outcome, exit_code
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import load_plan, save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread
@@ -61,7 +61,7 @@ def checks(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def counted(sim: Simulator, kind: str) -> set[int]:
-    return set(getattr(sim.state, kind))
+    return sim.inspect.ids(kind)
 
 
 @pytest.mark.parametrize("example", [pytest.param(e, marks=[pytest.mark.slow] if e.stem == "large-cilium" else [],
@@ -72,7 +72,7 @@ def test_apply_verifies_and_verify_deep_passes_for_every_example(cloud, tmp_path
     applied = events_of(capsys)
     found = checks(applied)
     assert set(found) == DEFAULT_CHECKS and all(c["status"] == "pass" for c in found.values()), found
-    assert [e for e in applied if e["kind"] == "VerifyFinished"][0]["ok"] is True
+    assert next(e for e in applied if e["kind"] == "VerifyFinished")["ok"] is True
 
     # A rerun, including its verify, sends no changing request to Hetzner.
     before = cloud.mutating_request_count
@@ -113,6 +113,7 @@ def test_verify_exit_codes_for_a_bad_plan_no_token_and_no_cluster(cloud, tmp_pat
     assert main(["verify", str(path), "--output", "json"]) == 2, "no cluster of that name at the endpoint"
     finished = events_of(capsys)[-1]
     assert finished["failed_step"] == "no-cluster" and "apply the plan first" in finished["hint"]
+    assert finished["outcome"] == "bad-input"
     monkeypatch.delenv("HCLOUD_TOKEN")
     assert main(["verify", str(path)]) == 2, "no token"
     assert "token" in capsys.readouterr().err.lower()
@@ -152,12 +153,13 @@ async def test_a_failed_check_fails_apply_and_no_verify_skips_it(sim, make_plan)
         "kubectl", "--kubeconfig", kubeconfig, "-n", "kube-system", "run", "stuck", "--image=busybox:1.36",
         "--restart=Never", '--overrides={"apiVersion":"v1","spec":{"nodeName":"vf-gone-1"}}',
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await made.communicate()
+    _, err = await made.communicate()
     assert made.returncode == 0, err
 
     before = sim.mutating_request_count
     second, events = await _apply(plan, sim)
-    assert not second.ok and second.failed_step == "verify" and exit_code(second) == 1
+    assert not second.ok and second.failed_step == "verify" and second.outcome is Outcome.FAILED
+    assert exit_code(second.outcome) == ExitCode.FAILED == 1
     assert "kube-system/stuck" in second.message and "vf-gone-1" in second.message
     assert "describe pod" in second.hint
     (failed,) = [e for e in events if e.kind == "VerifyCheckFinished" and not e.ok]

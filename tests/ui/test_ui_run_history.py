@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.events import RunFinished, RunStarted
-from khz_tui.engine.sim_project import simulated_project_dir
+from khz_tui.engine.simulated_project import simulated_project_dir
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.dialogs.run_history import RunHistory

@@ -11,9 +11,9 @@ create billed resources (a load balancer, a volume) and removes them. In-cluster
     checks.py            nodes, add-ons, DNS
     kubeconfig_check.py  the kubeconfig from this machine
     deep.py              --deep: load balancer and volumes, created and removed
-    run.py               running them: `khz-tui verify` and apply's closing verify
+    run.py               running them: the verify mode (`khz-tui verify`) and apply's closing verify
 """
 
-from khz_tui.engine.verify.run import execute_verify, verify_after_apply, verify_cluster
+from khz_tui.engine.verify.run import verify_after_apply, verify_cluster
 
-__all__ = ["execute_verify", "verify_after_apply", "verify_cluster"]
+__all__ = ["verify_after_apply", "verify_cluster"]

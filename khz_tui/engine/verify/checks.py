@@ -58,6 +58,24 @@ def _server_reason(v: Verification, name: str) -> str:
     return ""
 
 
+def _releases(known: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The nodes by the k3s release their kubelet reports."""
+    versions: dict[str, list[str]] = defaultdict(list)
+    for name, node in sorted(known.items()):
+        versions[str(((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "?"))].append(name)
+    return versions
+
+
+def _nodes_hint(off: bool, failed: list[str]) -> str:
+    if off:
+        return ("power the server on (`hcloud server poweron NAME`) or run apply again, which powers it on and "
+                "waits for its k3s; a missing server is created again by apply")
+    if failed:
+        return "`kubectl describe node NAME` shows why (CNI, cloud controller, kubelet); apply again once fixed"
+    return ("every node should run the release recorded for the cluster: let an upgrade in progress finish, "
+            "or reinstall the odd node (delete its server and apply again)")
+
+
 async def check_nodes(v: Verification) -> CheckResult:
     title = "Every node Ready, on one k3s release"
     if v.shell is None:
@@ -85,22 +103,12 @@ async def check_nodes(v: Verification) -> CheckResult:
             failed.append(slot.name)
         else:
             v.ready_nodes.append(slot.name)
-    versions: dict[str, list[str]] = defaultdict(list)
-    for name, node in sorted(known.items()):
-        versions[str(((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "?"))].append(name)
+    versions = _releases(known)
     if len(versions) > 1:
         problems.append("nodes run different k3s releases: " + "; ".join(
             f"{version} on {', '.join(names)}" for version, names in sorted(versions.items())))
     if problems:
-        if off:
-            hint = ("power the server on (`hcloud server poweron NAME`) or run apply again, which powers it on and "
-                    "waits for its k3s; a missing server is created again by apply")
-        elif failed:
-            hint = "`kubectl describe node NAME` shows why (CNI, cloud controller, kubelet); apply again once fixed"
-        else:
-            hint = ("every node should run the release recorded for the cluster: let an upgrade in progress finish, "
-                    "or reinstall the odd node (delete its server and apply again)")
-        return CheckResult("nodes", title, "fail", "; ".join(problems), hint, tuple(failed))
+        return CheckResult("nodes", title, "fail", "; ".join(problems), _nodes_hint(off, failed), tuple(failed))
     (version,) = versions or {"?": []}
     extra = sorted(set(known) - {s.name for s in planned_nodes(v.ctx.plan)})
     also = f" (also in the cluster, not in the plan: {', '.join(extra)})" if extra else ""

@@ -108,7 +108,7 @@ async def served_names(host: str, port: int, timeout: float) -> list[str]:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port, ssl=context)
+        _, writer = await asyncio.open_connection(host, port, ssl=context)
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     finally:

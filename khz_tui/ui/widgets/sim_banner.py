@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Static
 
-from khz_tui.engine.sim_project import project_label
+from khz_tui.engine.simulated_project import project_label
 
 
 def banner_text(project: str, width: int) -> str:
