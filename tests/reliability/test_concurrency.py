@@ -23,10 +23,12 @@ import pytest
 from hcloud import Client
 from reliability_helpers import duplicates, ready_servers, target_of
 
+from khz_tui.engine import run_lock
 from khz_tui.engine.api import run
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.run_lock import Claim
 from khz_tui.sim.api.config import Durations
+from khz_tui.sim.inspection import PlacementGroup
 from khz_tui.sim.simulator import SimulatorThread
 
 TIME_SCALE = 0.02
@@ -101,8 +103,8 @@ def cli(sim, env, mode: str, plan: Path, *extra: str) -> Ran:
     return finish(start(sim, env, mode, plan, *extra))
 
 
-def markers(sim, cluster: str) -> list[dict]:
-    return [g for g in sim.state.placement_groups.values() if g["name"] == f"{cluster}-run-lock"]
+def markers(sim, cluster: str) -> list[PlacementGroup]:
+    return [g for g in sim.inspect.placement_groups() if g.name == f"{cluster}-run-lock"]
 
 
 def assert_refused(ran: Ran, cluster: str, holder_pid: int | None = None) -> None:
@@ -190,10 +192,13 @@ async def test_apply_during_destroy_is_refused(ssh_keys, tmp_path, monkeypatch, 
             assert markers(sim, "bye") == [] and sim.mutating_request_count == before_destroy
             return True
 
+        # The destroy must send nothing while the apply runs, or the count below would see it: no renewal
+        # of its marker (renewed every TTL/4, at least 15 s / 4 here), and every server's delete already sent.
+        monkeypatch.setattr(run_lock, "MIN_TTL", 3600.0)
         destroy = asyncio.create_task(run("destroy", plan, target_of(sim), sink=events.append, confirm=confirm,
                                           options=RunOptions()))
         deadline = time.monotonic() + 60
-        while not any(s["status"] == "deleting" for s in sim.state.servers.values()):
+        while not all(s.status == "deleting" for s in sim.inspect.servers("khz-tui.io/cluster=bye")):
             assert time.monotonic() < deadline and not destroy.done(), "the destroy never started deleting"
             await asyncio.sleep(0.05)
         assert len(markers(sim, "bye")) == 1, "a confirmed destroy holds the marker while it deletes"
@@ -201,11 +206,15 @@ async def test_apply_during_destroy_is_refused(ssh_keys, tmp_path, monkeypatch, 
         before = sim.mutating_request_count
         refused = await asyncio.to_thread(cli, sim, applier, "apply", plan_path)
         assert_refused(refused, "bye", holder_pid=os.getpid())
-        # At most the refused attempt to create the marker reached the API.
-        assert sim.mutating_request_count - before <= (0 if same_machine else 1)
+        if same_machine:  # stopped by this machine's lock, before its first request
+            assert refused.finished["api_requests"] == 0, refused.finished
+        else:  # at most the refused attempt to create the marker reached the API
+            assert any(s.status == "deleting" for s in sim.inspect.servers("khz-tui.io/cluster=bye")), (
+                "the destroy had finished deleting servers before the refused apply ended: the count includes its requests")
+            assert sim.mutating_request_count - before <= 1
         finished = await asyncio.wait_for(destroy, 120)
         assert finished.ok, finished.message
-        assert not [s for s in sim.state.servers.values() if (s.get("labels") or {}).get("khz-tui.io/cluster") == "bye"]
+        assert not sim.inspect.servers("khz-tui.io/cluster=bye")
         assert markers(sim, "bye") == [], "destroy deletes the marker too"
 
 
