@@ -2,21 +2,26 @@
 
 The critical path decides the wall time, so nothing waits for what it does not need:
 
-    discover (7 list requests) ─┬─ network ─┬─ servers (POSTs, 10 at a time) ─ SSH ─ seed install ─┬─ add-ons
-                                ├─ firewall ┤                                                     ├─ workers join (parallel)
-                                ├─ ssh key ─┤                                    seed Ready ──────┴─ other control planes join (one at a time)
-                                └─ groups ──┘─ load balancer (needed only by the seed's tls-san)
-                                                                     all Ready ─ scale-down ─ kubeconfig
+    discover ─┬─ network ─┬─ servers (10 POSTs at a time) ─ SSH ─ seed install ─┬─ add-ons
+              ├─ firewall ┤                                                    ├─ workers join (parallel)
+              ├─ ssh key ─┤                                   seed Ready ──────┴─ other control planes join
+              └─ groups ──┘─ load balancer (only the seed's tls-san needs it)     (one at a time)
+                                                        all Ready ─ scale-down ─ kubeconfig
 
-Each node runs its own task through the phases planned → creating → booting → ssh-ready →
-installing → joined → ready. Everything found by label is kept (and checked for drift), so a rerun
+That order is the default `ApplyPolicy` (policy.py): another policy changes how many servers are
+created at once, when nodes join, how long each wait lasts. The points the parts wait for are named
+in milestones.py. Each node runs its own task through the phases planned → creating → booting →
+ssh-ready → installing → joined → ready. Everything found by label is kept (and checked for drift), so a rerun
 makes no mutating API call, and a run stopped anywhere continues where it stopped. The seed is cp-1
 for a new cluster, or a control plane already running it (`seed.find_seed`): a live cluster never gets
 a new token.
 
 Where each part lives:
     flow.py            the order above, and running the concurrent parts together
-    progress.py        what the parts share: nodes, seed and token, the events they wait on, SSH retries
+    policy.py          the schedule's limits: concurrency, join order, retries, deadlines, poll intervals
+    milestones.py      the points the parts wait for: who reaches each, who waits for it
+    records.py         what the parts hand each other: infrastructure, a provisioned node, the running API
+    progress.py        what the parts share while the run goes: nodes and phases, sessions, SSH retries
     infrastructure.py  network, firewall, SSH key, placement groups, API load balancer
     node_server.py     one node's server (create, wait, recreate, power on) up to its SSH session
     seed.py            choosing the seed and the cluster token
@@ -33,13 +38,15 @@ Where each part lives:
 from __future__ import annotations
 
 from khz_tui.engine.apply.flow import run_apply
+from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy
 from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.context import RunContext
 
 
-async def apply(ctx: RunContext) -> tuple[int, int]:
-    """Converge and bootstrap; returns (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
-    run = ApplyProgress(ctx)
+async def apply(ctx: RunContext, policy: ApplyPolicy = DEFAULT_POLICY) -> tuple[int, int]:
+    """Converge and bootstrap on `policy`'s schedule (scaled here to the target's clock); returns
+    (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
+    run = ApplyProgress(ctx, policy)
     try:
         return await run_apply(run)
     finally:

@@ -10,7 +10,9 @@ before the next one."""
 from __future__ import annotations
 
 from khz_tui.engine import run_lock
-from khz_tui.engine.apply.progress import ApplyProgress, Node
+from khz_tui.engine.apply.progress import ApplyProgress
+from khz_tui.engine.apply.records import ProvisionedNode
+from khz_tui.engine.events import NodeRepaired
 from khz_tui.engine.nodes import k3s_unit, node_readiness
 from khz_tui.engine.steps import step
 
@@ -18,13 +20,13 @@ from khz_tui.engine.steps import step
 async def cover_api_addresses(run: ApplyProgress) -> None:
     """Add the load balancer's addresses to every control plane's tls-san that lacks them, restarting
     those servers one at a time. Nothing is written or restarted when every one has them."""
-    wanted = [a for a in (run.lb_public, run.lb_private) if a]
+    wanted = run.milestones.load_balancer.value().all()
     if not wanted:
         return  # no load balancer: the kubeconfig names the seed, whose own addresses k3s always adds
-    servers = [n for n in run.nodes.values() if n.slot.role == "control-plane" and n.session is not None]
+    servers = [n for n in run.milestones.provisioned() if n.slot.role == "control-plane"]
     lacking = []
     for node in servers:
-        missing = await run.retrying(node, k3s_unit.missing_tls_sans, wanted)
+        missing = await run.retrying(node.session, k3s_unit.missing_tls_sans, wanted)
         if missing:
             lacking.append((node, missing))
     if not lacking:
@@ -38,16 +40,15 @@ async def cover_api_addresses(run: ApplyProgress) -> None:
             await _restart_with(run, node, missing)
 
 
-async def _restart_with(run: ApplyProgress, node: Node, missing: list[str]) -> None:
-    name = node.slot.name
-    await run.retrying(node, k3s_unit.add_tls_sans, missing)
-    run.bus.log(
+async def _restart_with(run: ApplyProgress, node: ProvisionedNode, missing: list[str]) -> None:
+    name = node.name
+    await run.retrying(node.session, k3s_unit.add_tls_sans, missing)
+    run.bus.emit(NodeRepaired(node=name, repair="k3s-restarted", reason=(
         f"the certificate of {name} does not name the API load balancer's address {', '.join(missing)} (the load "
-        f"balancer was created again); restarting k3s on {name} so that it does", node=name, level="warning",
-    )
-    await run.retrying(node, k3s_unit.restart, node.slot.role, timeout=run.k3s_start_deadline())
+        f"balancer was created again); restarting k3s on {name} so that it does")))
+    await run.retrying(node.session, k3s_unit.restart, node.slot.role, timeout=run.policy.k3s_start_deadline)
     # The next server restarts only once this one is back: etcd keeps its quorum throughout.
     await run.retrying(
-        node, node_readiness.wait_ready, name, timeout=run.k3s_start_deadline(), bus=run.bus,
-        interval=run.ctx.scaled(1.0, floor=0.05),
+        node.session, node_readiness.wait_ready, name, timeout=run.policy.k3s_start_deadline, bus=run.bus,
+        interval=run.policy.restarted_ready_poll,
     )

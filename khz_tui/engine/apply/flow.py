@@ -7,7 +7,7 @@ the kubeconfig, and verify's default checks (unless --no-verify; a failed check 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Coroutine
 
 from khz_tui.engine import run_lock
 from khz_tui.engine.apply.api_certificates import cover_api_addresses
@@ -17,12 +17,12 @@ from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
 from khz_tui.engine.apply.node_server import provision
 from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.apply.readiness import watch_readiness
+from khz_tui.engine.apply.records import ApiAddresses, Infrastructure
 from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
 from khz_tui.engine.apply.settled import will_change
-from khz_tui.engine.cloud.inventory import discover, name_clashes
-from khz_tui.engine.cloud.names import network_name, planned_names, planned_volumes
-from khz_tui.engine.cloud.servers import ensure_volume
+from khz_tui.engine.cloud.facade import Cloud
+from khz_tui.engine.cloud.names import network_name, planned_volumes
 from khz_tui.engine.events import NodePlanned, StepFailed
 from khz_tui.engine.nodes.addon_install import install_addons
 from khz_tui.engine.steps import StepError, step
@@ -31,7 +31,7 @@ from khz_tui.engine.steps import StepError, step
 async def run_apply(run: ApplyProgress) -> tuple[int, int]:
     """Returns (ready nodes, total nodes)."""
     async with step(run.bus, "discover", "Finding what already exists"):
-        run.inv = await discover(run.client, run.plan.name)
+        run.inv = await Cloud.of(run).discover()
     await refuse_name_clashes(run)
     guard = run_lock.current()
     if guard is not None and not guard.holds_cloud:
@@ -41,21 +41,22 @@ async def run_apply(run: ApplyProgress) -> tuple[int, int]:
             await guard.before_changes()
             # Another run may have acted between our first look and the lock: decide on what is there now.
             async with step(run.bus, "discover-again", "Looking again, now that this run holds the cluster"):
-                run.inv = await discover(run.client, run.plan.name)
+                run.inv = await Cloud.of(run).discover()
             # No second name check: a look again can only find more of our own resources, and a name
-            # another cluster takes meanwhile is still refused by create_or_adopt.
+            # another cluster takes meanwhile is still refused by the create (Cloud never adopts it).
     await confirm_scale_down(run)
     for node in run.nodes.values():
         s = node.slot
         run.bus.emit(NodePlanned(node=s.name, role=s.role, pool=s.pool, server_type=s.server_type, location=s.location))
 
     async with step(run.bus, "infrastructure", "Network, firewall, SSH key, placement groups"):
-        shared = await ensure_infrastructure(run)
-    if not run.plan.load_balancer.enabled:
-        run.lb_ready.set()
-    await together(
-        run, [_servers_and_cluster(run, shared)] + ([ensure_load_balancer(run)] if run.plan.load_balancer.enabled else [])
-    )
+        infra = await ensure_infrastructure(run)
+    parts = [_servers_and_cluster(run, infra)]
+    if run.plan.load_balancer.enabled:
+        parts.append(ensure_load_balancer(run, infra.network))
+    else:
+        run.milestones.load_balancer.reach(ApiAddresses())  # none: the seed's own addresses serve
+    await together(run, parts)
     await cover_api_addresses(run)
     async with step(run.bus, "kubeconfig", "Writing the kubeconfig"):
         await write_kubeconfig(run)
@@ -72,7 +73,7 @@ async def refuse_name_clashes(run: ApplyProgress) -> None:
     khz-tui's): exit 2, naming that cluster. Nothing of the other cluster is touched or suggested
     for deletion."""
     title = "Checking that the planned names are free"
-    clashes = await name_clashes(run.client, run.plan.name, planned_names(run.plan), run.inv)
+    clashes = await Cloud.of(run, run.inv).name_clashes()
     if not clashes:
         return
     message = "; ".join(c.describe(run.plan.name) for c in clashes[:5])
@@ -87,7 +88,7 @@ async def refuse_name_clashes(run: ApplyProgress) -> None:
     raise StepError("names", title, message, hint, bad_input=True)
 
 
-async def together(run: ApplyProgress, coros: list) -> None:
+async def together(run: ApplyProgress, coros: list[Coroutine[object, object, None]]) -> None:
     """Run `coros` concurrently; the first failure (or a cancellation of this run) stops the rest.
 
     Not a TaskGroup: on the way out the SSH connections are aborted first, because a task
@@ -96,8 +97,8 @@ async def together(run: ApplyProgress, coros: list) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
-            if task.exception() is not None:
-                raise task.exception()
+            if (failure := task.exception()) is not None:
+                raise failure
     except BaseException:
         run.abort_sessions()
         for task in tasks:
@@ -106,11 +107,11 @@ async def together(run: ApplyProgress, coros: list) -> None:
         raise
 
 
-async def _servers_and_cluster(run: ApplyProgress, shared: dict[str, Any]) -> None:
+async def _servers_and_cluster(run: ApplyProgress, infra: Infrastructure) -> None:
     async with step(run.bus, "cluster", "Servers and k3s bootstrap"):
         await together(
             run,
-            [_node(run, node, shared) for node in run.nodes.values()]
+            [_node(run, node, infra) for node in run.nodes.values()]
             + [find_seed(run), watch_readiness(run), _volumes(run), _addons(run)],
         )
     extra = run.extra_servers()
@@ -119,21 +120,24 @@ async def _servers_and_cluster(run: ApplyProgress, shared: dict[str, Any]) -> No
             await scale_down(run, extra)
 
 
-async def _node(run: ApplyProgress, node: Node, shared: dict[str, Any]) -> None:
+async def _node(run: ApplyProgress, node: Node, infra: Infrastructure) -> None:
     """One node's task, through the phases planned → creating → booting → ssh-ready → installing → joined."""
     try:
-        await provision(run, node, shared)
-        await install_or_join(run, node)
+        provisioned = await provision(run, node, infra)
+        run.milestones.reachable[node.slot.name].reach(provisioned)
+        if all(m.reached for m in run.milestones.reachable.values()):
+            run.milestones.every_node_reachable.reach(None)
+        await install_or_join(run, provisioned)
     except Exception as exc:
         run.phase(node, "failed", reason=str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__)
         raise
 
 
 async def _addons(run: ApplyProgress) -> None:
-    await run.api_up.wait()
+    api = await run.milestones.api_up.wait()
     async with step(run.bus, "addons", "Cluster add-ons"):
         await run.retrying(
-            run.seed_node(), install_addons, run.plan, hcloud_token=run.ctx.hcloud_token,
+            api.seed.session, install_addons, run.plan, hcloud_token=run.ctx.hcloud_token,
             network=network_name(run.plan.name), bus=run.bus,
         )
 
@@ -144,10 +148,8 @@ async def _volumes(run: ApplyProgress) -> None:
         return
 
     async def one(name: str, node_name: str, size: int, fmt: str) -> None:
-        node = run.nodes[node_name]
-        await node.reachable.wait()  # the server exists and is running: no `locked` answer
-        assert node.facts is not None
-        await ensure_volume(run.client, run.bus, run.plan, run.inv.volumes, name=name, server=node.facts, size_gb=size, fmt=fmt)
+        node = await run.milestones.reachable[node_name].wait()  # the server runs: no `locked` answer
+        await Cloud.of(run, run.inv).ensure_volume(name, node.facts, size_gb=size, fmt=fmt)
 
     async with step(run.bus, "volumes", f"{len(wanted)} volume(s)"):
         await asyncio.gather(*(one(*v) for v in wanted))

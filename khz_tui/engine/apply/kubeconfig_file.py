@@ -6,17 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from khz_tui.engine.apply.progress import ApplyProgress
-from khz_tui.engine.cloud.resources import API_PORT
 from khz_tui.engine.events import KubeconfigWritten
 from khz_tui.engine.nodes import kubeconfig
+from khz_tui.engine.requests import API_PORT
 
 
 async def write_kubeconfig(run: ApplyProgress) -> None:
     """Fetch the seed's kubeconfig, point it at the load balancer (or the seed), write it and report it."""
     seed = run.seed_node()
-    raw = await run.retrying(seed, kubeconfig.fetch_kubeconfig)
-    assert seed.facts is not None
-    host = run.lb_public or seed.facts.public_ipv4
+    raw = await run.retrying(seed.session, kubeconfig.fetch_kubeconfig)
+    host = run.milestones.load_balancer.value().public or seed.facts.public_ipv4
     server_url = f"https://{host}:{API_PORT}"
     text = kubeconfig.rewrite_kubeconfig(raw, run.plan.name, server_url)
     path = run.ctx.options.kubeconfig or run.ctx.files.kubeconfig_path

@@ -5,53 +5,58 @@ attach a server taken off the cluster's network again, and wait for the k3s of a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hcloud.servers.domain import Server
 
 from khz_tui.engine.apply.node_network import attach_again
-from khz_tui.engine.apply.progress import CREATE_ATTEMPTS, ApplyProgress, Node
+from khz_tui.engine.apply.progress import ApplyProgress, Node
+from khz_tui.engine.apply.records import Infrastructure, ProvisionedNode
 from khz_tui.engine.cloud.client import ActionFailed, CloudError
-from khz_tui.engine.cloud.servers import create_server, server_drift, server_facts
+from khz_tui.engine.cloud.cloud_base import ident
+from khz_tui.engine.cloud.facade import Cloud
+from khz_tui.engine.cloud.servers import ServerFacts, server_drift, server_facts
 from khz_tui.engine.cluster_files import HostKey
-from khz_tui.engine.events import ResourceDeleted, ResourceFound
+from khz_tui.engine.events import NodeRepaired, ResourceFound
 from khz_tui.engine.nodes import k3s_unit
 from khz_tui.engine.nodes.cloud_init import render_user_data
 from khz_tui.engine.nodes.session import NodeSession, SshEndpoint
 
 
-async def provision(run: ApplyProgress, node: Node, shared: dict[str, Any]) -> None:
+async def provision(run: ApplyProgress, node: Node, infra: Infrastructure) -> ProvisionedNode:
     """Bring the node's server up to `ssh-ready`: find or create it, then open its pinned SSH session."""
     slot = node.slot
     host_key = _host_key(run, node)
-    await _ensure_server(run, node, shared, host_key)
+    facts = await _ensure_server(run, node, infra, host_key)
     _maybe_servers_known(run)
-    if node.facts.private_ip is None:
-        fresh = await run.client.call(run.client.hcloud.servers.get_by_id, node.facts.id, what=f"reading server {slot.name}")
-        node.facts = server_facts(fresh, run.network.id)
-    endpoint = await run.ctx.access.endpoint(run.client, node.facts.id, node.facts.public_ipv4)
+    if facts.private_ip is None:
+        fresh = await Cloud.of(run, run.inv).read_server(facts.id, slot.name)
+        facts = node.facts = server_facts(fresh, infra.network.id)
+    endpoint = await run.ctx.access.endpoint(run.client, facts.id, facts.public_ipv4)
     # A connection dropped while waiting for cloud-init (a reboot) is simply opened again.
-    node.session = await run.until_not_lost(node, lambda: NodeSession.connect(
+    session = await run.until_not_lost(slot.name, lambda: NodeSession.connect(
         node=slot.name,
         endpoint=SshEndpoint(endpoint.host, endpoint.port),
         host_key=host_key,
         client_key=Path(run.plan.ssh.private_key).expanduser(),
         bus=run.bus,
-        deadline=run.ssh_deadline(),
-        retry_interval=run.ctx.scaled(1.0),
-        max_interval=run.ctx.scaled(2.0, floor=0.05),  # refused connections are cheap
+        deadline=run.policy.ssh_deadline,
+        retry_interval=run.policy.ssh_retry_interval,
+        max_interval=run.policy.ssh_max_interval,
     ))
-    if node.facts.private_ip is None:
-        await attach_again(run, node)
+    run.sessions[slot.name] = session
+    if facts.private_ip is None:
+        facts, private_ip = await attach_again(run, node, facts, session, infra.network)
+    else:
+        private_ip = facts.private_ip
     if node.powered_on:
         # systemd starts k3s at boot, but it serves only a while after sshd answers: a check made
         # before that would take a member of the cluster for a server without k3s.
         await run.retrying(
-            node, k3s_unit.wait_started, slot.role, timeout=run.k3s_start_deadline(),
-            interval=run.ctx.scaled(2.0, floor=0.05), bus=run.bus,
+            session, k3s_unit.wait_started, slot.role, timeout=run.policy.k3s_start_deadline,
+            interval=run.policy.k3s_start_poll, bus=run.bus,
         )
     run.phase(node, "ssh-ready")
-    node.reachable.set()
+    return ProvisionedNode(slot=slot, facts=facts, session=session, private_ip=private_ip, existed=node.existed)
 
 
 def _host_key(run: ApplyProgress, node: Node) -> HostKey:
@@ -75,110 +80,87 @@ def _host_key(run: ApplyProgress, node: Node) -> HostKey:
     return pinned
 
 
-async def _ensure_server(run: ApplyProgress, node: Node, shared: dict[str, Any], host_key) -> None:
+async def _ensure_server(run: ApplyProgress, node: Node, infra: Infrastructure, host_key: HostKey) -> ServerFacts:
     """Find or create the node's server and wait until its create action has succeeded.
 
-    A server whose create action failed (found so, or failing in this run) is deleted and
-    created again, up to CREATE_ATTEMPTS times: on Hetzner such a server stays `off` and can
+    A server whose create action failed (found so, or failing in this run) is deleted and created
+    again, up to the policy's `create_attempts` times: on Hetzner such a server stays `off` and can
     only be deleted, and a rerun must not wait for SSH from it."""
     slot = node.slot
     existing = run.inv.servers.get(slot.name)
     if existing is not None:
         node.existed = True
-        node.facts = server_facts(existing, run.network.id)
-        server_drift(run.bus, slot, node.facts, run.network.id)
+        node.facts = server_facts(existing, infra.network.id)
+        server_drift(run.bus, slot, node.facts, ident(infra.network))
         run.bus.emit(ResourceFound(resource_type="server", name=slot.name, id=node.facts.id))
         run.phase(node, "booting")
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
-        if node.facts is None:
-            run.phase(node, "creating")
-            user_data = render_user_data(run.plan, slot.name, host_key)
-            async with run.create_gate:
-                node.facts = await create_server(
-                    run.client, run.bus, run.plan, slot,
-                    network=shared["network"], firewall=shared["firewall"],
-                    placement_group=shared["placement_groups"][slot.placement_group], ssh_key=shared["ssh_key"],
-                    user_data=user_data,
-                )
+    attempts = run.policy.create_attempts
+    for attempt in range(1, attempts):
+        facts = node.facts or await _create(run, node, infra, host_key)
         try:
-            await _wait_created(run, node)
+            await _wait_created(run, facts)
         except ActionFailed as exc:
-            if attempt == CREATE_ATTEMPTS:
-                raise
-            run.bus.log(
-                f"{exc.message}; deleting server {slot.name} and creating it again "
-                f"(attempt {attempt + 1} of {CREATE_ATTEMPTS})", node=slot.name, level="warning",
-            )
-            await _delete_broken(run, node)
+            run.bus.emit(NodeRepaired(node=slot.name, repair="server-recreated", reason=(
+                f"{exc.message}; deleting server {slot.name} and creating it again (attempt {attempt + 1} of {attempts})")))
+            await _delete_broken(run, facts)
             node.facts, node.existed = None, False
             run.inv.servers.pop(slot.name, None)
             continue
-        if node.existed and node.facts.status == "off":
-            await _power_on(run, node)
-        node.server_ok = True
-        run.phase(node, "booting")
-        return
+        return await _running(run, node, facts)
+    facts = node.facts or await _create(run, node, infra, host_key)
+    await _wait_created(run, facts)  # the last attempt: a create that fails now fails the node
+    return await _running(run, node, facts)
 
 
-async def _wait_created(run: ApplyProgress, node: Node) -> None:
+async def _create(run: ApplyProgress, node: Node, infra: Infrastructure, host_key: HostKey) -> ServerFacts:
+    slot = node.slot
+    run.phase(node, "creating")
+    user_data = render_user_data(run.plan, slot.name, host_key)
+    async with run.turns.create:
+        node.facts = await Cloud.of(run, run.inv).create_server(
+            slot,
+            network=infra.network, firewall=infra.firewall,
+            placement_group=infra.placement_groups[slot.placement_group], ssh_key=infra.ssh_key,
+            user_data=user_data,
+        )
+    return node.facts
+
+
+async def _running(run: ApplyProgress, node: Node, facts: ServerFacts) -> ServerFacts:
+    """The created server, powered on when it was found off."""
+    if node.existed and facts.status == "off":
+        await _power_on(run, node, facts)
+    node.server_ok = True
+    run.phase(node, "booting")
+    return facts
+
+
+async def _wait_created(run: ApplyProgress, f: ServerFacts) -> None:
     """Wait for the server's create action: the one this run started, or (for a server found not
     running: an earlier run stopped, or a create whose answer was lost) the one in its history."""
-    f = node.facts
-    assert f is not None
-    what = f"creating server {node.slot.name}"
-    action_id = f.action_id
-    if action_id is None and f.status != "running":
-        page = await run.client.call(
-            run.client.hcloud.servers.get_actions_list, Server(id=f.id), what=f"reading the actions of server {f.name}"
-        )
-        for action in page.actions:
-            if action.command != "create_server":
-                continue
-            if action.status == "error":
-                err = action.error or {}
-                raise ActionFailed(f"{what} failed: {err.get('message', 'unknown error')}", code=err.get("code"), what=what)
-            if action.status == "running":
-                action_id = action.id
-    if action_id is not None:
-        await run.client.wait_action(action_id, what=what)
+    await Cloud.of(run, run.inv).wait_created(f)
 
 
-async def _power_on(run: ApplyProgress, node: Node) -> None:
+async def _power_on(run: ApplyProgress, node: Node, f: ServerFacts) -> None:
     """Start a server someone powered off. The plan asks for this node in the cluster, and the
     rerun would otherwise wait out the SSH deadline for a machine that cannot answer; powering
     on loses nothing (its disk and k3s data are kept), so apply does it and says so. A node meant
     to stay down is taken out of the plan (scale-down) instead."""
-    f = node.facts
-    assert f is not None
-    what = f"powering on server {f.name}"
-    run.bus.log(
+    run.bus.emit(NodeRepaired(node=f.name, repair="server-powered-on", reason=(
         f"server {f.name} is powered off (stopped outside khz-tui); powering it on, because the plan "
-        "has it in the cluster (lower the count in the plan to remove it instead)",
-        node=f.name, level="warning",
-    )
-    action = await run.client.call(run.client.hcloud.servers.power_on, Server(id=f.id), what=what)
-    if action is not None and getattr(action, "id", None) is not None:
-        await run.client.wait_action(action.id, what=what)
+        "has it in the cluster (lower the count in the plan to remove it instead)")))
+    await Cloud.of(run, run.inv).power_on(f.id, f.name)
     f.status = "running"
     node.powered_on = True
 
 
-async def _delete_broken(run: ApplyProgress, node: Node) -> None:
-    f = node.facts
-    assert f is not None
-    what = f"deleting the broken server {f.name}"
-    try:
-        action = await run.client.call(run.client.hcloud.servers.delete, Server(id=f.id), what=what)
-    except CloudError as exc:
-        if not exc.not_found:
-            raise
-        action = None
-    if action is not None and getattr(action, "id", None) is not None:
-        await run.client.wait_action(action.id, what=what)
-    run.bus.emit(ResourceDeleted(resource_type="server", name=f.name, id=f.id))
+async def _delete_broken(run: ApplyProgress, f: ServerFacts) -> None:
+    await Cloud.of(run, run.inv).delete("server", Server(id=f.id, name=f.name))
 
 
 def _maybe_servers_known(run: ApplyProgress) -> None:
     # The seed is chosen once every control plane's server is known to exist (see seed.find_seed).
-    if all(n.server_ok for n in run.nodes.values() if n.slot.role == "control-plane"):
-        run.servers_known.set()
+    if not run.milestones.servers_known.reached and all(
+        n.server_ok for n in run.nodes.values() if n.slot.role == "control-plane"
+    ):
+        run.milestones.servers_known.reach(None)

@@ -1,41 +1,46 @@
-"""The one readiness watcher: polls `kubectl get nodes` on the seed and moves nodes to `ready`."""
+"""The one readiness watcher: polls `kubectl get nodes` on the seed, moves nodes to `ready`, and reaches
+the milestones the joins wait for (the seed Ready, every control plane Ready)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from khz_tui.engine.apply.progress import READY_DEADLINE, ApplyProgress
+from khz_tui.engine.apply.progress import ApplyProgress
+from khz_tui.engine.apply.records import ProvisionedNode
 from khz_tui.engine.nodes.node_readiness import NodeCondition, NodesNotReady, node_conditions
 
 
 async def watch_readiness(run: ApplyProgress) -> None:
-    """Poll the seed for Ready nodes; mark phases; release the control-plane joins once it is Ready.
+    """Poll the seed for Ready nodes; mark phases; release the joins waiting for readiness.
     Raises NodesNotReady after the deadline, naming each waiting node and what Kubernetes says of it."""
-    await run.api_up.wait()
-    seed = run.seed_node()
+    seed = (await run.milestones.api_up.wait()).seed
     loop = asyncio.get_running_loop()
-    timeout = max(10.0, READY_DEADLINE * run.ctx.time_scale)
-    deadline = loop.time() + timeout
-    interval = run.ctx.scaled(1.0)
+    deadline = loop.time() + run.policy.ready_deadline
     while True:
-        conditions = await run.retrying(seed, node_conditions)
-        run.k8s_nodes.update({name: c.ready for name, c in conditions.items()})
+        conditions = await run.retrying(seed.session, node_conditions)
+        run.registered.update({name: c.ready for name, c in conditions.items()})
         for name, condition in conditions.items():
             node = run.nodes.get(name)
             if node is not None and condition.ready and node.phase in ("joined", "installing", "ssh-ready"):
                 run.phase(node, "ready")
-        if conditions.get(seed.slot.name, NodeCondition(False)).ready:
-            run.first_ready.set()
+        _reach_milestones(run, seed, conditions)
         if all(n.phase == "ready" for n in run.nodes.values()):
             return
         if loop.time() > deadline:
-            raise _not_ready(run, conditions, timeout)
-        await asyncio.sleep(interval)
+            raise _not_ready(run, seed, conditions)
+        await asyncio.sleep(run.policy.readiness_poll)
 
 
-def _not_ready(
-    run: ApplyProgress, conditions: dict[str, NodeCondition], timeout: float
-) -> NodesNotReady:
+def _reach_milestones(run: ApplyProgress, seed: ProvisionedNode, conditions: dict[str, NodeCondition]) -> None:
+    milestones = run.milestones
+    if not milestones.seed_ready.reached and conditions.get(seed.name, NodeCondition(False)).ready:
+        milestones.seed_ready.reach(None)
+    control = [n for n in run.nodes.values() if n.slot.role == "control-plane"]
+    if not milestones.control_plane_ready.reached and all(n.phase == "ready" for n in control):
+        milestones.control_plane_ready.reach(None)
+
+
+def _not_ready(run: ApplyProgress, seed: ProvisionedNode, conditions: dict[str, NodeCondition]) -> NodesNotReady:
     waiting = [n for n in run.nodes.values() if n.phase != "ready"]
     parts = []
     for node in waiting:
@@ -47,10 +52,9 @@ def _not_ready(
         else:
             why = conditions[name].why or f"phase {node.phase}"
         parts.append(f"{name}: {run.bus.scrub(why)}")
-    seed = run.seed_node()
     return NodesNotReady(
-        f"after {timeout:.0f}s {len(waiting)} node(s) are not Ready ({'; '.join(parts)}). "
+        f"after {run.policy.ready_deadline:.0f}s {len(waiting)} node(s) are not Ready ({'; '.join(parts)}). "
         "`kubectl describe node` shows more (CNI, cloud controller, kubelet); apply again once the cause is fixed.",
-        node=seed.slot.name, address=str(seed.session.endpoint) if seed.session else "",
+        node=seed.name, address=str(seed.session.endpoint),
         pending=[n.slot.name for n in waiting],
     )

@@ -4,9 +4,9 @@ is Ready (confirmed at the start of the run): drain and delete the node, its vol
 from __future__ import annotations
 
 from khz_tui.engine.apply.progress import ApplyProgress
-from khz_tui.engine.cloud.servers import delete_volume
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.context import NotConfirmed
-from khz_tui.engine.events import NodePhaseChanged, ResourceDeleted
+from khz_tui.engine.events import NodePhaseChanged
 from khz_tui.engine.nodes.node_removal import remove_node
 
 
@@ -32,15 +32,12 @@ async def scale_down(run: ApplyProgress, names: list[str]) -> None:
     for name in names:
         server = run.inv.servers[name]
         run.bus.emit(NodePhaseChanged(node=name, phase="deleting", server_id=server.id))
-        await run.retrying(seed, remove_node, name, run.bus)
+        await run.retrying(seed.session, remove_node, name, run.bus)
         for vol_name, vol in list(run.inv.volumes.items()):
             if (vol.labels or {}).get("khz-tui.io/node") == name:
-                await delete_volume(run.client, run.bus, vol)
+                await Cloud.of(run, run.inv).delete("volume", vol)
                 del run.inv.volumes[vol_name]
-        response = await run.client.call(run.client.hcloud.servers.delete, server, what=f"deleting server {name}")
-        if response is not None:
-            await run.client.wait_action(response.id, what=f"deleting server {name}")
-        run.bus.emit(ResourceDeleted(resource_type="server", name=name, id=server.id))
+        await Cloud.of(run, run.inv).delete("server", server)
         run.bus.emit(NodePhaseChanged(node=name, phase="deleted", server_id=server.id))
         run.ctx.files.forget_host_key(name)
         del run.inv.servers[name]

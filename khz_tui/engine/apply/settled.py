@@ -13,15 +13,13 @@ from pathlib import Path
 
 from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.resources import md5_fingerprint
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.servers import server_facts
 from khz_tui.engine.diff import compute_changes
 from khz_tui.engine.events import Change
 from khz_tui.engine.nodes.node_readiness import node_readiness
 from khz_tui.engine.nodes.session import NodeError, NodeSession, SshEndpoint
 
-#: Seconds (at real speed) the probe waits for a control plane's SSH before counting it as a change.
-PROBE_DEADLINE = 30.0
 #: How the comparison marks drift that apply reports but leaves as it is (no request, no lock needed).
 _REPORTED_ONLY = "not changed by apply"
 
@@ -51,8 +49,7 @@ async def _key_known(run: ApplyProgress) -> bool:
     # The project may hold the plan's key unlabeled (uploaded by hand): apply reuses it, as dry-run says.
     try:
         public = Path(run.plan.ssh.public_key).expanduser().read_text(encoding="utf-8")
-        found = await run.client.call(run.client.hcloud.ssh_keys.get_by_fingerprint, md5_fingerprint(public),
-                                      what="looking up the SSH key")
+        found = await Cloud.of(run, run.inv).find_ssh_key(public)
     except (OSError, IndexError, ValueError):
         return False
     return found is not None
@@ -65,15 +62,18 @@ async def _not_ready(run: ApplyProgress) -> str | None:
     if probe is None:
         return "no control plane this machine can verify"
     name = probe.slot.name
+    host_key = run.ctx.files.pinned_host_key(name)
+    if host_key is None:
+        return "no control plane this machine can verify"
     facts = server_facts(run.inv.servers[name], None)
     session = None
     try:
         endpoint = await run.ctx.access.endpoint(run.client, facts.id, facts.public_ipv4)
         session = await NodeSession.connect(
             node=name, endpoint=SshEndpoint(endpoint.host, endpoint.port),
-            host_key=run.ctx.files.pinned_host_key(name), client_key=Path(run.plan.ssh.private_key).expanduser(),
-            bus=run.bus, deadline=run.ctx.scaled(PROBE_DEADLINE, floor=2.0), wait_cloud_init=False,
-            retry_interval=run.ctx.scaled(1.0), max_interval=run.ctx.scaled(2.0, floor=0.05),
+            host_key=host_key, client_key=Path(run.plan.ssh.private_key).expanduser(),
+            bus=run.bus, deadline=run.policy.lock_probe_deadline, wait_cloud_init=False,
+            retry_interval=run.policy.ssh_retry_interval, max_interval=run.policy.ssh_max_interval,
         )
         ready = await node_readiness(session)
     except (TimeoutError, NodeError, CloudError, OSError) as exc:

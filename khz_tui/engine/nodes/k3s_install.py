@@ -109,19 +109,20 @@ async def join_server(
     tls_sans: list[str],
     bus: EventBus,
     retry_delay: float = 5.0,
+    attempts: int = LEARNER_ATTEMPTS,
 ) -> None:
     """Join a further control plane to the cluster at `join_url`. Call for one server at a time:
     etcd admits one learner at once; if another is still being promoted ("too many learner
-    members") the install is retried with backoff, a bounded number of times."""
+    members") the install is tried again with backoff, up to `attempts` times in all."""
     if not await _configure(session, plan, node, server=True, token=token, join_url=join_url, tls_sans=tls_sans, bus=bus):
         return
     delay = retry_delay
-    for attempt in range(1, LEARNER_ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         bus.log(f"joining {node.name} as a server via {join_url} (attempt {attempt})", node=node.name)
         result = await _install(session, plan, "control-plane")
         if result.exit_status == 0:
             return
-        if attempt < LEARNER_ATTEMPTS and await _learner_busy(session, result):
+        if attempt < attempts and await _learner_busy(session, result):
             bus.log(
                 f"etcd is still promoting another server; {node.name} retries in {delay:.0f}s",
                 node=node.name,
