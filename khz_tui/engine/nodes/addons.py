@@ -62,8 +62,6 @@ SYSTEM_UPGRADE_CONTROLLER_IMAGE = f"rancher/system-upgrade-controller:{SYSTEM_UP
 #: own encapsulation). Cilium's `MTU` value is the underlying device's MTU: Cilium subtracts its own
 #: VXLAN (50 bytes) and, with encryption, WireGuard (80 bytes) overhead from it (pkg/mtu).
 HETZNER_PRIVATE_MTU = 1450
-VXLAN_OVERHEAD = 50
-WIREGUARD_OVERHEAD = 80
 
 
 @dataclass(frozen=True)
@@ -127,12 +125,6 @@ def cilium_values(plan: ClusterPlan) -> dict[str, Any]:
     if plan.network.encryption:
         values["encryption"] = {"enabled": True, "type": "wireguard"}
     return values
-
-
-def pod_mtu(plan: ClusterPlan) -> int:
-    """The MTU pods get from Cilium with `cilium_values`: the private interface's, less VXLAN and,
-    with encryption, WireGuard."""
-    return HETZNER_PRIVATE_MTU - VXLAN_OVERHEAD - (WIREGUARD_OVERHEAD if plan.network.encryption else 0)
 
 
 def calico_values(plan: ClusterPlan) -> dict[str, Any]:
