@@ -25,11 +25,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
 from khz_tui.engine.api import Target, run
-from khz_tui.engine.events import NodePhaseChanged
+from khz_tui.engine.events import EngineEvent, NodePhaseChanged
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.api.config import Durations
@@ -69,14 +70,14 @@ def make_plan(name: str, cp: int, workers: int, keys: tuple[Path, Path]) -> Clus
     })
 
 
-async def one(label: str, scale: float, keys: tuple[Path, Path], state: Path) -> dict:
+async def one(label: str, scale: float, keys: tuple[Path, Path], state: Path) -> dict[str, Any]:
     cp, workers = TOPOLOGIES[label]
     plan = make_plan(f"bench-{label.replace('+', '-')}", cp, workers, keys)
-    all_ready = None
+    all_ready: float | None = None
     phases: dict[str, str] = {}
     timeline: list[tuple[str, str, float]] = []
 
-    def sink(event) -> None:
+    def sink(event: EngineEvent) -> None:
         nonlocal all_ready
         if isinstance(event, NodePhaseChanged):
             phases[event.node] = event.phase
@@ -102,11 +103,9 @@ async def one(label: str, scale: float, keys: tuple[Path, Path], state: Path) ->
 
 def sim_ready(sim: Simulator, cluster: str) -> int:
     """Nodes of `cluster` that the simulator's own k3s reports Ready (a check, not the engine's word)."""
-    ids = {s["id"] for s in sim.state.servers.values() if s["name"].startswith(f"{cluster}-")}
-    for c in sim.nodes.clusters:
-        if {n.server_id for n in c.nodes.values()} & ids:
-            return sum(1 for n in c.nodes.values() if c.is_ready(n))
-    return 0
+    ids = {s.id for s in sim.inspect.servers() if s.name.startswith(f"{cluster}-")}
+    found = sim.inspect.k3s_clusters(ids) if ids else []
+    return len(found[0].ready_nodes) if found else 0
 
 
 async def main() -> None:

@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -43,7 +44,7 @@ LABELS = {
 }
 
 
-def segments(phases: list[list], scale: float) -> tuple[list[str], dict[str, list[tuple[str, float, float]]], float]:
+def segments(phases: list[list[Any]], scale: float) -> tuple[list[str], dict[str, list[tuple[str, float, float]]], float]:
     """Per node: (phase, start, end) in simulated seconds; the last phase lasts until the run's end."""
     order: list[str] = []
     by_node: dict[str, list[tuple[str, float]]] = {}
@@ -63,7 +64,7 @@ def segments(phases: list[list], scale: float) -> tuple[list[str], dict[str, lis
     return order, out, end
 
 
-def render(runs: list[dict], path: Path, *, title: str = "") -> Path:
+def render(runs: list[dict[str, Any]], path: Path, *, title: str = "") -> Path:
     """Draw one Gantt panel per run. Each run: {"title", "phases", "scale", "bound" (real seconds)}."""
     import matplotlib
 
@@ -75,7 +76,7 @@ def render(runs: list[dict], path: Path, *, title: str = "") -> Path:
     rows = max(len(order) for order, _, _ in parsed)
     x_end = max(end for _, _, end in parsed) * 1.03
     fig, axes = plt.subplots(1, len(runs), figsize=(6.2 * len(runs), 1.2 + 0.24 * rows), sharex=True, squeeze=False)
-    for ax, run, (order, spans, end) in zip(axes[0], runs, parsed):
+    for ax, run, (order, spans, _end) in zip(axes[0], runs, parsed):
         for row, node in enumerate(order):
             for phase, start, stop in spans[node]:
                 if phase in COLOURS and stop > start:
@@ -90,7 +91,7 @@ def render(runs: list[dict], path: Path, *, title: str = "") -> Path:
             ax.text(ready / run["scale"], rows - 0.2, f" all Ready {ready / run['scale']:.0f} s", fontsize=8,
                     color="#2a7f3f", va="bottom")
         ax.set_yticks(range(len(order)))
-        prefix = os.path.commonprefix(order) if len(order) > 1 else ""
+        prefix = os.path.commonprefix(order) if len(order) > 1 else ""  # noqa: RUF071 - node names, cut at "-" below
         prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
         ax.set_yticklabels([n[len(prefix):] for n in order], fontsize=7)
         ax.set_ylim(rows - 0.3, -1.2)
@@ -110,10 +111,11 @@ def render(runs: list[dict], path: Path, *, title: str = "") -> Path:
     return path
 
 
-def run_json(script: str, *args: str, timeout: float = 900.0) -> dict:
+def run_json(script: str, *args: str, timeout: float = 900.0) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(HERE / script), *args, "--json"], capture_output=True, text=True,
                          timeout=timeout, check=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
