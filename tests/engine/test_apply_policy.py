@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import fields, replace
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,8 @@ from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import EngineEvent, NodePhaseChanged
 from khz_tui.engine.options import RunOptions
+from khz_tui.plan.model import ClusterPlan
+from khz_tui.sim.simulator import Simulator
 
 #: Every time value of the default policy at Hetzner's speed, and the floor `scaled` keeps it above.
 TIMES = {
@@ -91,7 +95,9 @@ async def test_workers_join_one_at_a_time_when_the_policy_says_so() -> None:
     assert most == 4, "no limit by default: every worker installs at once"
 
 
-async def test_another_policy_changes_the_order_through_the_same_engine(sim, make_plan, tmp_path) -> None:
+async def test_another_policy_changes_the_order_through_the_same_engine(
+    sim: Simulator, make_plan: Callable[..., ClusterPlan], tmp_path: Path
+) -> None:
     """The naive baseline's schedule: no install before every server answers SSH, workers only once
     every control plane is Ready, one worker at a time. Read from the phase events, in their order."""
     plan = make_plan("order", cp=3, workers=3, lb=False)

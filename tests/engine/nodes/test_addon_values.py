@@ -74,7 +74,7 @@ def test_ccm_knows_where_to_make_load_balancers_and_targets_private_ips():
     assert "HCLOUD_LOAD_BALANCERS_NETWORK_ZONE" not in env  # mutually exclusive with the location
     assert env["HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP"] == "true"
     assert "HCLOUD_LOAD_BALANCERS_ENABLED" not in env
-    (chart,) = [a for a in addon_list(ClusterPlan(name="demo")) if a.name == "hcloud-cloud-controller-manager"][0].documents
+    (chart,) = next(a for a in addon_list(ClusterPlan(name="demo")) if a.name == "hcloud-cloud-controller-manager").documents
     # The chart's `env` map form: NAME: {value: ...}, merged with the chart's own HCLOUD_TOKEN entry.
     assert values(chart)["env"]["HCLOUD_LOAD_BALANCERS_LOCATION"] == {"value": "fsn1"}
     assert values(chart)["env"]["HCLOUD_LOAD_BALANCERS_USE_PRIVATE_IP"] == {"value": "true"}
@@ -83,7 +83,7 @@ def test_ccm_knows_where_to_make_load_balancers_and_targets_private_ips():
 def test_csi_volumes_carry_the_clusters_label():
     """The CSI driver's volumes get the cluster label (chart value `controller.volumeExtraLabels`, csi-driver
     docs "volume-labels"), so destroy can prove a detached `pvc-...` volume belongs to this cluster."""
-    (chart,) = [a for a in addon_list(ClusterPlan(name="demo")) if a.name == "hcloud-csi"][0].documents
+    (chart,) = next(a for a in addon_list(ClusterPlan(name="demo")) if a.name == "hcloud-csi").documents
     assert values(chart)["controller"]["volumeExtraLabels"] == {"khz-tui.io/cluster": "demo"}
 
 
