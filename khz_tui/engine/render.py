@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import platformdirs
 import yaml
@@ -37,7 +37,9 @@ from khz_tui.plan.model import ClusterPlan
 
 if TYPE_CHECKING:
     from khz_tui.engine.api import Connect
+    from khz_tui.engine.caller_address import CallerAddress
     from khz_tui.engine.cloud.client import CloudClient
+    from khz_tui.engine.options import RunOptions
 
 REDACTED = "<redacted>"
 
@@ -62,7 +64,7 @@ class RenderFacts:
     from_cloud: bool = False
     placeholders: list[str] = field(default_factory=list)
     """What only the cloud knows and was written as a placeholder, in words."""
-    caller_addresses: list[Any] = field(default_factory=list)
+    caller_addresses: list[CallerAddress] = field(default_factory=list)
     """The addresses khz-tui runs from (`caller_address.CallerAddress`), found as apply finds them, for
     the plan's empty allowed lists."""
 
@@ -241,7 +243,7 @@ def load_yaml_documents(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-async def gather_facts(plan: ClusterPlan, options: Any, connect: Connect) -> RenderFacts:
+async def gather_facts(plan: ClusterPlan, options: RunOptions, connect: Connect) -> RenderFacts:
     """Facts from the cloud when one is named (`--sim`, `--endpoint`) or a token is at hand; from the
     plan alone otherwise. Raises CredentialsError when a named cloud cannot be used."""
     from khz_tui.engine.credentials import CredentialsError, resolve_token
@@ -280,7 +282,8 @@ async def gather_facts(plan: ClusterPlan, options: Any, connect: Connect) -> Ren
             client.close()
 
 
-def run_render(plan_path: Path, directory: Path, options: Any, connect: Connect, *, out: Any = None) -> int:
+def run_render(plan_path: Path, directory: Path, options: RunOptions, connect: Connect, *,
+               out: TextIO | None = None) -> int:
     """`khz-tui render`: 0 when the files are written, 2 for a bad plan or an unusable cloud."""
     import asyncio
     import sys

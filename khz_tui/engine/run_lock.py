@@ -44,7 +44,7 @@ from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.names import LABEL_PREFIX, MANAGED_BY, MANAGED_BY_LABEL, RUN_LOCK_OF_LABEL, run_lock_name
 from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.context import NotConfirmed, RunContext
-from khz_tui.engine.events import RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
+from khz_tui.engine.events import FailedStep, RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
 from khz_tui.engine.steps import StepError, step
 
 #: How long a marker stays valid without renewal, at real speed. A killed run blocks the cluster
@@ -61,7 +61,7 @@ TAKE_ATTEMPTS = 3
 #: Seconds to delete the marker at the end of a run (also a cancelled one) before giving up on it.
 RELEASE_TIMEOUT = 30.0
 #: `failed_step` of a run refused because another run holds the cluster (exit code 75).
-LOCKED_STEP = "locked"
+LOCKED_STEP: FailedStep = "locked"
 
 OWNER_LABEL = f"{LABEL_PREFIX}/run-owner"
 PID_LABEL = f"{LABEL_PREFIX}/run-pid"

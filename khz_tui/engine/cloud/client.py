@@ -105,8 +105,8 @@ class CloudClient:
         self.pacer = Pacer()
         self.poll = poll or PollInterval()
         self.hcloud = new_client(self.endpoint, token, timeout=timeout or TIMEOUT, pool_size=MAX_PARALLEL)
-        self._session = http_session(self.hcloud)
-        self._session.hooks["response"].append(self._on_response)
+        self._http_session = http_session(self.hcloud)
+        self._http_session.hooks["response"].append(self._on_response)
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="hcloud")
         self._gate = asyncio.Semaphore(MAX_PARALLEL)
@@ -187,7 +187,7 @@ class CloudClient:
         headers = request_headers(self.hcloud)
         for attempt in range(MAX_ATTEMPTS):
             try:
-                response = await loop.run_in_executor(self._executor, lambda: self._session.get(
+                response = await loop.run_in_executor(self._executor, lambda: self._http_session.get(
                     url, params={"per_page": 1}, headers=headers, timeout=CHECK_TIMEOUT))
             except requests.RequestException as exc:
                 retry = _dropped_after_connect(exc)
@@ -254,7 +254,7 @@ class CloudClient:
     def close(self) -> None:
         """Stop the worker threads (dropping queued calls) and close the HTTP connections."""
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._session.close()
+        self._http_session.close()
 
 
 class _ActionWaiter:

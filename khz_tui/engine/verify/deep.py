@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 import yaml
 from hcloud.load_balancers.client import BoundLoadBalancer
@@ -33,6 +33,8 @@ from khz_tui.engine.verify.checks import DNS_IMAGE, addon_namespaces, unanswered
 from khz_tui.engine.verify.model import CheckResult, Verification
 from khz_tui.engine.verify.shell import ClusterShell, ClusterUnanswered
 from khz_tui.plan.model import ClusterPlan
+
+T = TypeVar("T")
 
 NAMESPACE = "default"
 SERVICE = "khz-verify-lb"
@@ -112,8 +114,9 @@ async def _failure_event(shell: ClusterShell, name: str, reasons: tuple[str, ...
     return f"{events[-1].get('reason')}: {events[-1].get('message', '')}" if events else None
 
 
-async def _until(v: Verification, deadline: float, look: Callable[[], Awaitable[Any]]) -> Any:
-    """`look()` every POLL seconds until it returns something truthy or `deadline` passes (then None)."""
+async def _until(v: Verification, deadline: float, look: Callable[[], Awaitable[T]]) -> T:
+    """`look()` every POLL seconds until it returns something truthy or `deadline` passes (then its last,
+    falsy answer)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + v.ctx.scaled(deadline, floor=2.0)
     while True:
@@ -147,7 +150,7 @@ async def _addon_services(v: Verification, shell: ClusterShell) -> tuple[list[st
 async def _addons_served(v: Verification, shell: ClusterShell, result: CheckResult) -> CheckResult:
     """`result` of the throwaway Service, extended with (or failed on) the add-ons' LoadBalancer Services."""
 
-    async def all_served() -> Any:
+    async def all_served() -> bool | None:
         _served, pending = await _addon_services(v, shell)
         return None if pending else True
 
@@ -180,7 +183,7 @@ async def check_load_balancer(v: Verification) -> list[CheckResult]:
     try:
         await _apply(shell, _service_manifest(v.ctx.plan))
 
-        async def address() -> Any:
+        async def address() -> str | None:
             svc = await shell.json(f"get service {SERVICE} -n {NAMESPACE}")
             nonlocal uid
             uid = str((svc.get("metadata") or {}).get("uid") or "")
@@ -248,7 +251,7 @@ async def check_volume(v: Verification, klass: str) -> list[CheckResult]:
     try:
         await _apply(shell, _claim_manifest(klass))
 
-        async def bound() -> Any:
+        async def bound() -> str | None:
             nonlocal uid
             claim = await shell.json(f"get pvc {name} -n {NAMESPACE}")
             pod = await shell.json(f"get pod {name} -n {NAMESPACE}")
