@@ -19,12 +19,15 @@
 
 The order they make, with the default policy:
 
-    infrastructure ─┬─ servers (each: create ─ SSH = reachable[node]) ──────────────────────────┐
-                    └─ load balancer ──────────── load_balancer ─┐                                │
-    servers_known ───────────────────────────────────────────────┴─ seed_known ─ seed install ─ api_up
-    api_up ─┬─ workers join ─────────────────────────────────────────────┐
-            ├─ add-ons                                                    ├─ every node Ready (readiness)
-            └─ seed_ready ─ control planes join, one at a time ───────────┘
+    infrastructure ─┬─ load balancer: load_balancer ────────────┐
+                    └─ each server created ─┬─ servers_known ───┴─ seed_known ───┐
+                                            └─ SSH: reachable[node] ─────────────┴─ seed install ─ api_up
+    api_up ─┬─ workers join (each once its own reachable[node]) ─────────────┐
+            ├─ add-ons                                                       ├─ every node Ready
+            └─ readiness: seed_ready ─ control planes join, one at a time ───┘
+
+Another policy adds waits on the other two: every install after every_node_reachable, and workers
+after control_plane_ready (the benchmark's naive baseline does both).
 """
 
 from __future__ import annotations
