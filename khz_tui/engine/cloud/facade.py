@@ -1,13 +1,16 @@
 """The cloud facade: one object, `Cloud`, bound to a run's client, bus, plan and inventory, whose verbs
-are the only way the engine changes or reads its Hetzner project (outside `engine/cloud/` nothing
-touches hcloud-python).
+are the only way the engine changes or reads its Hetzner project (outside `engine/cloud/` hcloud-python
+is only imported for its types; its internals are reached in `hcloud_adapter.py` alone).
 
-Every verb waits for the actions it starts, and a change emits one event: a create `ResourceCreated`
+Every verb waits for the actions it starts (but `create_server`, whose create action `wait_created` waits
+for, so the caller can go on meanwhile), and a change emits one event: a create `ResourceCreated`
 (`ResourceFound` for a resource found or adopted instead), a delete `ResourceDeleted`. A delete of a
 resource that is already gone succeeds without an event and returns False (the run did not delete it),
-whichever path deletes it: destroy, scale-down, or apply recreating a broken server. Actions on a
-resource that exists (power on, attach, applying the firewall) emit nothing themselves: the caller says
-why it acts (a repair) in its own words. Errors are `CloudError`s with a hint (`client.py`).
+whichever path deletes it: destroy, scale-down, or apply recreating a broken server. An action the caller
+asks for on a resource that exists (power on, attach to the network) emits nothing: the caller says why
+it acts (`NodeRepaired`); a repair an `ensure_*` makes on its own (the firewall applied by its selector
+again, a volume attached again) is said in a warning line. Errors are `CloudError`s with a hint
+(`client.py`).
 
 The verbs, by module:
 
