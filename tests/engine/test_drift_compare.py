@@ -26,12 +26,13 @@ from hcloud.servers.domain import Server
 from khz_tui.engine import drift
 from khz_tui.engine.apply.settled import acts_on
 from khz_tui.engine.bus import EventBus
-from khz_tui.engine.cloud import resources
+from khz_tui.engine.cloud import shared_resources
 from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.cloud.names import cluster_labels, cluster_selector
 from khz_tui.engine.diff import compute_changes
-from khz_tui.sim.api.firewalls import firewall_ids_of
+from khz_tui.engine.requests import firewall_rules
 
 CALLER = "127.0.0.1/32"
 
@@ -43,7 +44,7 @@ def build_old_cluster(sim, plan, *, direct: list[int]) -> dict[str, int]:
     labels = cluster_labels(plan.name)
     hc.networks.create(name=plan.name, ip_range=plan.network.ip_range, labels=labels,
                        subnets=[NetworkSubnet(type="cloud", ip_range=plan.network.subnet, network_zone=plan.network.zone)])
-    rules = resources.firewall_rules(plan, CALLER)
+    rules = firewall_rules(plan, CALLER)
     fw = hc.firewalls.create(name=plan.name, rules=rules, labels=labels).firewall
     ids = {}
     for i in (1, 2):
@@ -63,9 +64,8 @@ def build_old_cluster(sim, plan, *, direct: list[int]) -> dict[str, int]:
 
 def covered(sim, cluster: str) -> dict[str, bool]:
     """Per server of the cluster: whether the simulator puts the cluster's firewall in front of it."""
-    (fw,) = [f for f in sim.state.firewalls.values() if f["name"] == cluster]
-    return {s["name"]: fw["id"] in firewall_ids_of(sim.state, s) for s in sim.state.servers.values()
-            if s["labels"].get("khz-tui.io/cluster") == cluster}
+    fw = sim.inspect.firewall(cluster)
+    return {s.name: fw.id in s.firewalls for s in sim.inspect.servers(f"khz-tui.io/cluster={cluster}")}
 
 
 async def test_an_old_clusters_firewall_gets_the_selector_and_covers_every_server(api_sim, make_plan) -> None:
@@ -77,16 +77,15 @@ async def test_an_old_clusters_firewall_gets_the_selector_and_covers_every_serve
     client = CloudClient(api_sim.endpoint, api_sim.token, bus.usage)
     try:
         inv = await discover(client, plan.name)
-        fw = await resources.ensure_firewall(client, bus, plan, inv, CALLER)
+        fw = await Cloud(client, bus, plan, inv).ensure_firewall(CALLER)
         assert drift.has_cluster_selector(fw, "old")
         assert covered(api_sim, "old") == {"old-cp-1": True, "old-cp-2": True}
-        (stored,) = [f for f in api_sim.state.firewalls.values() if f["name"] == "old"]
-        assert {"type": "label_selector", "label_selector": {"selector": cluster_selector("old")}} in stored["applied_to"]
+        assert cluster_selector("old") in api_sim.inspect.firewall("old").applied_to_selectors
         assert any(e.kind == "LogLine" and "not applied to old-cp-2" in e.text for e in events)
 
         before = api_sim.mutating_request_count
         inv = await discover(client, plan.name)
-        await resources.ensure_firewall(client, bus, plan, inv, CALLER)
+        await Cloud(client, bus, plan, inv).ensure_firewall(CALLER)
         assert api_sim.mutating_request_count == before, "a covered firewall is left alone"
     finally:
         client.close()
@@ -128,7 +127,7 @@ def test_a_firewall_leaving_a_labeled_server_out_is_not_repairable(make_plan) ->
     (line,) = drift.firewall_coverage("held", _firewall_as_answered([selector]), servers)
     assert (line.kind, line.field, line.actual) == ("report", drift.APPLIED_TO, "not applied to held-cp-2")
     with pytest.raises(CloudError) as stopped:
-        resources._refuse_uncovered(make_plan("held"), _firewall_as_answered([selector]), [line])
+        shared_resources._refuse_uncovered(make_plan("held"), _firewall_as_answered([selector]), [line])
     assert "held-cp-2" in stopped.value.message and stopped.value.code == "firewall_not_applied"
 
     (missing,) = drift.firewall_coverage("held", _firewall_as_answered([]), servers)
