@@ -157,7 +157,7 @@ class Catalog:
             if im.get("name") and im.get("type") == "system" and not im.get("deprecated")
         }
         pricing = data.get("pricing", {})
-        ipv4 = next((p for p in pricing.get("primary_ips", []) if p["type"] == "ipv4"), {"prices": []})
+        ipv4: dict[str, Any] = next((p for p in pricing.get("primary_ips", []) if p["type"] == "ipv4"), {"prices": []})
         return cls(
             snapshot_date=data.get("snapshot_date", "live"),
             currency=pricing.get("currency", "EUR"),
@@ -175,7 +175,8 @@ class Catalog:
 def snapshot_wire() -> dict[str, Any]:
     """The bundled snapshot in Hetzner's wire format (a fresh copy each call; callers may mutate it)."""
     text = resources.files("khz_tui.plan").joinpath(SNAPSHOT_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    wire: dict[str, Any] = json.loads(text)
+    return wire
 
 
 @lru_cache(maxsize=1)

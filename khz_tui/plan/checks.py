@@ -11,6 +11,7 @@ import ipaddress
 import re
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -79,7 +80,7 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def validate_data(
-    data: dict, catalog: Catalog | None = None, *, strict: bool = False
+    data: dict[str, Any], catalog: Catalog | None = None, *, strict: bool = False
 ) -> tuple[ClusterPlan | None, list[Problem]]:
     """Build a plan from raw data (parsed TOML) and return it with every problem found.
 
@@ -111,7 +112,7 @@ def validate_data(
     return plan, problems
 
 
-def _walk(data: Any, loc: tuple[Any, ...] = ()):
+def _walk(data: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
     """Yield (loc, key, value) for every mapping entry and (loc, None, value) for list items."""
     if isinstance(data, dict):
         for key, value in data.items():
@@ -123,7 +124,7 @@ def _walk(data: Any, loc: tuple[Any, ...] = ()):
             yield from _walk(value, (*loc, i))
 
 
-def _secret_problems(data: dict) -> list[Problem]:
+def _secret_problems(data: dict[str, Any]) -> list[Problem]:
     problems = []
     for loc, key, value in _walk(data):
         in_labels = bool(loc) and loc[-1] == "labels"
@@ -497,7 +498,7 @@ def _check_network(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
               ("network.service_cidr", ipaddress.ip_network(net.service_cidr))]
     for i, (path_a, a) in enumerate(ranges):
         for path_b, b in ranges[i + 1 :]:
-            if a.overlaps(b):  # type: ignore[arg-type]
+            if a.overlaps(b):
                 problems.append(
                     _error(path_b, f"{b} overlaps {path_a.split('.')[-1]} {a}; the network, pod and service "
                            "ranges must not share addresses")
@@ -554,7 +555,8 @@ def _check_components(plan: ClusterPlan, catalog: Catalog) -> list[Problem]:
                        f"{', '.join(K3S_COMPONENTS)}")
             )
     if plan.addons.ingress == "traefik" and "traefik" in disabled:
-        problems.append(_error(f"k3s.disable[{disabled.index('traefik')}]", 'ingress = "traefik" but k3s.disable turns traefik off; '
+        problems.append(_error(f"k3s.disable[{disabled.index('traefik')}]",
+                               'ingress = "traefik" but k3s.disable turns traefik off; '
                                'remove it from k3s.disable or choose ingress = "nginx" or "none"'))
     if plan.addons.service_load_balancer == "klipper" and "servicelb" in disabled:
         problems.append(_error(f"k3s.disable[{disabled.index('servicelb')}]", 'service_load_balancer = "klipper" but k3s.disable '

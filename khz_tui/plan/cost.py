@@ -90,12 +90,12 @@ def estimate_cost(plan: ClusterPlan, catalog: Catalog | None = None) -> CostEsti
         lines.append(_line(f"API load balancer {plan.load_balancer.type} ({location})", 1, price))
 
     for vol in plan.storage.volumes:
-        pool = plan.pool(vol.pool)
-        if pool is None or pool.count == 0:
+        owner = plan.pool(vol.pool)
+        if owner is None or owner.count == 0:
             continue
         monthly = catalog.volume_price_per_gb_month * vol.size_gb
         price = Price(hourly=monthly / HOURS_PER_MONTH, monthly=monthly)
-        lines.append(_line(f"volume {vol.name} {vol.size_gb} GB (pool {pool.name})", pool.count, price))
+        lines.append(_line(f"volume {vol.name} {vol.size_gb} GB (pool {owner.name})", owner.count, price))
 
     for location, n in sorted(ipv4.items()):
         monthly = _price(catalog.ipv4_price_monthly, location, "a primary IPv4")

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from khz_tui.plan import defaults
 from khz_tui.plan.syntax import check_env_name, check_http_url
 
 SCHEMA_VERSION = 1
@@ -85,7 +86,7 @@ def check_label(key: str, value: str) -> None:
 class HcloudSection(PlanSection):
     """Where the Hetzner Cloud API is and where its token comes from. The token itself never lives here."""
 
-    token_env: str = "HCLOUD_TOKEN"
+    token_env: str = defaults.TOKEN_ENV
     """Name of the environment variable that holds the API token."""
 
     context: str | None = None
@@ -118,10 +119,10 @@ class HcloudSection(PlanSection):
 class SshSection(PlanSection):
     """The SSH key pair khz-tui uses to reach the nodes, and who may reach SSH and the Kubernetes API."""
 
-    public_key: str = "~/.ssh/id_ed25519.pub"
+    public_key: str = defaults.PUBLIC_KEY
     """Public key uploaded to Hetzner (reused when the project already has it)."""
 
-    private_key: str = "~/.ssh/id_ed25519"
+    private_key: str = defaults.PRIVATE_KEY
     """Private key khz-tui signs in with. It stays on this machine."""
 
     port: Annotated[int, Field(ge=1, le=65535)] = 22

@@ -17,7 +17,7 @@ import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import tomli_w
 
@@ -101,11 +101,11 @@ def read_plan_text(path: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return _raise(Problem("", f"the file is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8",
-                              line), source)
+        _raise(Problem("", f"the file is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8", line),
+               source)
 
 
-def _raise(problem: Problem, source: str) -> Any:
+def _raise(problem: Problem, source: str) -> NoReturn:
     raise PlanError([problem], source)
 
 

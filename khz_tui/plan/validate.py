@@ -71,7 +71,8 @@ def _text_summary(source: str, plan: ClusterPlan, cost: CostEstimate, warnings: 
     cp = plan.control_plane
     cp_locs = Counter(plan.control_plane_locations())
     out = [f"{source}: the plan is valid.", "",
-           f'cluster "{plan.name}": {plan.server_count()} server{"s" if plan.server_count() != 1 else ""} in network zone {plan.network.zone}, '
+           f'cluster "{plan.name}": {plan.server_count()} server{"s" if plan.server_count() != 1 else ""} '
+           f"in network zone {plan.network.zone}, "
            f"{plan.network.cni}, k3s {plan.k3s.version or 'channel ' + str(plan.k3s.channel)}"]
     spread = ", ".join(f"{loc} ({n})" for loc, n in cp_locs.items()) if len(cp_locs) > 1 else next(iter(cp_locs))
     out.append(f"  control plane: {cp.count} x {cp.server_type} in {spread}")
