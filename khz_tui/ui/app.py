@@ -3,22 +3,21 @@
 The app holds the plan being edited (`PlanDraft`), the token typed in this session (memory only)
 and the way runs are started (`runner_factory`: the engine, or a script in tests and screenshots).
 
-Start-up is kept to what the first screen needs: other screens' modules load when first shown, and
-the plan package (pydantic models, catalog, checks) loads in a background thread after the first
-frame, at the first moment nobody is typing (`PLAN_LOAD_QUIET`): a thread importing modules holds
-the interpreter lock most of the time, and would halve the speed of keys handled meanwhile.
+Start-up is kept to what the first screen needs, in two ways that each save more than 100 ms of the
+start-up benchmark: the other wizard steps, which import the plan package, load when first shown
+(`step_screen`); and the plan package (pydantic models, catalog, checks) loads in a background thread
+after the first frame, at the first moment nobody is typing (`PLAN_LOAD_QUIET`): a thread importing
+modules holds the interpreter lock most of the time, and would halve the speed of keys handled meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
 import json
 import time
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App
@@ -31,6 +30,7 @@ from khz_tui.ui.command_palette import PlanCommands
 from khz_tui.ui.draft import DEFAULT_NAME, PlanDraft, load_plan_package
 from khz_tui.ui.engine_runs import CatalogReader, Runner, RunnerFactory, engine_catalog_reader, engine_runner_factory
 from khz_tui.ui.preferences import DARK_THEME, LIGHT_THEME, load_theme, save_theme
+from khz_tui.ui.screens.credentials import CredentialsStep
 from khz_tui.ui.screens.step import WizardStep
 from khz_tui.ui.target import Target, describe_target
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
@@ -41,24 +41,33 @@ if TYPE_CHECKING:
     from khz_tui.plan.checks import Problem
     from khz_tui.plan.model import ClusterPlan
 
-#: Each wizard step's screen as (module, class): a module is imported when its screen is first shown.
-#: The order of the steps is the step indicator's (`STEP_ORDER`).
-STEP_SCREENS: dict[str, tuple[str, str]] = {
-    "credentials": ("khz_tui.ui.screens.credentials", "CredentialsStep"),
-    "topology": ("khz_tui.ui.screens.topology", "TopologyStep"),
-    "networking": ("khz_tui.ui.screens.networking", "NetworkingStep"),
-    "storage": ("khz_tui.ui.screens.storage", "StorageStep"),
-    "review": ("khz_tui.ui.screens.review", "ReviewScreen"),
-}
 #: Seconds without a key or click after which the plan package starts loading. Far shorter than it
 #: takes to read the first screen; keys typed ahead (e.g. while the terminal opens) go first.
 PLAN_LOAD_QUIET = 0.15
 
 
-def step_screen(step: str) -> type[Screen]:
-    """The screen class of a wizard step, importing its module on first use."""
-    module, name = STEP_SCREENS[step]
-    return getattr(importlib.import_module(module), name)
+def step_screen(step: str) -> type[Screen[None]]:
+    """The screen class of a wizard step (in the step indicator's order, `STEP_ORDER`). The steps after
+    the first import the plan package, so each one's module is imported when it is first shown."""
+    if step == "credentials":
+        return CredentialsStep
+    if step == "topology":
+        from khz_tui.ui.screens.topology import TopologyStep
+
+        return TopologyStep
+    if step == "networking":
+        from khz_tui.ui.screens.networking import NetworkingStep
+
+        return NetworkingStep
+    if step == "storage":
+        from khz_tui.ui.screens.storage import StorageStep
+
+        return StorageStep
+    if step == "review":
+        from khz_tui.ui.screens.review import ReviewScreen
+
+        return ReviewScreen
+    raise ValueError(f"no wizard step {step!r}")
 
 
 class KhzApp(App[int]):
@@ -110,7 +119,9 @@ class KhzApp(App[int]):
         self._saved_data: str | None = None
         """The draft's data as its file holds it (None: a new plan, compared with the defaults)."""
         self._input_at = time.monotonic()
+        """When a key or click last came (monotonic clock): the plan package waits for a pause."""
         self.last_input_time = 0.0
+        """When the latest key or click was made, on the clock of Textual's messages (`Message.time`)."""
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.Paste)):
@@ -120,21 +131,9 @@ class KhzApp(App[int]):
             self.last_input_time = event.time
         await super().on_event(event)
 
-    def get_default_screen(self) -> Screen:
-        """The wizard's first step is the app's first screen, rather than a screen pushed over Textual's
-        empty default one: that one would be styled, laid out and painted too, and the screen under the
-        top one is composited with it, so its repaints repaint the step. A saved plan (replay) opens
-        over the empty screen, as before."""
-        if self.plan_path is not None:
-            return super().get_default_screen()
-        first = step_screen(STEP_ORDER[0])()
-        # Textual's switch_screen drops a result callback from the screen it replaces; pushed and
-        # switched-in screens get an empty one, the first screen does not. Give it the same.
-        first._push_result_callback(first, None)
-        return first
-
     def on_mount(self) -> None:
-        if self.plan_path is None:  # the first step is already showing (`get_default_screen`)
+        if self.plan_path is None:
+            self.show_step(STEP_ORDER[0])
             painted = asyncio.Event()
             self.call_after_refresh(painted.set)
             self._load_plan_package(painted)  # started now, so waiting for the app's workers includes it
@@ -158,7 +157,8 @@ class KhzApp(App[int]):
         this: every check first completes the draft itself (`PlanDraft.check`, `WizardStep.action_next`)."""
         await painted.wait()
         self._input_at = max(self._input_at, time.monotonic())  # quiet counts from the first frame
-        while (wait := self._input_at + PLAN_LOAD_QUIET - time.monotonic()) > 0:
+        # Not an Event: the deadline moves with every key, so sleep until it stops moving.
+        while (wait := self._input_at + PLAN_LOAD_QUIET - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
         await asyncio.to_thread(load_plan_package)
         self.draft.complete()
@@ -178,8 +178,8 @@ class KhzApp(App[int]):
 
     # -- wizard flow ------------------------------------------------------------------------------
 
-    def _show(self, screen: Screen) -> None:
-        if type(self.screen) is Screen:  # Textual's empty first screen (replay): it stays underneath
+    def _show(self, screen: Screen[None]) -> None:
+        if type(self.screen) is Screen:  # Textual's empty first screen: it stays underneath
             self.push_screen(screen)
         else:
             self.switch_screen(screen)
@@ -187,7 +187,7 @@ class KhzApp(App[int]):
     def show_step(self, step: str, *, focus: str | None = None) -> None:
         """Show a wizard step; `focus` puts the cursor on the field for that key path."""
         screen = step_screen(step)()
-        if focus is not None:
+        if focus is not None and isinstance(screen, WizardStep):  # the review has no fields
             screen.focus_path = focus
         self._show(screen)
 
@@ -415,7 +415,7 @@ def _file_text(path: Path | None) -> str | None:
         return None
 
 
-def _raw_plan(path: Path) -> dict | None:
+def _raw_plan(path: Path) -> dict[str, Any] | None:
     """The file's data as written, so the wizard can show each bad value beside its field."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -435,8 +435,4 @@ def _schema_version() -> int:
 
 def run_tui(plan_path: Path | None, options: RunOptions, connect: Connect) -> int:
     """Open the wizard (or a saved plan at Review). Returns the process exit code."""
-    # Everything imported so far lives as long as the process: leave it out of the collector's full
-    # passes, which otherwise walk all of Textual's objects again during the first frame.
-    gc.freeze()
-    result = KhzApp(plan_path, options, connect=connect).run()
-    return result if isinstance(result, int) else 0
+    return KhzApp(plan_path, options, connect=connect).run() or 0

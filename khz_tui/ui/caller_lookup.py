@@ -27,19 +27,19 @@ class CallerLookup:
 
     found: list[CallerAddress] | None = None
     error: str | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _lookup_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def done(self) -> bool:
         return self.found is not None or self.error is not None
 
     async def look_up(self, plan: ClusterPlan, options: RunOptions, token: str | None, connect: Connect) -> None:
-        async with self._lock:
+        async with self._lookup_lock:
             if self.done:
                 return
             try:
                 self.found = await _caller_addresses(plan, options, token, connect)
-            except Exception as exc:  # shown beside the fields in the engine's words; the run will say it too
+            except Exception as exc:  # noqa: BLE001 - shown beside the fields in the engine's words; the run says it too
                 self.error = _reason(exc)
 
     def summary(self) -> str:

@@ -6,7 +6,8 @@ value (or a whole invalid plan file) can sit in a field with its problem beside 
 
 The plan package (pydantic models, catalog, checks) costs more start-up time than the rest of the
 wizard together, so this module imports it only when a draft is checked, and a new plan's draft can
-wait for it: the first screen paints while the app loads the package in the background.
+wait for it: the first screen paints while the app loads the package in the background. Fields show
+the plan's own defaults (`get_or_default`, `entry_defaults`), never copies of them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
 
+    from khz_tui.plan.catalog import Catalog
     from khz_tui.plan.checks import Problem
     from khz_tui.plan.model import ClusterPlan
 
 DEFAULT_NAME = "my-cluster"
 #: Changes ctrl+z can take back; older ones are forgotten first.
 UNDO_DEPTH = 100
+_ABSENT = object()  # `get`'s answer for a path the draft has no value at
 
 
 def owns(prefixes: tuple[str, ...], path: str) -> bool:
@@ -48,7 +52,7 @@ class PlanDraft:
         self.data = data
         self.plan: ClusterPlan | None = None
         self.problems: list[Problem] = []
-        self.catalog: Any = None
+        self.catalog: Catalog | None = None
         """What the target sells, read live after Verify (a `Catalog`); None: the bundled snapshot."""
         self._defaults_pending = defaults_pending
         self._undo: deque[tuple[dict[str, Any], str]] = deque(maxlen=UNDO_DEPTH)
@@ -93,6 +97,13 @@ class PlanDraft:
                 return default
             node = node[part]
         return node
+
+    def get_or_default(self, path: str) -> Any:
+        """Value at a dotted path, or the plan's default for it where the draft has none (a plan file may
+        leave a key out, or hold a value where a table belongs). Loads the plan model: the first step,
+        which paints before it loads, passes the defaults of `plan/defaults.py` to `get` instead."""
+        value = self.get(path, _ABSENT)
+        return plan_default(path) if value is _ABSENT else value
 
     def set(self, path: str, value: Any) -> None:
         """Store `value` at a dotted path; None removes the key (the plan's default applies)."""
@@ -158,19 +169,51 @@ class PlanDraft:
 
 
 def field_help(path: str) -> str:
-    """The plan field's own description (its docstring), for tooltips and F1 help."""
+    """The plan field's own description (its docstring), for tooltips and F1 help; for a path that goes
+    past the plan's fields (a label's key), the description of the last field on the way."""
+    fields = _plan_fields(path)
+    return (fields[-1].description or "") if fields else ""
+
+
+def plan_default(path: str) -> Any:
+    """The plan model's default for a key path (`control_plane.count`; `worker_pools.count` is each pool's),
+    None where the path has none."""
+    from pydantic_core import to_jsonable_python
+
+    fields = _plan_fields(path)
+    if len(fields) != len(path.split(".")) or fields[-1].is_required():
+        return None
+    # As plain data, the way the draft holds a plan (`model_dump(mode="json", exclude_none=True)`).
+    return to_jsonable_python(fields[-1].get_default(call_default_factory=True), exclude_none=True)
+
+
+def entry_defaults(path: str) -> dict[str, Any]:
+    """The defaults of one entry of the list at `path` (`worker_pools`, `storage.volumes`) as plain data,
+    without the keys whose default is None (as a saved plan leaves them out)."""
+    fields = _plan_fields(path)
+    model = _inner_model(fields[-1].annotation) if fields else None
+    if model is None:
+        return {}
+    from pydantic_core import to_jsonable_python
+
+    found = {name: info.get_default(call_default_factory=True) for name, info in model.model_fields.items()
+             if not info.is_required()}
+    return {name: to_jsonable_python(value, exclude_none=True) for name, value in found.items() if value is not None}
+
+
+def _plan_fields(path: str) -> list[FieldInfo]:
+    """The plan model's fields along a key path, as far as the path follows them (`[n]` indexes are skipped)."""
     from khz_tui.plan.model import ClusterPlan
 
     model: type[BaseModel] | None = ClusterPlan
-    description = ""
+    fields: list[FieldInfo] = []
     for part in path.split("."):
         part = part.split("[")[0]
         if model is None or part not in model.model_fields:
-            return description
-        info = model.model_fields[part]
-        description = info.description or ""
-        model = _inner_model(info.annotation)
-    return description
+            break
+        fields.append(model.model_fields[part])
+        model = _inner_model(fields[-1].annotation)
+    return fields
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from khz_tui.plan.defaults import PUBLIC_KEY
+
+if TYPE_CHECKING:
+    from khz_tui.ui.draft import PlanDraft
 
 
 def ssh_dir() -> Path:
@@ -26,12 +32,12 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def missing_key(draft) -> str | None:
+def missing_key(draft: PlanDraft) -> str | None:
     """Why the plan's SSH key cannot be used from this machine (a file not there), or None.
 
-    `draft` is the wizard's PlanDraft. Only existence is checked here; the run's pre-flight checks the
-    rest (passphrase, agent, permissions) before anything is created."""
-    public = draft.get("ssh.public_key", "~/.ssh/id_ed25519.pub")
+    Only existence is checked here; the run's pre-flight checks the rest (passphrase, agent,
+    permissions) before anything is created."""
+    public = draft.get("ssh.public_key", PUBLIC_KEY)
     if not isinstance(public, str) or not public:
         return None
     private = draft.get("ssh.private_key") or public.removesuffix(".pub")

@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from khz_tui.engine.credentials import DEFAULT_ENDPOINT as HETZNER_ENDPOINT
+from khz_tui.plan.defaults import TOKEN_ENV
+
 if TYPE_CHECKING:
     from khz_tui.engine.options import RunOptions
     from khz_tui.ui.draft import PlanDraft
-
-HETZNER_ENDPOINT = "https://api.hetzner.cloud/v1"  # the engine's default (credentials.DEFAULT_ENDPOINT)
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Target:
 
 def describe_target(options: RunOptions, draft: PlanDraft, typed_token: bool) -> Target:
     if options.sim:
-        from khz_tui.engine.sim_project import project_label
+        from khz_tui.engine.simulated_project import project_label
 
         project = project_label()
         return Target(f"simulated project {project} (--sim)", f"the simulated project {project}", False, True)
@@ -47,7 +48,7 @@ def describe_target(options: RunOptions, draft: PlanDraft, typed_token: bool) ->
 def _token_words(options: RunOptions, draft: PlanDraft, typed_token: bool) -> str:
     if typed_token:
         return "the token typed here"
-    var = options.token_env or draft.get("hcloud.token_env") or "HCLOUD_TOKEN"
+    var = options.token_env or draft.get("hcloud.token_env") or TOKEN_ENV
     if os.environ.get(var):
         return f"the token in ${var}"
     context = draft.get("hcloud.context") or os.environ.get("HCLOUD_CONTEXT")

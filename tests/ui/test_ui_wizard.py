@@ -10,12 +10,13 @@ from textual.widgets import Input, RadioButton, RadioSet, Select
 from textual.widgets._footer import FooterKey
 
 from khz_tui.engine.credentials import save_token
+from khz_tui.plan.defaults import PRIVATE_KEY, PUBLIC_KEY, TOKEN_ENV
 from khz_tui.plan.model import ClusterPlan, WorkerPool
 from khz_tui.plan.toml_io import dumps_plan, load_plan
 from khz_tui.ui.dialogs.pool_editor import PoolDialog
 from khz_tui.ui.dialogs.save_plan import SavePlanDialog
 from khz_tui.ui.draft import PlanDraft, field_help
-from khz_tui.ui.screens.credentials import DEFAULT_PUBLIC_KEY, DEFAULT_TOKEN_ENV, CredentialsStep
+from khz_tui.ui.screens.credentials import CredentialsStep
 from khz_tui.ui.screens.networking import NetworkingStep
 from khz_tui.ui.screens.review import ReviewScreen
 from khz_tui.ui.screens.storage import StorageStep
@@ -176,7 +177,7 @@ def test_first_screen_loads_without_the_plan_model() -> None:
 
 def test_first_screen_shows_the_plans_own_defaults() -> None:
     plan = ClusterPlan(name="x")
-    assert (plan.hcloud.token_env, plan.ssh.public_key) == (DEFAULT_TOKEN_ENV, DEFAULT_PUBLIC_KEY)
+    assert (plan.hcloud.token_env, plan.ssh.public_key, plan.ssh.private_key) == (TOKEN_ENV, PUBLIC_KEY, PRIVATE_KEY)
 
 
 def test_a_new_draft_gets_the_defaults_under_what_was_typed_first() -> None:

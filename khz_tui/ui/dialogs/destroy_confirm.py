@@ -15,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 
+from khz_tui.engine.outcome import Outcome
 from khz_tui.ui.engine_runs import Runner
 from khz_tui.ui.target import Target
 
@@ -70,12 +71,12 @@ class DestroyDialog(ModalScreen[str | None]):
         inventory = self.query_one("#inventory", Static)
         try:
             finished = await self.lister(lambda event: None, refuse)
-        except Exception as exc:  # e.g. no token: the run would say the same; shown, not hidden
+        except Exception as exc:  # noqa: BLE001 - e.g. no token: the run would say the same; shown, not hidden
             inventory.update(f"What exists: [b]unknown[/] ({exc})")
             return
         if self.question is not None:
             inventory.update(f"What exists and will be deleted: [b]{inventory_of(self.question)}[/]")
-        elif finished.ok:
+        elif finished.outcome is Outcome.SUCCEEDED:
             inventory.update(f"What exists: [b]nothing[/] of cluster {self.cluster} in {self.target.place}")
         else:
             inventory.update(f"What exists: [b]unknown[/] ({finished.message})")

@@ -54,9 +54,9 @@ class EntryDialog(ModalScreen[dict[str, Any] | None]):
     def on_mount(self) -> None:
         for field in self.query(PlanField):
             field.describe()
-        self.call_after_refresh(self._ready)
+        self.call_after_refresh(self._first_refreshed)
 
-    def _ready(self) -> None:
+    def _first_refreshed(self) -> None:
         self.query_one(FieldHelp).follow(self.focused)
         self.validate()
 

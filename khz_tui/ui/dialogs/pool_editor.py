@@ -10,6 +10,7 @@ from textual.widgets import Input, Select
 from khz_tui.plan.catalog import bundled_catalog
 from khz_tui.ui.choices import location_options, server_type_options, with_current
 from khz_tui.ui.dialogs.entry_dialog import EntryDialog
+from khz_tui.ui.draft import plan_default
 from khz_tui.ui.screens.step import as_int, select_value
 from khz_tui.ui.widgets.plan_field import PlanField
 
@@ -43,7 +44,8 @@ class PoolDialog(EntryDialog):
         yield PlanField("Name", Input(str(pool.get("name", "")), id="pool-name"), "worker_pools.name")
         yield PlanField("Server type", Select(types, value=pool.get("server_type", Select.NULL), id="pool-type"),
                         "worker_pools.server_type")
-        yield PlanField("Count", Input(str(pool.get("count", 2)), id="pool-count", type="integer"),
+        yield PlanField("Count", Input(str(pool.get("count", plan_default("worker_pools.count"))), id="pool-count",
+                                       type="integer"),
                         "worker_pools.count")
         locations = [(f"default ({self.default_location})", "")] + location_options(catalog)
         yield PlanField("Location", Select(locations, value=pool.get("location") or "", allow_blank=False,

@@ -9,6 +9,7 @@ from textual.widgets import Input, Select
 
 from khz_tui.ui.choices import with_current
 from khz_tui.ui.dialogs.entry_dialog import EntryDialog
+from khz_tui.ui.draft import plan_default
 from khz_tui.ui.screens.step import as_int, select_value
 from khz_tui.ui.widgets.plan_field import PlanField
 
@@ -22,13 +23,13 @@ class VolumeDialog(EntryDialog):
     def compose_fields(self) -> ComposeResult:
         v = self.volume
         yield PlanField("Name", Input(str(v.get("name", "")), id="volume-name"), "storage.volumes.name")
-        yield PlanField("Size (GB)", Input(str(v.get("size_gb", 10)), type="integer", id="volume-size"),
-                        "storage.volumes.size_gb")
-        pool = v.get("pool", "default")
+        yield PlanField("Size (GB)", Input(str(v.get("size_gb", plan_default("storage.volumes.size_gb"))),
+                                           type="integer", id="volume-size"), "storage.volumes.size_gb")
+        pool = v.get("pool", plan_default("storage.volumes.pool"))
         pools = with_current([(p, p) for p in self.pools], pool)
         yield PlanField("Worker pool", Select(pools, value=pool, allow_blank=False, id="volume-pool"),
                         "storage.volumes.pool")
-        fmt = v.get("format", "ext4")
+        fmt = v.get("format", plan_default("storage.volumes.format"))
         yield PlanField("Filesystem", Select(with_current([("ext4", "ext4"), ("xfs", "xfs")], fmt), value=fmt,
                                              allow_blank=False, id="volume-format"), "storage.volumes.format")
 

@@ -1,14 +1,14 @@
 """Step 1: where the API token comes from, a check that it works, and the SSH key for the nodes.
 
 This is the wizard's first frame, so it imports nothing heavy: the engine's events only when Verify
-runs, and the plan's defaults it shows are repeated below (a test keeps them equal to the model's).
+runs, and the plan's defaults it shows come from `plan/defaults.py`, which the model takes them from.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,16 +17,27 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Select, Static
 
-from khz_tui.engine.credentials import CredentialsError, list_cli_contexts, load_saved_token, save_token
+from khz_tui.engine.credentials import (
+    DEFAULT_ENDPOINT,
+    CredentialsError,
+    list_cli_contexts,
+    load_saved_token,
+    save_token,
+)
+from khz_tui.engine.outcome import Outcome
+from khz_tui.plan.defaults import PUBLIC_KEY, TOKEN_ENV
 from khz_tui.ui.screens.step import WizardStep, select_value
 from khz_tui.ui.ssh_keys import display_path, generate_ed25519, key_name_for, missing_key, public_keys
 from khz_tui.ui.widgets.controls import PlanCheckbox, PlanRadioButton
 from khz_tui.ui.widgets.plan_field import PlanField
 
 SOURCES = ("env", "context", "paste")
-#: The plan's defaults for `hcloud.token_env` and `ssh.public_key`, shown before the plan model has loaded.
-DEFAULT_TOKEN_ENV = "HCLOUD_TOKEN"
-DEFAULT_PUBLIC_KEY = "~/.ssh/id_ed25519.pub"
+#: The class of the field the cursor starts in: the token source, or the token field when one is wanted.
+FIRST_FOCUS = "first-focus"
+if TYPE_CHECKING:
+    from khz_tui.engine.events import RunStarted
+    from khz_tui.plan.model import ClusterPlan
+
 WidgetType = TypeVar("WidgetType", bound=Widget)
 
 
@@ -42,6 +53,7 @@ class CredentialsStep(WizardStep):
         "It is never written into the plan. Verify (ctrl+r) asks the API (or the simulator) what exists. "
         "Pick the SSH public key khz-tui uploads, or generate a new ed25519 pair (ctrl+g)."
     )
+    AUTO_FOCUS = f".{FIRST_FOCUS}"
     # No side panel here, so no width classes: saves restyling the whole first frame when it is sized.
     HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] = []
     BINDINGS = [
@@ -51,17 +63,16 @@ class CredentialsStep(WizardStep):
 
     def compose_form(self) -> ComposeResult:
         d = self.draft
-        var = d.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
+        var = d.get("hcloud.token_env", TOKEN_ENV)
         self._contexts = list_cli_contexts()
         source = self._first = self._first_source(var)
-        # The cursor starts where the person types: the token field when a token is wanted.
-        self.AUTO_FOCUS = "#token" if source == "paste" else "#token-source"
-        # Fields are held here rather than looked up: the draft reads them on every keystroke.
+        # Fields are held here rather than looked up: the draft reads them on every keystroke. The cursor
+        # starts where the person types (AUTO_FOCUS): the token field when a token is wanted.
         self._source_set = RadioSet(
             PlanRadioButton(f"Environment variable ({'set' if os.environ.get(var) else 'not set'})", id="env"),
             PlanRadioButton(f"hcloud CLI context ({len(self._contexts)} found)", id="context"),
             PlanRadioButton("Type or paste a token", id="paste"),
-            id="token-source",
+            id="token-source", classes="" if source == "paste" else FIRST_FOCUS,
         )
         yield self._source_set
         # Only the chosen source's fields: the others are built when picked (`_source_changed`). Every
@@ -74,7 +85,7 @@ class CredentialsStep(WizardStep):
             yield Static("not verified yet", id="verify-result")
         # A radio list rather than a drop-down: people have a few keys, and all of them show at once.
         self._ssh_keys = [display_path(p) for p in public_keys()]
-        current = d.get("ssh.public_key", DEFAULT_PUBLIC_KEY)
+        current = d.get("ssh.public_key", PUBLIC_KEY)
         if current not in self._ssh_keys:
             self._ssh_keys.append(current)
         self._key_buttons = [PlanRadioButton(key if key != current or Path(key).expanduser().exists()
@@ -89,7 +100,7 @@ class CredentialsStep(WizardStep):
         # Pressed here rather than built pressed: RadioSet puts its cursor on the first button when
         # mounted, and on the pressed one only when told of a change.
         self.query_one(f"#{self._first}", RadioButton).value = True
-        self._key_buttons[self._ssh_keys.index(self.draft.get("ssh.public_key", DEFAULT_PUBLIC_KEY))].value = True
+        self._key_buttons[self._ssh_keys.index(self.draft.get("ssh.public_key", PUBLIC_KEY))].value = True
 
     def after_check(self) -> None:
         """A key that is not on this machine passes the plan's checks but stops apply: say so here."""
@@ -111,7 +122,7 @@ class CredentialsStep(WizardStep):
         d = self.draft
         fields: list[Widget]
         if source == "env":
-            var = d.get("hcloud.token_env", DEFAULT_TOKEN_ENV)
+            var = d.get("hcloud.token_env", TOKEN_ENV)
             self._fields["token-env"] = Input(var, id="token-env")
             fields = [PlanField("Variable name", self._fields["token-env"], "hcloud.token_env")]
         elif source == "context":
@@ -124,7 +135,7 @@ class CredentialsStep(WizardStep):
             fields = [PlanField("Context", self._fields["context-name"], "hcloud.context")]
         else:
             self._fields["token"] = Input(self.app.token or self._saved_token() or "", password=True,
-                                          placeholder="API token (hidden)", id="token")
+                                          placeholder="API token (hidden)", id="token", classes=FIRST_FOCUS)
             self._fields["save-token"] = PlanCheckbox("Save it on this machine (readable by you only; never in the plan)",
                                                   id="save-token")
             fields = [self._fields["token"], self._fields["save-token"]]
@@ -159,8 +170,7 @@ class CredentialsStep(WizardStep):
         context = self._built("context-name", Select)
         token = self._built("token", Input)
         values: dict[str, Any] = {
-            "hcloud.token_env": token_env.value.strip() if token_env else self.draft.get("hcloud.token_env",
-                                                                                          DEFAULT_TOKEN_ENV),
+            "hcloud.token_env": token_env.value.strip() if token_env else self.draft.get("hcloud.token_env", TOKEN_ENV),
             "hcloud.context": select_value(context) if context and source == "context" else None,
             "ssh.public_key": public_key,
             "ssh.private_key": public_key.removesuffix(".pub") if public_key else None,
@@ -205,21 +215,18 @@ class CredentialsStep(WizardStep):
             result.update("fix the plan's problems first")
             return
         result.update("asking the API…")
-        self._verify()
+        self._verify(self.draft.plan)
 
     @work(exclusive=True, group="verify")
-    async def _verify(self) -> None:
-        from khz_tui.engine.events import EngineEvent, PlanDiffed, RunFinished, RunStarted
+    async def _verify(self, plan: ClusterPlan) -> None:
+        from khz_tui.engine.events import EngineEvent, PlanDiffed, RunStarted
 
         seen: list[EngineEvent] = []
-        runner = self.app.runner_factory("dry-run", self.draft.plan)
+        runner = self.app.runner_factory("dry-run", plan)
         result = self.query_one("#verify-result", Static)
         try:
             finished = await runner(seen.append, _never)
-        except NotImplementedError:
-            result.update("[b]cannot verify yet[/]: this build has no engine")
-            return
-        except Exception as exc:  # shown to the person, in the engine's words
+        except Exception as exc:  # noqa: BLE001 - shown to the person, in the engine's words
             result.update(f"[b red]✗ not reachable[/]: {exc}")
             return
         diff = next((e for e in seen if isinstance(e, PlanDiffed)), None)
@@ -227,7 +234,7 @@ class CredentialsStep(WizardStep):
         limit = finished.rate_limit_remaining
         started = next((e for e in seen if isinstance(e, RunStarted)), None)
         where = _where(started, self.app.target().short)
-        if isinstance(finished, RunFinished) and finished.ok:
+        if finished.outcome is Outcome.SUCCEEDED:
             offers = await self._read_catalog()
             result.update(
                 f"[b green]✓ reachable[/] ({where}) · {finished.api_requests} requests · "
@@ -262,7 +269,7 @@ class CredentialsStep(WizardStep):
         from khz_tui.ui.dialogs.confirm import ConfirmDialog
 
         at = self._key_set.pressed_index
-        chosen = self._ssh_keys[at] if 0 <= at < len(self._ssh_keys) else DEFAULT_PUBLIC_KEY
+        chosen = self._ssh_keys[at] if 0 <= at < len(self._ssh_keys) else PUBLIC_KEY
         name = key_name_for(chosen, self.draft.name)
         shown = f"~/.ssh/{name}"
         question = (f"Generate a new ed25519 key pair?\n\n  {shown}      private key, mode 0600, no passphrase\n"
@@ -289,16 +296,14 @@ class CredentialsStep(WizardStep):
         self.notify(f"Generated {shown} (private key {shown.removesuffix('.pub')}, mode 0600)")
 
 
-def _where(started, fallback: str) -> str:
+def _where(started: RunStarted | None, fallback: str) -> str:
     """What answered, as the engine found it: a simulator (the built-in one or `sim serve`), Hetzner,
     or another API by its address."""
-    from khz_tui.ui.target import HETZNER_ENDPOINT
-
     if started is None:
         return fallback
     if started.simulated:
         return f"simulator at {started.endpoint}"
-    return "Hetzner Cloud" if started.endpoint.rstrip("/") == HETZNER_ENDPOINT else started.endpoint
+    return "Hetzner Cloud" if started.endpoint.rstrip("/") == DEFAULT_ENDPOINT else started.endpoint
 
 
 async def _never(question: str) -> bool:

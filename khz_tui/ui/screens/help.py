@@ -16,7 +16,7 @@ from khz_tui.ui.widgets.plan_field import PlanField
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close help")]
 
-    def __init__(self, about: Screen) -> None:
+    def __init__(self, about: Screen[object]) -> None:
         super().__init__(classes="dialog")
         self.about = about
 
@@ -35,7 +35,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         seen = set()
-        for key, active in self.about.active_bindings.items():
+        for active in self.about.active_bindings.values():
             binding = active.binding
             if binding.show and binding.description and (binding.action, binding.description) not in seen:
                 seen.add((binding.action, binding.description))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -15,6 +15,10 @@ from khz_tui.ui.choices import lb_type_options, with_current, zone_options
 from khz_tui.ui.screens.step import WizardStep, as_list, select_value
 from khz_tui.ui.widgets.controls import PlanSwitch
 from khz_tui.ui.widgets.plan_field import PlanField
+
+if TYPE_CHECKING:
+    from khz_tui.plan.catalog import Catalog
+    from khz_tui.ui.draft import PlanDraft
 
 CNIS = [("flannel  built into k3s", "flannel"), ("cilium", "cilium"), ("calico", "calico")]
 SERVICE_LBS = [("Hetzner load balancers (cloud controller)", "hetzner"), ("Klipper (k3s servicelb)", "klipper")]
@@ -38,46 +42,49 @@ class NetworkingStep(WizardStep):
 
     def compose_form(self) -> ComposeResult:
         d, catalog = self.draft, bundled_catalog()
-        zone = d.get("network.zone", "eu-central")
+        zone = d.get_or_default("network.zone")
         # Two columns of fields at 200 columns (`.field-grid`); the address lines below stay full width.
         with Container(classes="field-grid"):
             yield from self._compose_fields(d, catalog, zone)
         yield Static("", id="caller-address")
         yield Static("", id="open-world")
 
-    def _compose_fields(self, d: Any, catalog: Any, zone: str) -> ComposeResult:
+    def _compose_fields(self, d: PlanDraft, catalog: Catalog, zone: str) -> ComposeResult:
         yield PlanField("Network zone", Select(with_current(zone_options(catalog), zone), value=zone,
                                                allow_blank=False, id="zone"), "network.zone")
         with Horizontal(classes="field-pair"):
-            yield PlanField("Network range", Input(d.get("network.ip_range", ""), id="ip-range"), "network.ip_range")
-            yield PlanField("Node subnet", Input(d.get("network.subnet", ""), id="subnet"), "network.subnet")
+            yield PlanField("Network range", Input(d.get_or_default("network.ip_range"), id="ip-range"),
+                            "network.ip_range")
+            yield PlanField("Node subnet", Input(d.get_or_default("network.subnet"), id="subnet"), "network.subnet")
         with Horizontal(classes="field-pair"):
-            yield PlanField("Pod range", Input(d.get("network.pod_cidr", ""), id="pod-cidr"), "network.pod_cidr")
-            yield PlanField("Service range", Input(d.get("network.service_cidr", ""), id="service-cidr"),
+            yield PlanField("Pod range", Input(d.get_or_default("network.pod_cidr"), id="pod-cidr"), "network.pod_cidr")
+            yield PlanField("Service range", Input(d.get_or_default("network.service_cidr"), id="service-cidr"),
                             "network.service_cidr")
-        cni = d.get("network.cni", "flannel")
+        cni = d.get_or_default("network.cni")
         with Horizontal(classes="field-pair"):
             yield PlanField("CNI", Select(with_current(CNIS, cni), value=cni, allow_blank=False, id="cni"),
                             "network.cni")
-            yield PlanField("WireGuard encryption", PlanSwitch(bool(d.get("network.encryption")), id="encryption"),
+            yield PlanField("WireGuard encryption",
+                            PlanSwitch(bool(d.get_or_default("network.encryption")), id="encryption"),
                             "network.encryption")
-        location = d.get("hcloud.location", "fsn1")
-        lb_type = d.get("load_balancer.type", "lb11")
+        location = d.get_or_default("hcloud.location")
+        lb_type = d.get_or_default("load_balancer.type")
         with Horizontal(classes="field-pair"):
-            yield PlanField("API load balancer", PlanSwitch(bool(d.get("load_balancer.enabled", True)), id="lb-enabled"),
+            yield PlanField("API load balancer",
+                            PlanSwitch(bool(d.get_or_default("load_balancer.enabled")), id="lb-enabled"),
                             "load_balancer.enabled")
             yield PlanField("Type", Select(with_current(lb_type_options(catalog, location), lb_type),
                                            value=lb_type, allow_blank=False, id="lb-type"), "load_balancer.type")
-        service_lb = d.get("addons.service_load_balancer", "hetzner")
+        service_lb = d.get_or_default("addons.service_load_balancer")
         yield PlanField("Services of type LoadBalancer",
                         Select(with_current(SERVICE_LBS, service_lb), value=service_lb, allow_blank=False,
                                id="service-lb"), "addons.service_load_balancer")
         empty = "empty: only this machine's address (below)"
         yield PlanField("Who may reach SSH (CIDRs, e.g. 203.0.113.7/32)",
-                        Input(", ".join(d.get("ssh.allowed_cidrs", [])), placeholder=empty, id="ssh-cidrs"),
+                        Input(", ".join(d.get_or_default("ssh.allowed_cidrs")), placeholder=empty, id="ssh-cidrs"),
                         "ssh.allowed_cidrs")
         yield PlanField("Who may reach the Kubernetes API (CIDRs, e.g. 203.0.113.7/32)",
-                        Input(", ".join(d.get("ssh.api_allowed_cidrs", [])), placeholder=empty, id="api-cidrs"),
+                        Input(", ".join(d.get_or_default("ssh.api_allowed_cidrs")), placeholder=empty, id="api-cidrs"),
                         "ssh.api_allowed_cidrs")
 
     def on_mount(self) -> None:

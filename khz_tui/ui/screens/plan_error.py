@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from khz_tui.ui.app import KhzApp
 
 
-class PlanErrorScreen(Screen):
+class PlanErrorScreen(Screen[None]):
     app: KhzApp
     HELP = (
         "The plan file could not be used. Each row names the key, its line in the file and what to do. Press w to "

@@ -25,12 +25,13 @@ from khz_tui.ui.widgets.target_line import target_bar
 from khz_tui.ui.wizard_fields import has_field, readable_path
 
 if TYPE_CHECKING:
+    from khz_tui.plan.model import ClusterPlan
     from khz_tui.ui.app import KhzApp
 
 _ACTION_STYLE = {"create": ("+", "green"), "keep": ("=", "dim"), "change": ("~", "yellow"), "delete": ("-", "red")}
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(Screen[None]):
     app: KhzApp
     STEP = "review"
     HELP = (
@@ -122,23 +123,21 @@ class ReviewScreen(Screen):
         )
 
     def action_dry_run(self) -> None:
-        if self.app.draft.plan is None:
+        plan = self.app.draft.plan
+        if plan is None:
             self.query_one("#changes", Static).update("")
             return
         self.query_one("#changes", Static).update(Text("Asking what exists…", style="dim"))
-        self._dry_run()
+        self._dry_run(plan)
 
     @work(exclusive=True, group="dry-run")
-    async def _dry_run(self) -> None:
+    async def _dry_run(self, plan: ClusterPlan) -> None:
         seen: list[EngineEvent] = []
         changes = self.query_one("#changes", Static)
-        runner = self.app.runner_factory("dry-run", self.app.draft.plan)
+        runner = self.app.runner_factory("dry-run", plan)
         try:
             finished = await runner(seen.append, _decline)
-        except NotImplementedError:
-            changes.update(Text("Changes: the engine is not available in this build", style="dim"))
-            return
-        except Exception as exc:  # e.g. no token: say so, the review itself still stands
+        except Exception as exc:  # noqa: BLE001 - e.g. no token: say so, the review itself still stands
             changes.update(Text(f"Changes unknown: {exc}", style="yellow"))
             return
         diff = next((e for e in seen if isinstance(e, PlanDiffed)), None)

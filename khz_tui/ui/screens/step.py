@@ -18,11 +18,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Input, RadioSet, Select, SelectionList, Switch
+from textual.widgets import Button, Checkbox, Footer, Input, RadioSet, Select, SelectionList, Switch
 
 from khz_tui.ui.draft import owns
 from khz_tui.ui.widgets.field_help import FieldHelp
-from khz_tui.ui.widgets.key_footer import KeyFooter
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.problem_list import ProblemList
 from khz_tui.ui.widgets.step_indicator import STEP_ORDER, StepIndicator
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from khz_tui.ui.draft import PlanDraft
 
 
-class WizardStep(Screen):
+class WizardStep(Screen[None]):
     """Base of the wizard's step screens. Subclasses compose fields and read/write the draft."""
 
     app: KhzApp
@@ -79,7 +78,7 @@ class WizardStep(Screen):
             if STEP_ORDER[0] != self.STEP:  # nothing comes before the first step
                 yield Button("← Back", id="back", compact=True)
             yield Button("Next →", id="next", variant="primary", compact=True)
-        yield KeyFooter()
+        yield Footer()
 
     # -- for subclasses ---------------------------------------------------------------------------
 
@@ -228,7 +227,7 @@ class WizardStep(Screen):
         self.changed()
 
 
-def select_value(widget: Select) -> Any:
+def select_value(widget: Select[Any]) -> Any:
     """The Select's value, or None while nothing is chosen."""
     return None if widget.is_blank() else widget.value
 

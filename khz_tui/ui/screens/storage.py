@@ -29,13 +29,13 @@ class StorageStep(WizardStep):
     def compose_form(self) -> ComposeResult:
         d = self.draft
         with Horizontal(classes="field-pair"):
-            yield PlanField("Hetzner CSI driver", PlanSwitch(bool(d.get("storage.hcloud_csi", True)), id="csi"),
+            yield PlanField("Hetzner CSI driver", PlanSwitch(bool(d.get_or_default("storage.hcloud_csi")), id="csi"),
                             "storage.hcloud_csi")
-            yield PlanField("Longhorn", PlanSwitch(bool(d.get("storage.longhorn", False)), id="longhorn"),
+            yield PlanField("Longhorn", PlanSwitch(bool(d.get_or_default("storage.longhorn")), id="longhorn"),
                             "storage.longhorn")
-        pools = [str(p.get("name", "")) for p in d.get("worker_pools", []) if isinstance(p, dict)]
+        pools = [str(p.get("name", "")) for p in d.get_or_default("worker_pools") if isinstance(p, dict)]
         yield PlanField("Volumes  (a add · e edit · x remove)",
-                        VolumeTable(d.get("storage.volumes", []), pools, id="volumes"), "storage.volumes")
+                        VolumeTable(d.get_or_default("storage.volumes"), pools, id="volumes"), "storage.volumes")
 
     def compose_side(self) -> ComposeResult:
         yield CostPanel(id="cost")

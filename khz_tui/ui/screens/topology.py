@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +17,10 @@ from khz_tui.ui.widgets.cost_panel import CostPanel
 from khz_tui.ui.widgets.plan_field import PlanField
 from khz_tui.ui.widgets.pool_table import WorkerPoolTable
 from khz_tui.ui.widgets.rows_table import RowsTable
+
+if TYPE_CHECKING:
+    from khz_tui.plan.catalog import Catalog
+    from khz_tui.ui.draft import PlanDraft
 
 CONTROL_PLANE_COUNTS = [("1  no high availability", 1), ("3  survives one failure", 3), ("5  survives two failures", 5)]
 
@@ -36,27 +40,27 @@ class TopologyStep(WizardStep):
 
     def compose_form(self) -> ComposeResult:
         d, catalog = self.draft, bundled_catalog()
-        location = d.get("hcloud.location", "fsn1")
+        location = d.get_or_default("hcloud.location")
         # Two columns of these at 200 columns (`.field-grid`); the checklist and the table stay full width.
         with Container(classes="field-grid"):
             yield from self._compose_main(d, catalog, location)
         yield PlanField("Spread control planes over (optional)", CheckList(id="cp-locations"),
                         "control_plane.locations")
         yield PlanField("Worker pools  (a add · e edit · x remove)",
-                        WorkerPoolTable(d.get("worker_pools", []), location, id="pools"), "worker_pools")
+                        WorkerPoolTable(d.get_or_default("worker_pools"), location, id="pools"), "worker_pools")
 
-    def _compose_main(self, d: Any, catalog: Any, location: str) -> ComposeResult:
+    def _compose_main(self, d: PlanDraft, catalog: Catalog, location: str) -> ComposeResult:
         yield PlanField("Cluster name", Input(str(d.get("name", "")), id="name"), "name")
         yield PlanField("Location", Select(with_current(location_options(catalog), location), value=location,
                                            allow_blank=False, id="location"), "hcloud.location")
-        count = d.get("control_plane.count", 3)
+        count = d.get_or_default("control_plane.count")
         # A count from a plan file that is not allowed sits in order among the allowed ones, so one arrow
         # key from it reaches its neighbour, not the other end of the list.
         counts = sorted(CONTROL_PLANE_COUNTS + ([(f"{count}  (not allowed: 1, 3 or 5)", count)]
                                                 if count not in (1, 3, 5) else []), key=lambda c: _order(c[1]))
         yield PlanField("Control planes", Select(counts, value=count, allow_blank=False, id="cp-count"),
                         "control_plane.count")
-        cp_type = d.get("control_plane.server_type", "cpx22")
+        cp_type = d.get_or_default("control_plane.server_type")
         yield PlanField(
             "Control-plane server type",
             Select(with_current(server_type_options(catalog, location), cp_type), value=cp_type,
@@ -70,12 +74,16 @@ class TopologyStep(WizardStep):
     def load(self) -> None:
         self._fill_spread_locations()
 
+    def _location(self, select: Select[Any]) -> str:
+        """The location chosen, or the draft's while none is (a Select with no blank always has one)."""
+        return str(select_value(select) or self.draft.get_or_default("hcloud.location"))
+
     def _fill_spread_locations(self) -> None:
         catalog = bundled_catalog()
-        location = select_value(self.query_one("#location", Select)) or "fsn1"
+        location = self._location(self.query_one("#location", Select))
         loc = catalog.location(location)
         zone_locations = catalog.zone_locations(loc.network_zone) if loc else [location]
-        chosen = set(self.draft.get("control_plane.locations", []))
+        chosen = set(self.draft.get_or_default("control_plane.locations"))
         spread = self.query_one("#cp-locations", SelectionList)
         spread.clear_options()
         spread.add_options([(name, name, name in chosen) for name in zone_locations])
@@ -99,7 +107,7 @@ class TopologyStep(WizardStep):
         if self._loading:
             return
         # Prices and spread choices depend on the location.
-        location = select_value(event.select) or "fsn1"
+        location = self._location(event.select)
         self.draft.set("control_plane.locations", [])
         self._fill_spread_locations()
         cp_type = self.query_one("#cp-type", Select)

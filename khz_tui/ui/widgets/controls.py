@@ -7,16 +7,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from rich.console import RenderableType
 from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
 from textual.widgets import Checkbox, RadioButton, SelectionList, Switch
-from textual.widgets._toggle_button import ToggleButton
+from textual.widgets.option_list import OptionDoesNotExist
 
 
 class PlanSwitch(Switch, inherit_bindings=False):
@@ -28,8 +30,8 @@ class PlanSwitch(Switch, inherit_bindings=False):
         grid = Table.grid(padding=(0, 1))
         grid.add_column(width=4)
         grid.add_column(width=3)
-        slider = ScrollBarRender(virtual_size=100, window_size=50, position=self._slider_position * 50,
-                                 style=self.get_component_rich_style("switch--slider"), vertical=False)
+        # The stock switch's slider (a Rich ScrollBarRender), mid-way while it slides.
+        slider = cast("RenderableType", super().render())
         grid.add_row(slider, Text("on" if self.value else "off", style="bold" if self.value else ""))
         return grid
 
@@ -60,19 +62,18 @@ class CheckList(SelectionList[str]):
     """A SelectionList that marks chosen entries with `✓` (the stock one draws the same `X`, coloured),
     and has its cursor on the first entry when focused (the stock one has none: space did nothing)."""
 
-    def _on_focus(self, event) -> None:
-        super()._on_focus(event)
+    def on_focus(self, event: events.Focus) -> None:
         if self.highlighted is None and self.option_count:
             self.highlighted = 0
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
         segments = list(strip)
-        if len(segments) < 3 or segments[1].text != ToggleButton.BUTTON_INNER:
+        if len(segments) < 3 or segments[1].text != Checkbox.BUTTON_INNER:  # the stock mark, "X"
             return strip
         try:
             selection = self.get_option_at_index(self.scroll_offset.y + y)
-        except Exception:  # past the last entry: nothing to mark
+        except OptionDoesNotExist:  # past the last entry: nothing to mark
             return strip
         mark = "✓" if selection.value in self.selected else " "
         segments[1] = Segment(mark, segments[1].style)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -28,7 +28,7 @@ class FieldlessProblems(OptionList):
             super().__init__()
             self.problem = problem
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "Not in the wizard: x removes the key (its default applies)"
         self.problems: list[Problem] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -47,7 +47,7 @@ class PlanField(Vertical):
         yield self.control
         yield Static("", classes="field-problem")
 
-    def show_problems(self, problems: list[Problem], data: dict | None = None) -> list[Problem]:
+    def show_problems(self, problems: list[Problem], data: dict[str, Any] | None = None) -> list[Problem]:
         """Show the problems under this field's path; return the ones shown. `data` (the plan's) lets
         a table field name its rows (`pool "web"`) rather than number them."""
         mine = [p for p in problems if owns((self.path,), p.path)]
@@ -62,7 +62,7 @@ class PlanField(Vertical):
         return mine
 
 
-def _where(problem: Problem, field_path: str, data: dict | None) -> str:
+def _where(problem: Problem, field_path: str, data: dict[str, Any] | None) -> str:
     # A table field (worker pools, volumes) gathers problems from its rows; name the row by its name.
     rest = problem.path[len(field_path):].lstrip(".")
     if not rest:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from khz_tui.ui.dialogs.pool_editor import PoolDialog, labels_text
+from khz_tui.ui.draft import entry_defaults
 from khz_tui.ui.widgets.rows_table import RowsTable
 
 
@@ -31,7 +32,7 @@ class WorkerPoolTable(RowsTable):
         )
 
     def new_row(self) -> dict[str, Any]:
-        return {"name": self.free_name("pool"), "server_type": "cpx32", "count": 2, "labels": {}, "taints": []}
+        return {"name": self.free_name("pool"), **entry_defaults(self.PATH)}
 
     def dialog(self, row: dict[str, Any], title: str) -> PoolDialog:
         return PoolDialog(row, title, self.default_location)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.widgets import Static
@@ -24,7 +24,7 @@ class ProblemList(Static):
 
     _shown = Text()
 
-    def show(self, all_problems: list[Problem], unplaced: list[Problem], data: dict | None = None) -> None:
+    def show(self, all_problems: list[Problem], unplaced: list[Problem], data: dict[str, Any] | None = None) -> None:
         """Count the errors a field can fix (they block Next) and list the problems no field shows;
         one with no field in the wizard at all says where it can be removed. `data` names entries."""
         errors = [p for p in all_problems if p.severity == "error" and has_field(p.path)]

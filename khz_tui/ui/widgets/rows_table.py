@@ -7,18 +7,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import DataTable
 
 from khz_tui.ui.draft import owns
 
 if TYPE_CHECKING:
     from khz_tui.plan.checks import Problem
+    from khz_tui.ui.app import KhzApp
     from khz_tui.ui.dialogs.entry_dialog import EntryDialog
 
 
-class RowsTable(DataTable):
+class RowsTable(DataTable[str]):
     """Holds a list of plain dicts; a dialog edits one at a time. Subclasses name columns and the dialog."""
+
+    app: KhzApp
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     #: The plan key of the list (`worker_pools`), and what one entry is called (`pool`).
@@ -63,7 +65,7 @@ class RowsTable(DataTable):
     def dialog(self, row: dict[str, Any], title: str) -> EntryDialog:
         raise NotImplementedError
 
-    def _checked_dialog(self, row: dict[str, Any], title: str, index: int | None) -> ModalScreen:
+    def _checked_dialog(self, row: dict[str, Any], title: str, index: int | None) -> EntryDialog:
         """The entry's dialog, told how to check an entry at `index` (None: a new one) as fields change."""
         dialog = self.dialog(row, title)
         dialog.check = lambda entry: self.entry_problems(entry, index)
@@ -76,7 +78,6 @@ class RowsTable(DataTable):
         from khz_tui.plan.checks import Problem, validate_data
 
         draft = self.app.draft
-        draft.complete()
         rows = [dict(r) for r in self.rows_data]
         at = len(rows) if index is None else index
         rows[at:at + 1] = [entry]

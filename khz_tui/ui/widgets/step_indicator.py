@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
@@ -28,7 +30,7 @@ class StepIndicator(Static):
     modified: reactive[bool] = reactive(False)
     """The plan holds changes its file does not: shown after the steps, so nobody quits unaware."""
 
-    def __init__(self, current: str, **kwargs) -> None:
+    def __init__(self, current: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.current = current
 

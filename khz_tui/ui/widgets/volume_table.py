@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from khz_tui.ui.dialogs.volume_editor import VolumeDialog
+from khz_tui.ui.draft import entry_defaults, plan_default
 from khz_tui.ui.widgets.rows_table import RowsTable
 
 
@@ -21,11 +22,13 @@ class VolumeTable(RowsTable):
 
     def cells(self, row: dict[str, Any]) -> tuple[str, ...]:
         return (str(row.get("name", "")), f"{row.get('size_gb', '')} GB", str(row.get("pool", "")),
-                str(row.get("format", "ext4")))
+                str(row.get("format", plan_default("storage.volumes.format"))))
 
     def new_row(self) -> dict[str, Any]:
-        return {"name": self.free_name("data"), "size_gb": 10, "pool": self.pools[0] if self.pools else "default",
-                "format": "ext4"}
+        row = {"name": self.free_name("data"), **entry_defaults(self.PATH)}
+        if self.pools:  # on the plan's first pool rather than the default one's name, which may not exist
+            row["pool"] = self.pools[0]
+        return row
 
     def dialog(self, row: dict[str, Any], title: str) -> VolumeDialog:
         return VolumeDialog(row, title, self.pools)
