@@ -21,7 +21,6 @@ from khz_tui.engine.apply.records import ApiAddresses, Infrastructure
 from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
 from khz_tui.engine.apply.settled import will_change
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.names import network_name, planned_volumes
 from khz_tui.engine.events import NodePlanned, StepFailed
 from khz_tui.engine.nodes.addon_install import install_addons
@@ -31,7 +30,7 @@ from khz_tui.engine.steps import StepError, step
 async def run_apply(run: ApplyProgress) -> tuple[int, int]:
     """Returns (ready nodes, total nodes)."""
     async with step(run.bus, "discover", "Finding what already exists"):
-        run.inv = await Cloud.of(run).discover()
+        await run.cloud.discover()
     await refuse_name_clashes(run)
     guard = run_lock.current()
     if guard is not None and not guard.holds_cloud:
@@ -41,7 +40,7 @@ async def run_apply(run: ApplyProgress) -> tuple[int, int]:
             await guard.before_changes()
             # Another run may have acted between our first look and the lock: decide on what is there now.
             async with step(run.bus, "discover-again", "Looking again, now that this run holds the cluster"):
-                run.inv = await Cloud.of(run).discover()
+                await run.cloud.discover()
             # No second name check: a look again can only find more of our own resources, and a name
             # another cluster takes meanwhile is still refused by the create (Cloud never adopts it).
     await confirm_scale_down(run)
@@ -73,7 +72,7 @@ async def refuse_name_clashes(run: ApplyProgress) -> None:
     khz-tui's): exit 2, naming that cluster. Nothing of the other cluster is touched or suggested
     for deletion."""
     title = "Checking that the planned names are free"
-    clashes = await Cloud.of(run, run.inv).name_clashes()
+    clashes = await run.cloud.name_clashes()
     if not clashes:
         return
     message = "; ".join(c.describe(run.plan.name) for c in clashes[:5])
@@ -149,7 +148,7 @@ async def _volumes(run: ApplyProgress) -> None:
 
     async def one(name: str, node_name: str, size: int, fmt: str) -> None:
         node = await run.milestones.reachable[node_name].wait()  # the server runs: no `locked` answer
-        await Cloud.of(run, run.inv).ensure_volume(name, node.facts, size_gb=size, fmt=fmt)
+        await run.cloud.ensure_volume(name, node.facts, size_gb=size, fmt=fmt)
 
     async with step(run.bus, "volumes", f"{len(wanted)} volume(s)"):
         await asyncio.gather(*(one(*v) for v in wanted))

@@ -12,7 +12,6 @@ from hcloud.placement_groups.client import BoundPlacementGroup
 
 from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.apply.records import ApiAddresses, Infrastructure
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.names import planned_placement_groups
 from khz_tui.engine.cloud.shared_resources import lb_addresses
 from khz_tui.engine.steps import step
@@ -20,7 +19,7 @@ from khz_tui.engine.steps import step
 
 async def ensure_infrastructure(run: ApplyProgress) -> Infrastructure:
     """Find or create what every server is created with."""
-    cloud = Cloud.of(run, run.inv)
+    cloud = run.cloud
     public_key = Path(run.plan.ssh.public_key).expanduser().read_text(encoding="utf-8").strip()
 
     async def groups() -> dict[str, BoundPlacementGroup]:
@@ -40,6 +39,6 @@ async def ensure_infrastructure(run: ApplyProgress) -> Infrastructure:
 async def ensure_load_balancer(run: ApplyProgress, network: BoundNetwork) -> None:
     """Find or create the API load balancer; its addresses go into the seed's tls-san."""
     async with step(run.bus, "load-balancer", "API load balancer"):
-        lb = await Cloud.of(run, run.inv).ensure_load_balancer(network)
+        lb = await run.cloud.ensure_load_balancer(network)
         public, private = lb_addresses(lb)
         run.milestones.load_balancer.reach(ApiAddresses(public=public, private=private))

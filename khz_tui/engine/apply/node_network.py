@@ -11,7 +11,6 @@ from hcloud.networks.client import BoundNetwork
 
 from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.servers import ServerFacts, server_facts
 from khz_tui.engine.events import NodeRepaired
 from khz_tui.engine.nodes import k3s_unit
@@ -33,7 +32,7 @@ async def attach_again(
         f"attaching it again" + (f" with {address}, the address its k3s uses" if address else ""))))
     what = f"attaching server {name} to network {network.name}"
     try:
-        await Cloud.of(run, run.inv).attach_to_network(f.id, network, address, what=what)
+        await run.cloud.attach_to_network(f.id, network, address, what=what)
     except CloudError as exc:
         held = " (another server holds that address now)" if exc.code == "ip_not_available" else ""
         raise CloudError(
@@ -44,7 +43,7 @@ async def attach_again(
             hint=(f"free {address} in network {network.name} (detach the server holding it), or delete server "
                   f"{name} so that apply creates it afresh" if address else exc.hint),
         ) from None
-    fresh = await Cloud.of(run, run.inv).read_server(f.id, name)
+    fresh = await run.cloud.read_server(f.id, name)
     node.facts = server_facts(fresh, network.id)
     private = node.facts.private_ip
     if private is None:

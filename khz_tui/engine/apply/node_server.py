@@ -13,7 +13,6 @@ from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.apply.records import Infrastructure, ProvisionedNode
 from khz_tui.engine.cloud.client import ActionFailed, CloudError
 from khz_tui.engine.cloud.cloud_base import ident
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.servers import ServerFacts, server_drift, server_facts
 from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.events import NodeRepaired, ResourceFound
@@ -29,7 +28,7 @@ async def provision(run: ApplyProgress, node: Node, infra: Infrastructure) -> Pr
     facts = await _ensure_server(run, node, infra, host_key)
     _maybe_servers_known(run)
     if facts.private_ip is None:
-        fresh = await Cloud.of(run, run.inv).read_server(facts.id, slot.name)
+        fresh = await run.cloud.read_server(facts.id, slot.name)
         facts = node.facts = server_facts(fresh, infra.network.id)
     endpoint = await run.ctx.access.endpoint(run.client, facts.id, facts.public_ipv4)
     # A connection dropped while waiting for cloud-init (a reboot) is simply opened again.
@@ -117,7 +116,7 @@ async def _create(run: ApplyProgress, node: Node, infra: Infrastructure, host_ke
     run.phase(node, "creating")
     user_data = render_user_data(run.plan, slot.name, host_key)
     async with run.turns.create:
-        node.facts = await Cloud.of(run, run.inv).create_server(
+        node.facts = await run.cloud.create_server(
             slot,
             network=infra.network, firewall=infra.firewall,
             placement_group=infra.placement_groups[slot.placement_group], ssh_key=infra.ssh_key,
@@ -138,7 +137,7 @@ async def _running(run: ApplyProgress, node: Node, facts: ServerFacts) -> Server
 async def _wait_created(run: ApplyProgress, f: ServerFacts) -> None:
     """Wait for the server's create action: the one this run started, or (for a server found not
     running: an earlier run stopped, or a create whose answer was lost) the one in its history."""
-    await Cloud.of(run, run.inv).wait_created(f)
+    await run.cloud.wait_created(f)
 
 
 async def _power_on(run: ApplyProgress, node: Node, f: ServerFacts) -> None:
@@ -149,13 +148,13 @@ async def _power_on(run: ApplyProgress, node: Node, f: ServerFacts) -> None:
     run.bus.emit(NodeRepaired(node=f.name, repair="server-powered-on", reason=(
         f"server {f.name} is powered off (stopped outside khz-tui); powering it on, because the plan "
         "has it in the cluster (lower the count in the plan to remove it instead)")))
-    await Cloud.of(run, run.inv).power_on(f.id, f.name)
+    await run.cloud.power_on(f.id, f.name)
     f.status = "running"
     node.powered_on = True
 
 
 async def _delete_broken(run: ApplyProgress, f: ServerFacts) -> None:
-    await Cloud.of(run, run.inv).delete("server", Server(id=f.id, name=f.name))
+    await run.cloud.delete("server", Server(id=f.id, name=f.name))
 
 
 def _maybe_servers_known(run: ApplyProgress) -> None:

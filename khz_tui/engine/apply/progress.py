@@ -11,6 +11,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from khz_tui.engine.apply.milestones import Milestones
 from khz_tui.engine.apply.policy import ApplyPolicy, Turns
 from khz_tui.engine.apply.records import ClusterApi, ProvisionedNode
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.inventory import Inventory
 from khz_tui.engine.cloud.names import NodeSlot, planned_nodes
 from khz_tui.engine.cloud.servers import ServerFacts
@@ -52,11 +53,17 @@ class ApplyProgress:
         self.turns = Turns(self.policy)
         self.nodes: dict[str, Node] = {s.name: Node(s) for s in planned_nodes(ctx.plan)}
         self.milestones = Milestones(self.nodes)
-        self.inv = Inventory()
+        self.cloud = Cloud.of(ctx)
+        """The cluster's resources in its project: every cloud verb of this apply goes through it."""
         self.registered: dict[str, bool] = {}
         """The nodes Kubernetes knows, as the seed last said, and whether each is Ready."""
         self.sessions: dict[str, NodeSession] = {}
         """Every SSH session this run opened, by node: closed (or aborted) when the run ends."""
+
+    @property
+    def inv(self) -> Inventory:
+        """What the last discovery found (kept current by the verbs)."""
+        return self.cloud.inventory
 
     def phase(self, node: Node | ProvisionedNode, phase: NodePhase, reason: str = "") -> None:
         known = self.nodes[node.slot.name]

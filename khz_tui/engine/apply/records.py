@@ -12,7 +12,6 @@ from hcloud.ssh_keys.client import BoundSSHKey
 
 from khz_tui.engine.cloud.names import NodeSlot
 from khz_tui.engine.cloud.servers import ServerFacts
-from khz_tui.engine.events import NodeRole
 from khz_tui.engine.nodes.k3s_config import NodeFacts
 from khz_tui.engine.nodes.session import NodeSession
 
@@ -68,9 +67,8 @@ class ProvisionedNode:
 
     def k3s_facts(self) -> NodeFacts:
         """The node as its k3s config names it."""
-        role: NodeRole = "control-plane" if self.slot.role == "control-plane" else "worker"
         return NodeFacts(
-            name=self.slot.name, role=role, pool=self.slot.pool, server_id=self.facts.id,
+            name=self.slot.name, role=self.slot.role, pool=self.slot.pool, server_id=self.facts.id,
             public_ipv4=self.facts.public_ipv4 or "", private_ip=self.private_ip,
             location=self.facts.location, server_type=self.facts.server_type,
         )

@@ -4,7 +4,6 @@ is Ready (confirmed at the start of the run): drain and delete the node, its vol
 from __future__ import annotations
 
 from khz_tui.engine.apply.progress import ApplyProgress
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.context import NotConfirmed
 from khz_tui.engine.events import NodePhaseChanged
 from khz_tui.engine.nodes.node_removal import remove_node
@@ -35,9 +34,9 @@ async def scale_down(run: ApplyProgress, names: list[str]) -> None:
         await run.retrying(seed.session, remove_node, name, run.bus)
         for vol_name, vol in list(run.inv.volumes.items()):
             if (vol.labels or {}).get("khz-tui.io/node") == name:
-                await Cloud.of(run, run.inv).delete("volume", vol)
+                await run.cloud.delete("volume", vol)
                 del run.inv.volumes[vol_name]
-        await Cloud.of(run, run.inv).delete("server", server)
+        await run.cloud.delete("server", server)
         run.bus.emit(NodePhaseChanged(node=name, phase="deleted", server_id=server.id))
         run.ctx.files.forget_host_key(name)
         del run.inv.servers[name]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from khz_tui.engine.apply.progress import ApplyProgress
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.servers import server_facts
 from khz_tui.engine.diff import compute_changes
 from khz_tui.engine.events import Change
@@ -49,7 +48,7 @@ async def _key_known(run: ApplyProgress) -> bool:
     # The project may hold the plan's key unlabeled (uploaded by hand): apply reuses it, as dry-run says.
     try:
         public = Path(run.plan.ssh.public_key).expanduser().read_text(encoding="utf-8")
-        found = await Cloud.of(run, run.inv).find_ssh_key(public)
+        found = await run.cloud.find_ssh_key(public)
     except (OSError, IndexError, ValueError):
         return False
     return found is not None
