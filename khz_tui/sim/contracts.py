@@ -78,11 +78,6 @@ class NodeHost(Protocol):
     def public_addresses_changed(self) -> None:
         """A public IPv4 was handed out or released: open or close load balancers' listeners."""
 
-    def kube_api_target(self, address: str) -> tuple[str, int] | None:
-        """Where the Kubernetes API of a public IPv4 (a control plane's or a load balancer's) is
-        reachable from this machine right now: `(address, 6443)` itself where loopback aliases work,
-        `("127.0.0.1", port)` in the fallback; None while nothing listens there."""
-
     def export_state(self) -> dict[str, Any]:
         """JSON-serialisable node and k3s state, for `sim serve --state FILE`."""
 

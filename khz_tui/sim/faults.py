@@ -17,7 +17,6 @@ import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,11 +156,6 @@ PROFILES: dict[str, FaultProfile] = {
         ),
     ),
 }
-
-ProfileName = Literal[
-    "none", "latency", "flaky-api", "failed-create", "ssh-drops", "reboot-during-install", "unreachable-node", "chaos"
-]
-
 
 def load_profile(name_or_path: str) -> FaultProfile:
     """A named profile, or one read from a TOML or JSON file; ValueError with a clear message otherwise."""

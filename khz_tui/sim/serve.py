@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from khz_tui.sim.faults import PROFILES, load_profile
 from khz_tui.sim.simulator import Simulator
@@ -19,7 +20,7 @@ EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"khz-tui sim: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
@@ -46,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=0, help="port (default: any free port)")
     p.add_argument("--token", help="API token to accept (default: a random one, printed)")
     p.add_argument("--read-only-token", metavar="TOKEN",
-                   help="also accept TOKEN for GET requests only (same project and rate limit; other methods get 401 token_readonly)")
+                   help="also accept TOKEN for GET requests only (same project and rate limit; "
+                        "other methods get 401 token_readonly)")
     p.add_argument("--time-scale", type=_positive_float, default=1.0, help="multiply every duration (0.05 = 20x faster)")
     p.add_argument("--seed", type=int, default=0, help="seed for fault decisions")
     p.add_argument("--faults", default="none", metavar="PROFILE", help=f"one of {', '.join(PROFILES)}, or a .toml/.json file")

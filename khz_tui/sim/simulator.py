@@ -3,6 +3,7 @@ through the contracts in `sim.contracts`.
 
     async with Simulator(time_scale=0.02) as sim:
         client = hcloud.Client(token=sim.token, api_endpoint=sim.endpoint)
+        sim.inspect.servers()      # what the simulated cloud holds (see `sim.inspection`)
 
 `SimulatorThread` runs the same thing on a background event loop for synchronous callers (the
 hcloud client in tests, the TUI's `--sim`).
@@ -27,9 +28,11 @@ from khz_tui.sim.api.addresses import BlockClaim, PublicAddresses, claim_block
 from khz_tui.sim.api.app import RequestCounts, build_app
 from khz_tui.sim.api.config import Durations, SimConfig
 from khz_tui.sim.api.ratelimit import TokenBucket
-from khz_tui.sim.api.store import CloudState
+from khz_tui.sim.api.store import CloudStore
 from khz_tui.sim.contracts import CloudView, NodeFaults, NodeHost, NodeSpec
 from khz_tui.sim.faults import FaultDice, FaultProfile
+from khz_tui.sim.inspection import Inspection
+from khz_tui.sim.nodes.host import SimNodes
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,7 @@ NodeHostFactory = Callable[[CloudView, float, int, NodeFaults], NodeHost]
 
 
 class RecordingNodeHost:
-    """A stand-in node host that only records calls: used when `sim.nodes` is not importable and in
-    API-only tests, so the API emulator can be exercised on its own."""
+    """A stand-in node host that only records calls: API-only tests exercise the API emulator on its own."""
 
     def __init__(self, cloud: CloudView, *, time_scale: float = 1.0, seed: int = 0, faults: NodeFaults | None = None):
         self.cloud = cloud
@@ -73,9 +75,6 @@ class RecordingNodeHost:
     def public_addresses_changed(self) -> None:
         pass
 
-    def kube_api_target(self, address: str) -> tuple[str, int] | None:
-        return None
-
     def export_state(self) -> dict[str, Any]:
         return {}
 
@@ -93,12 +92,7 @@ def recording_node_host(cloud: CloudView, time_scale: float, seed: int, faults: 
 
 
 def default_node_host(cloud: CloudView, time_scale: float, seed: int, faults: NodeFaults) -> NodeHost:
-    """The real simulated machines (`sim.nodes`), or the recording stand-in when they are absent."""
-    try:
-        from khz_tui.sim.nodes.host import SimNodes
-    except ImportError:
-        log.warning("simulated nodes are not available; servers will not answer SSH")
-        return recording_node_host(cloud, time_scale, seed, faults)
+    """The simulated machines (`sim.nodes`): sshd, cloud-init and k3s."""
     return SimNodes(cloud, time_scale=time_scale, seed=seed, faults=faults)
 
 
@@ -144,11 +138,15 @@ class Simulator:
         """Requests of the simulated in-cluster controllers (hcloud CCM, CSI driver), counted apart
         from `counts` so a test of the engine's requests measures the engine only."""
         self.dice = FaultDice(self.faults, seed)
-        self.state = CloudState(self.config)
-        self.state.create_failure = self._create_failure
+        self.cloud = CloudStore(self.config)
+        """The simulated cloud's resources (tests read them through `inspect`)."""
+        self.cloud.create_failure = self._create_failure
         factory = node_host_factory or default_node_host
-        self.nodes: NodeHost = factory(self.state, time_scale, seed, self.faults.node)
-        self.state.nodes = self.nodes
+        self.nodes: NodeHost = factory(self.cloud, time_scale, seed, self.faults.node)
+        self.cloud.nodes = self.nodes
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.inspect = Inspection(self.cloud, self.nodes, lambda: self._loop)
+        """Read-only queries over the simulated cloud and machines, for tests (`sim.inspection`)."""
         self._runner: web.AppRunner | None = None
         self._controller_runner: web.AppRunner | None = None
         self._claim: BlockClaim | None = None
@@ -156,7 +154,8 @@ class Simulator:
 
     def _create_failure(self, kind: str, name: str) -> ActionFailure | None:
         if self.dice.create_fails(kind, name):
-            return ActionFailure("server_error" if kind != "server" else "action_failed", f"simulated failure creating {kind} {name}")
+            code = "action_failed" if kind == "server" else "server_error"
+            return ActionFailure(code, f"simulated failure creating {kind} {name}")
         return None
 
     @property
@@ -168,6 +167,12 @@ class Simulator:
     def mutating_request_count(self) -> int:
         """POST/PUT/DELETE requests answered so far."""
         return self.counts.mutating
+
+    def deprecate_server_type(self, name: str, *, announced: str, unavailable_after: str) -> None:
+        """Hetzner announces that a server type goes out of sale (ISO 8601 times): the catalog this
+        simulator serves shows the deprecation from now on."""
+        record = self.cloud.offer.server_type(name)
+        record.update(deprecated=True, deprecation={"announced": announced, "unavailable_after": unavailable_after})
 
     def __repr__(self) -> str:  # never show the token
         return f"Simulator(endpoint={self.endpoint!r}, time_scale={self.time_scale}, seed={self.seed})"
@@ -182,39 +187,42 @@ class Simulator:
         if not self._claim.loopback:
             log.warning("cannot bind loopback aliases here: public addresses come from %s and each "
                         "simulated Kubernetes API listens on 127.0.0.1 with a port of its own", self._claim.block)
-        self.state.public = PublicAddresses(self._claim.block)
-        loop = asyncio.get_running_loop()
-        self.state.public.on_change = lambda: loop.call_soon(self.nodes.public_addresses_changed)
+        self.cloud.public = PublicAddresses(self._claim.block)
+        loop = self._loop = asyncio.get_running_loop()
+
+        def addresses_changed() -> None:
+            loop.call_soon(self.nodes.public_addresses_changed)
+
+        self.cloud.public.on_change = addresses_changed
         if saved is not None:
             await self._restore(saved)
-        app = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts,
+        app = build_app(self.cloud, token=self.token, bucket=self.bucket, dice=self.dice, counts=self.counts,
                         announce=self.announce, read_only_token=self.read_only_token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []
-        self.port = sockets[0].getsockname()[1]
+        self.port = self._runner.addresses[0][1]
         self.endpoint = f"http://{self.host}:{self.port}/v1"
         # The in-cluster controllers reach the same API (same state, tokens and rate limit) on a
         # listener of their own, whose requests are counted in `controller_counts`.
-        controllers = build_app(self.state, token=self.token, bucket=self.bucket, dice=self.dice,
+        controllers = build_app(self.cloud, token=self.token, bucket=self.bucket, dice=self.dice,
                                 counts=self.controller_counts, announce=False, read_only_token=self.read_only_token)
         self._controller_runner = web.AppRunner(controllers, access_log=None, handle_signals=False)
         await self._controller_runner.setup()
         controller_site = web.TCPSite(self._controller_runner, "127.0.0.1", 0)
         await controller_site.start()
-        port = (controller_site._server.sockets if controller_site._server else [])[0].getsockname()[1]
-        self.state.endpoint = f"http://127.0.0.1:{port}/v1"
+        port = self._controller_runner.addresses[0][1]
+        self.cloud.endpoint = f"http://127.0.0.1:{port}/v1"
 
     async def _restore(self, data: dict[str, Any]) -> None:
-        self.state.restore(data.get("cloud", {}))
-        running = [self.state.node_spec(s) for s in self.state.servers.values() if s["status"] == "running"]
+        self.cloud.restore(data.get("cloud", {}))
+        running = [self.cloud.node_spec(s) for s in self.cloud.servers.values() if s["status"] == "running"]
         await self.nodes.import_state(data.get("nodes", {}), running)
 
     def export(self) -> dict[str, Any]:
         """The whole simulated project (API state and machines) as JSON-serialisable data."""
-        return {"version": 1, "cloud": self.state.export(), "nodes": self.nodes.export_state()}
+        return {"version": 1, "cloud": self.cloud.export(), "nodes": self.nodes.export_state()}
 
     async def stop(self) -> None:
         """Stop listening, save state if asked, stop the machines."""
@@ -222,7 +230,7 @@ class Simulator:
             if runner is not None:
                 await runner.cleanup()
         self._runner = self._controller_runner = None
-        await self.state.actions.close()
+        await self.cloud.actions.close()
         if self.state_file:
             tmp = self.state_file.with_suffix(self.state_file.suffix + ".tmp")
             tmp.write_text(json.dumps(self.export(), indent=1), encoding="utf-8")
@@ -244,7 +252,8 @@ class SimulatorThread:
     """A `Simulator` on its own event loop in a daemon thread, for synchronous callers.
 
     `with SimulatorThread(time_scale=0.02) as sim:` gives the started `Simulator`; `run(coro)`
-    executes a coroutine on the simulator's loop (to inspect or change state safely).
+    executes a coroutine on the simulator's loop (to change what it holds safely; `sim.inspect`
+    reads from any thread).
     """
 
     def __init__(self, **kwargs: Any):

@@ -69,7 +69,7 @@ def rss_source() -> str:
 def percentile(samples: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a non-empty list."""
     ordered = sorted(samples)
-    k = max(0, min(len(ordered) - 1, int(round(q / 100.0 * len(ordered) + 0.5)) - 1))
+    k = max(0, min(len(ordered) - 1, round(q / 100.0 * len(ordered) + 0.5) - 1))
     return ordered[k]
 
 
@@ -431,8 +431,7 @@ async def phase_memory(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(0.5)  # let closed SSH connections be torn down
         gc.collect()
         after = rss_mib()
-        machines = getattr(sim.nodes, "machines", {})
-        booted = sum(1 for m in machines.values() if getattr(m, "first_boot_done", False))
+        booted = sum(1 for m in sim.inspect.machines() if m.first_boot_done)
         out.update({
             "servers_created": pop["servers_created"], "create_errors": pop["create_errors"],
             "actions": pop["actions"], "machines_booted": booted, "ssh_ready": pop["ssh_ready"],

@@ -1,6 +1,6 @@
 """Whole clusters against the simulator: the HA seed, reruns, resume after a kill, scaling.
 
-Assertions read the simulator's own state (what servers, load balancers and volumes exist, what its
+Assertions read what the simulator holds (what servers, load balancers and volumes exist, what its
 k3s saw), not only the engine's events."""
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ from hcloud import Client
 from khz_tui.engine.api import run
 from khz_tui.engine.events import NodePhaseChanged
 from khz_tui.engine.options import RunOptions
+from khz_tui.sim.inspection import K3sCluster, Server
 from khz_tui.sim.simulator import Simulator
 
 
-def cluster_of(sim: Simulator, server_ids: set[int]):
+def cluster_of(sim: Simulator, server_ids: set[int]) -> K3sCluster | None:
     """The simulated k3s cluster that holds these servers."""
-    for cluster in sim.nodes.clusters:
-        if {n.server_id for n in cluster.nodes.values()} & server_ids:
-            return cluster
-    return None
+    return next(iter(sim.inspect.k3s_clusters(server_ids)), None) if server_ids else None
 
 
-def ready_names(sim: Simulator, servers: list[dict]) -> set[str]:
-    cluster = cluster_of(sim, {s["id"] for s in servers})
+def ready_names(sim: Simulator, servers: list[Server]) -> set[str]:
+    cluster = cluster_of(sim, {s.id for s in servers})
     assert cluster is not None, "no k3s cluster holds the servers"
-    return {n.name for n in cluster.nodes.values() if cluster.is_ready(n)}
+    return cluster.ready_nodes
 
 
 async def test_ha_seed_three_control_planes_two_workers(sim, make_plan, engine_run, labeled, tmp_path) -> None:
@@ -36,29 +34,29 @@ async def test_ha_seed_three_control_planes_two_workers(sim, make_plan, engine_r
     assert out.finished.ok, (out.finished.failed_step, out.finished.message)
 
     servers = labeled(sim, "servers", "seed")
-    assert sorted(s["name"] for s in servers) == ["seed-cp-1", "seed-cp-2", "seed-cp-3", "seed-default-1", "seed-default-2"]
+    assert sorted(s.name for s in servers) == ["seed-cp-1", "seed-cp-2", "seed-cp-3", "seed-default-1", "seed-default-2"]
     network = labeled(sim, "networks", "seed")[0]
-    assert all(any(p["network"] == network["id"] for p in s["private_net"]) for s in servers)
+    assert all(network.id in s.networks for s in servers)
     firewall = labeled(sim, "firewalls", "seed")[0]
     hc = Client(token=sim.token, api_endpoint=sim.endpoint)
     for s in servers:  # read the way any client sees it: over the wire
-        wire = await asyncio.to_thread(hc.servers.get_by_id, s["id"])
-        assert [f.firewall.id for f in wire.public_net.firewalls] == [firewall["id"]]
+        wire = await asyncio.to_thread(hc.servers.get_by_id, s.id)
+        assert [f.firewall.id for f in wire.public_net.firewalls] == [firewall.id]
         assert wire.placement_group is not None
     lb = labeled(sim, "load_balancers", "seed")[0]
-    assert lb["services"][0]["listen_port"] == 6443
-    assert lb["targets"][0]["type"] == "label_selector" and lb["targets"][0]["use_private_ip"]
-    assert any(p["network"] == network["id"] for p in lb["private_net"])
-    backends = {s["name"] for s in sim.state.lb_target_servers(lb)}
+    assert lb.services[0].listen_port == 6443
+    assert lb.targets[0].label_selector is not None and lb.targets[0].use_private_ip
+    assert any(p.network == network.id for p in lb.private_net)
+    backends = {s.name for s in sim.inspect.backends(lb.name)}
     assert backends == {"seed-cp-1", "seed-cp-2", "seed-cp-3"}
     volumes = labeled(sim, "volumes", "seed")
-    assert sorted(v["name"] for v in volumes) == ["seed-data-1", "seed-data-2"]
-    assert all(v["server"] is not None for v in volumes)
+    assert sorted(v.name for v in volumes) == ["seed-data-1", "seed-data-2"]
+    assert all(v.server is not None for v in volumes)
 
-    assert ready_names(sim, servers) == {s["name"] for s in servers}
-    cluster = cluster_of(sim, {s["id"] for s in servers})
+    assert ready_names(sim, servers) == {s.name for s in servers}
+    cluster = cluster_of(sim, {s.id for s in servers})
     assert sorted(n.role for n in cluster.nodes.values()) == ["agent", "agent", "server", "server", "server"]
-    assert cluster.cloud_controller_running()
+    assert cluster.cloud_controller_running
     assert out.of("KubeconfigWritten")[0].server.startswith("https://")
     last = {e.node: e.phase for e in out.events if isinstance(e, NodePhaseChanged)}
     assert set(last.values()) == {"ready"}
@@ -96,11 +94,11 @@ async def test_killed_run_resumes_without_duplicates_and_with_the_same_token(
     out = await engine_run("apply", plan, sim)
     assert out.finished.ok, (out.finished.failed_step, out.finished.message)
     servers = labeled(sim, "servers", plan.name)
-    names = [s["name"] for s in servers]
+    names = [s.name for s in servers]
     assert sorted(names) == sorted(set(names)) and len(names) == 5
     assert len(labeled(sim, "networks", plan.name)) == 1
     assert ready_names(sim, servers) == set(names)
-    clusters = [c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & {s["id"] for s in servers}]
+    clusters = sim.inspect.k3s_clusters({s.id for s in servers})
     assert len(clusters) == 1, "a resumed run must not start a second cluster"
     if token_before is not None:
         assert clusters[0].token == token_before
@@ -113,7 +111,7 @@ async def test_scale_up_then_down_with_confirmation(sim, make_plan, engine_run, 
     out = await engine_run("apply", big, sim)
     assert out.finished.ok, out.finished.message
     servers = labeled(sim, "servers", "grow")
-    assert len(servers) == 5 and ready_names(sim, servers) == {s["name"] for s in servers}
+    assert len(servers) == 5 and ready_names(sim, servers) == {s.name for s in servers}
     assert {e.name for e in out.of("ResourceCreated") if e.resource_type == "server"} == {"grow-default-3", "grow-default-4"}
 
     asked: list[str] = []
@@ -133,8 +131,8 @@ async def test_scale_up_then_down_with_confirmation(sim, make_plan, engine_run, 
     shrunk = await engine_run("apply", small, sim, confirm=yes)
     assert shrunk.finished.ok, shrunk.finished.message
     left = labeled(sim, "servers", "grow")
-    assert sorted(s["name"] for s in left) == ["grow-cp-1", "grow-default-1", "grow-default-2"]
-    cluster = cluster_of(sim, {s["id"] for s in left})
+    assert sorted(s.name for s in left) == ["grow-cp-1", "grow-default-1", "grow-default-2"]
+    cluster = cluster_of(sim, {s.id for s in left})
     assert set(cluster.nodes) == {"grow-cp-1", "grow-default-1", "grow-default-2"}, "drained nodes leave Kubernetes"
 
 
@@ -152,12 +150,12 @@ async def test_three_plus_twenty_with_cilium(sim, make_plan, engine_run, labeled
     out = await engine_run("apply", plan, sim)
     assert out.finished.ok, (out.finished.failed_step, out.finished.message)
     servers = labeled(sim, "servers", "wide")
-    assert len(servers) == 23 and ready_names(sim, servers) == {s["name"] for s in servers}
-    cluster = cluster_of(sim, {s["id"] for s in servers})
+    assert len(servers) == 23 and ready_names(sim, servers) == {s.name for s in servers}
+    cluster = cluster_of(sim, {s.id for s in servers})
     assert "cilium" in cluster.addons and cluster.flannel_backend == "none"
     groups = labeled(sim, "placement_groups", "wide")
-    assert sorted(g["name"] for g in groups) == ["wide-cp", "wide-default-pg-1", "wide-default-pg-2"]
-    members = [sum(1 for s in servers if s["placement_group"] == g["id"]) for g in groups]
+    assert sorted(g.name for g in groups) == ["wide-cp", "wide-default-pg-1", "wide-default-pg-2"]
+    members = [sum(1 for s in servers if s.placement_group == g.id) for g in groups]
     assert sorted(members) == [3, 10, 10]
 
 
@@ -168,5 +166,5 @@ def _target(sim):
 
 
 def _token(sim, servers):
-    cluster = cluster_of(sim, {s["id"] for s in servers}) if servers else None
+    cluster = cluster_of(sim, {s.id for s in servers})
     return cluster.token if cluster else None

@@ -9,7 +9,7 @@ async def test_single_node_cluster_comes_up(sim, make_plan, engine_run, labeled,
     out = await engine_run("apply", plan, sim, kubeconfig=kubeconfig)
     assert out.finished.ok, (out.finished.failed_step, out.finished.message)
     servers = labeled(sim, "servers", "solo")
-    assert [s["name"] for s in servers] == ["solo-cp-1"]
+    assert [s.name for s in servers] == ["solo-cp-1"]
     phases = [e.phase for e in out.of("NodePhaseChanged") if e.node == "solo-cp-1"]
     assert phases[0] == "creating" and phases[-1] == "ready"
     assert kubeconfig.exists() and oct(kubeconfig.stat().st_mode)[-3:] == "600"

@@ -201,13 +201,13 @@ async def test_apply_on_a_real_cloud_opens_the_firewall_to_the_detected_address(
     async with Simulator(time_scale=TIME_SCALE, seed=1, node_host_factory=recording_node_host, announce=False) as sim:
         plan = _allowing(make_plan("fw", cp=1, lb=False), allowed_cidrs=["198.51.100.0/24"])
         events = await _run("apply", plan, _real_cloud_target(sim))
-        firewalls = [f for f in sim.state.firewalls.values() if f["name"] == firewall_name("fw")]
+        firewalls = [f for f in sim.inspect.firewalls() if f.name == firewall_name("fw")]
     said = [e for e in events if e.kind == "CallerAddressDetected"]
     assert [(e.address, e.used_for) for e in said] == [("203.0.113.7/32", ["ssh.api_allowed_cidrs"])]
     assert len(firewalls) == 1
-    sources = {r["port"]: r["source_ips"] for r in firewalls[0]["rules"]}
-    assert sources["22"] == ["198.51.100.0/24"], "a filled list is the plan's own"
-    assert sources["6443"] == ["203.0.113.7/32"], "the empty list became the detected address"
+    sources = {r.port: r.source_ips for r in firewalls[0].rules}
+    assert sources["22"] == ("198.51.100.0/24",), "a filled list is the plan's own"
+    assert sources["6443"] == ("203.0.113.7/32",), "the empty list became the detected address"
 
 
 async def test_a_simulator_announcement_wins_in_a_run(make_plan, sim_with_nodes, echo, monkeypatch, engine_run) -> None:

@@ -37,9 +37,9 @@ async def test_infrastructure_is_created_once_then_found(api_sim, make_plan, lab
     client.close()
     assert len(labeled(api_sim, "networks", "infra")) == 1
     firewall = labeled(api_sim, "firewalls", "infra")[0]
-    sources = {r["port"]: r["source_ips"] for r in firewall["rules"] if r["protocol"] == "tcp"}
-    assert sources["22"] == ["127.0.0.1/32"] and sources["6443"] == ["127.0.0.1/32"]
-    assert all("0.0.0.0/0" not in r["source_ips"] for r in firewall["rules"])
+    sources = {r.port: r.source_ips for r in firewall.rules if r.protocol == "tcp"}
+    assert sources["22"] == ("127.0.0.1/32",) and sources["6443"] == ("127.0.0.1/32",)
+    assert all("0.0.0.0/0" not in r.source_ips for r in firewall.rules)
 
     before = api_sim.mutating_request_count
     events, client = await converge_infrastructure(api_sim, plan)
@@ -95,7 +95,7 @@ async def test_destroy_deletes_only_labeled_resources_and_twice_is_a_no_op(api_s
     assert out.finished.ok, out.finished.message
     for kind in ("servers", "networks", "firewalls", "ssh_keys", "placement_groups"):
         assert labeled(api_sim, kind, "gone") == [], kind
-    assert [pg["name"] for pg in api_sim.state.placement_groups.values()] == ["gone-lookalike"]
+    assert [pg.name for pg in api_sim.inspect.placement_groups()] == ["gone-lookalike"]
 
     before = api_sim.mutating_request_count
     again = await engine_run("destroy", plan, api_sim, yes=True)

@@ -42,12 +42,11 @@ async def test_destroy_keeps_a_network_another_server_holds_and_deletes_the_rest
         assert not out.finished.ok, "a destroy that had to keep something is not a clean success"
         said = f"{out.finished.message} {out.finished.hint}"
         assert "someone-elses" in said and "network keep was kept" in said and "run the same destroy again" in said
-        assert built.network in sim.state.networks, "the network stays"
-        assert [p["network"] for p in sim.state.servers[foreign]["private_net"]] == [built.network], \
+        assert built.network in sim.inspect.ids("networks"), "the network stays"
+        assert sim.inspect.find("servers", foreign).networks == (built.network,), \
             "the other server keeps its private network"
-        assert not any(k["labels"].get("khz-tui.io/cluster") == "keep" for k in sim.state.ssh_keys.values()), \
-            "the SSH key is deleted all the same"
-        assert not set(built.servers) & set(sim.state.servers)
+        assert not sim.inspect.ssh_keys("khz-tui.io/cluster=keep"), "the SSH key is deleted all the same"
+        assert not set(built.servers) & sim.inspect.ids("servers")
 
         # Once the other server has left the network, the same destroy finishes the job.
         hc = Client(token=sim.token, api_endpoint=sim.endpoint, poll_interval=0.02)
@@ -55,4 +54,4 @@ async def test_destroy_keeps_a_network_another_server_holds_and_deletes_the_rest
                                                                          Network(id=built.network)).wait_until_finished())
         again = await engine_run("destroy", make_plan("keep", cp=3, lb=False), sim, yes=True)
         assert again.finished.ok, again.finished.message
-        assert built.network not in sim.state.networks and foreign in sim.state.servers
+        assert built.network not in sim.inspect.ids("networks") and foreign in sim.inspect.ids("servers")

@@ -99,7 +99,7 @@ def csi_volume(sim: Simulator, *, attach_to: int | None, extra: dict[str, str]) 
 
 
 def remaining(sim: Simulator, kind: str) -> set[int]:
-    return set(getattr(sim.state, kind).keys())
+    return sim.inspect.ids(kind)
 
 
 def setup(sim: Simulator) -> tuple[Built, Built]:
@@ -174,8 +174,8 @@ async def test_destroy_deletes_loadbalancer_services_through_the_cluster_first(s
     plan = make_plan("live", cp=1, lb=False)
     applied = await engine_run("apply", plan, sim, kubeconfig=tmp_path / "kc")
     assert applied.finished.ok, applied.finished.message
-    network = next(n["id"] for n in sim.state.networks.values() if n["name"] == "live")
-    server = next(s["id"] for s in sim.state.servers.values() if s["name"] == "live-cp-1")
+    network = sim.inspect.network("live").id
+    server = sim.inspect.server("live-cp-1").id
     lb = await asyncio.to_thread(ccm_load_balancer, sim, network=network, targets=[server])
     out = await engine_run("destroy", plan, sim, yes=True)
     assert out.finished.ok, out.finished.message

@@ -25,14 +25,13 @@ async def test_wrong_host_key_aborts_before_any_command(sim, make_plan, engine_r
     plan = make_plan("pin", cp=1, lb=False)
     await engine_run("apply", plan, sim)  # the server now exists with the host key we generated
     server = labeled(sim, "servers", "pin")[0]
-    machine = sim.nodes.machine(server["id"])
-    ran = machine.commands_run
+    ran = sim.inspect.machine(server.id).commands_run
     assert ran > 0
     ClusterFiles("pin").forget_host_key("pin-cp-1")  # the engine now pins a key the node does not have
     out = await engine_run("apply", plan, sim)
     assert not out.finished.ok
     assert "host key" in out.finished.message and "pin-cp-1" in out.finished.message
-    assert machine.commands_run == ran, "no command may reach a node that failed verification"
+    assert sim.inspect.machine(server.id).commands_run == ran, "no command may reach a node that failed verification"
     assert len(labeled(sim, "servers", "pin")) == 1
 
 
@@ -45,7 +44,7 @@ async def test_api_faults_are_survived(make_plan, engine_run, labeled) -> None:
         assert out.finished.ok, out.finished.message
         out = await engine_run("apply", plan, sim)
         # Whatever happens on the node side, the cloud side must have converged without duplicates.
-        assert [s["name"] for s in labeled(sim, "servers", "bumpy")] == ["bumpy-cp-1"]
+        assert [s.name for s in labeled(sim, "servers", "bumpy")] == ["bumpy-cp-1"]
         assert len(labeled(sim, "networks", "bumpy")) == 1
         assert len(labeled(sim, "firewalls", "bumpy")) == 1
         assert sim.counts.total > out.finished.api_requests // 2
@@ -62,8 +61,8 @@ async def test_ssh_drops_and_a_reboot_mid_install_are_survived(make_plan, engine
         out = await engine_run("apply", plan, sim)
         assert out.finished.ok, (out.finished.failed_step, out.finished.message)
         servers = labeled(sim, "servers", "shaky")
-        cluster = next(c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & {s["id"] for s in servers})
-        assert {n.name for n in cluster.nodes.values() if cluster.is_ready(n)} == {s["name"] for s in servers}
+        cluster = sim.inspect.k3s_clusters({s.id for s in servers})[0]
+        assert cluster.ready_nodes == {s.name for s in servers}
         dropped = out.of("ConnectionDropped")
         assert dropped, "the fault profile should have dropped at least one session"
 

@@ -11,8 +11,8 @@ from khz_tui.sim.k3s import install
 
 
 def _cluster(sim, name: str):
-    ids = {s["id"] for s in sim.state.servers.values() if s["name"].startswith(f"{name}-")}
-    (cluster,) = [c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & ids]
+    ids = {s.id for s in sim.inspect.servers() if s.name.startswith(f"{name}-")}
+    (cluster,) = sim.inspect.k3s_clusters(ids)
     return cluster
 
 
@@ -36,11 +36,10 @@ async def test_joins_use_the_full_token_through_the_api_load_balancer(sim, make_
     plan = make_plan("lbj", cp=3, workers=1, lb=True)
     assert (await engine_run("apply", plan, sim)).finished.ok
     cluster = _cluster(sim, "lbj")
-    (lb,) = [b for b in sim.state.load_balancers.values() if b["name"] == "lbj-api"]
-    lb_private = lb["private_net"][0]["ip"]
-    for machine in sim.nodes.machines.values():
-        if not machine.name.startswith("lbj-") or machine.name == "lbj-cp-1":
+    lb_private = sim.inspect.load_balancer("lbj-api").private_net[0].ip
+    for server in sim.inspect.servers():
+        if not server.name.startswith("lbj-") or server.name == "lbj-cp-1":
             continue
-        request = machine.k3s_request
-        assert request.server_url == f"https://{lb_private}:6443", machine.name
-        assert request.token == cluster.token and request.token.startswith("K10"), machine.name
+        join = sim.inspect.machine(server.id).k3s
+        assert join.server_url == f"https://{lb_private}:6443", server.name
+        assert join.token == cluster.token and join.token.startswith("K10"), server.name

@@ -141,9 +141,7 @@ def _allowed(plan: ClusterPlan) -> ClusterPlan:
 async def test_a_type_the_api_no_longer_sells_stops_the_run_before_any_change(cloud, make_plan, monkeypatch) -> None:
     # Hetzner retires cpx22 after our snapshot was taken: only the live catalog knows.
     monkeypatch.setenv(URLS_VARIABLE, "")
-    record = next(st for st in cloud.state.offer.server_types.values() if st["name"] == "cpx22")
-    ended = {"announced": "2026-01-01T00:00:00Z", "unavailable_after": "2026-02-01T00:00:00Z"}
-    record.update(deprecated=True, deprecation=ended)
+    cloud.deprecate_server_type("cpx22", announced="2026-01-01T00:00:00Z", unavailable_after="2026-02-01T00:00:00Z")
     for mode in ("dry-run", "apply"):
         events = await _run(mode, _allowed(make_plan("retired", cp=1)), cloud)
         finished = events[-1]
@@ -154,9 +152,7 @@ async def test_a_type_the_api_no_longer_sells_stops_the_run_before_any_change(cl
 
 async def test_a_new_deprecation_is_a_warning_and_the_run_goes_on(cloud, make_plan, monkeypatch) -> None:
     monkeypatch.setenv(URLS_VARIABLE, "")
-    record = next(st for st in cloud.state.offer.server_types.values() if st["name"] == "cpx22")
-    record.update(deprecated=True, deprecation={"announced": "2026-11-01T00:00:00Z",
-                                                "unavailable_after": "2999-01-01T00:00:00Z"})
+    cloud.deprecate_server_type("cpx22", announced="2026-11-01T00:00:00Z", unavailable_after="2999-01-01T00:00:00Z")
     events = await _run("dry-run", _allowed(make_plan("soon", cp=1)), cloud)
     assert events[-1].ok, events[-1].message
     warnings = [e.text for e in events if e.kind == "LogLine" and e.level == "warning"]

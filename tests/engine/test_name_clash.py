@@ -36,7 +36,7 @@ def _create_other_cluster(endpoint: str, token: str) -> None:
 async def test_a_plan_whose_names_another_cluster_uses_is_refused_before_any_change(api_sim, make_plan, engine_run,
                                                                                    labeled) -> None:
     await asyncio.to_thread(_create_other_cluster, api_sim.endpoint, api_sim.token)
-    theirs = {kind: [r["id"] for r in labeled(api_sim, kind, "x-web")] for kind in ("servers", "placement_groups")}
+    theirs = {kind: [r.id for r in labeled(api_sim, kind, "x-web")] for kind in ("servers", "placement_groups")}
     plan = make_plan("x", cp=1, lb=False, worker_pools=[{"name": "web-a", "count": 1, "server_type": "cpx32"}])
     before = api_sim.mutating_request_count
     out = await engine_run("apply", plan, api_sim)
@@ -47,7 +47,7 @@ async def test_a_plan_whose_names_another_cluster_uses_is_refused_before_any_cha
     assert "delet" not in (message + out.finished.hint).lower(), "never advise deleting another cluster's resource"
     assert "rename the pool" in out.finished.hint
     assert api_sim.mutating_request_count == before, "refused before any change"
-    assert {kind: [r["id"] for r in labeled(api_sim, kind, "x-web")] for kind in theirs} == theirs
+    assert {kind: [r.id for r in labeled(api_sim, kind, "x-web")] for kind in theirs} == theirs
     assert all(labeled(api_sim, kind, "x") == [] for kind in ("servers", "networks", "firewalls", "placement_groups"))
 
 

@@ -147,12 +147,12 @@ async def test_render_after_apply_reads_the_cloud_and_leaks_no_secret(sim, make_
     assert facts.from_cloud
     written = write_files(tmp_path / "out", render_files(plan, facts))
     everything = "".join(p.read_text() for p in written)
-    servers = {s["name"]: s for s in sim.state.servers.values()}
+    servers = {s.name: s for s in sim.inspect.servers()}
     worker = yaml.safe_load((tmp_path / "out" / "rnd-default-1" / "config.yaml").read_text())
-    assert worker["node-ip"] == servers["rnd-default-1"]["private_net"][0]["ip"]
-    assert worker["kubelet-arg"][-1] == f"provider-id=hcloud://{servers['rnd-default-1']['id']}"
+    assert worker["node-ip"] == servers["rnd-default-1"].private_net[0].ip
+    assert worker["kubelet-arg"][-1] == f"provider-id=hcloud://{servers['rnd-default-1'].id}"
     # The secrets: the API token, the cluster's join token (and its password part), host private keys.
-    (cluster,) = [c for c in sim.nodes.clusters if servers["rnd-cp-1"]["id"] in {n.server_id for n in c.nodes.values()}]
+    (cluster,) = sim.inspect.k3s_clusters({servers["rnd-cp-1"].id})
     assert sim.token not in everything
     assert cluster.token not in everything and cluster.secret not in everything
     state = ClusterFiles(plan.name)

@@ -13,6 +13,7 @@ from khz_tui.engine.api import run
 from khz_tui.engine.events import RunLockTaken
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.run_lock import Claim, label_value
+from khz_tui.sim.inspection import PlacementGroup
 
 # The spec's rule for label values: "must be a string of 63 characters or less and must be empty or
 # begin and end with an alphanumeric character ([a-z0-9A-Z]) with dashes (-), underscores (_), dots
@@ -32,8 +33,8 @@ def test_marker_labels_are_valid_label_values(host) -> None:
     assert Claim.from_labels(labels, "other") is None, "a marker of another cluster is not ours"
 
 
-def _marker(sim, cluster: str) -> dict | None:
-    return next((g for g in sim.state.placement_groups.values() if g["name"] == f"{cluster}-run-lock"), None)
+def _marker(sim, cluster: str) -> PlacementGroup | None:
+    return next((g for g in sim.inspect.placement_groups() if g.name == f"{cluster}-run-lock"), None)
 
 
 async def test_the_marker_is_renewed_while_the_run_lasts_and_deleted_at_its_end(sim, make_plan, monkeypatch) -> None:
@@ -44,7 +45,7 @@ async def test_the_marker_is_renewed_while_the_run_lasts_and_deleted_at_its_end(
     def sink(event) -> None:
         marker = _marker(sim, "renew")
         if marker is not None:
-            seen.append(marker["labels"][run_lock.EXPIRES_LABEL])
+            seen.append(marker.labels[run_lock.EXPIRES_LABEL])
 
     plan = make_plan("renew", cp=1, workers=1, lb=False)
     finished = await run("apply", plan, _target(sim), sink=sink, options=RunOptions())

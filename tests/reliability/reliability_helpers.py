@@ -1,7 +1,7 @@
-"""Helpers for the reliability suites: read the simulator's own state, run seeded chaos applies.
+"""Helpers for the reliability suites: read what the simulator holds, run seeded chaos applies.
 
-Everything here asserts on what the simulator holds (servers, networks, k3s nodes), not on the
-engine's word alone.
+Everything here asserts on what the simulator holds (servers, networks, k3s nodes; read through
+`sim.inspect`), not on the engine's word alone.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from support import plans
+from support.clusters import PlanShape
 from support.simulator import labeled, target_of
 
 from khz_tui.engine.api import run
@@ -20,52 +21,66 @@ from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.faults import load_profile
+from khz_tui.sim.inspection import K3sCluster, Resource
 from khz_tui.sim.simulator import Simulator
 
+SHAPE = PlanShape(cp=3, workers=2, lb=True)
+"""The reliability suites' cluster unless a test says otherwise: three control planes, two workers and
+the API load balancer."""
 
-def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int = 3, workers: int = 2, lb: bool = True,
-              **sections: Any) -> dict[str, Any]:
-    """Plan data for the reliability suites: three control planes, two workers and the load balancer unless told."""
+
+def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int = SHAPE.cp, workers: int = SHAPE.workers,
+              lb: bool = SHAPE.lb, **sections: Any) -> dict[str, Any]:
+    """Plan data of the suites' `SHAPE` unless told."""
     return plans.plan_data(name, ssh_keys, cp=cp, workers=workers, lb=lb, **sections)
 
 
 KINDS = ("servers", "networks", "firewalls", "load_balancers", "volumes", "ssh_keys", "placement_groups")
 
 
-def all_labeled(sim: Any, cluster: str) -> dict[str, list[dict[str, Any]]]:
+def all_labeled(sim: Simulator, cluster: str) -> dict[str, list[Resource]]:
     return {kind: labeled(sim, kind, cluster) for kind in KINDS}
 
 
-def duplicates(sim: Any, cluster: str) -> list[str]:
+def duplicates(sim: Simulator, cluster: str) -> list[str]:
     """Names that occur more than once per kind among the cluster's resources (should be none)."""
     found = []
     for kind, items in all_labeled(sim, cluster).items():
-        counts = Counter(r["name"] for r in items)
+        counts = Counter(r.name for r in items)
         found += [f"{kind}/{n} x{c}" for n, c in counts.items() if c > 1]
     return found
 
 
-def clusters_holding(sim: Any, server_ids: set[int]) -> list[Any]:
+def clusters_holding(sim: Simulator, server_ids: set[int]) -> list[K3sCluster]:
     """Every simulated k3s cluster with at least one of these servers among its nodes."""
-    return [c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & server_ids]
+    return sim.inspect.k3s_clusters(server_ids) if server_ids else []
 
 
-def ready_servers(sim: Any, cluster: str) -> tuple[set[str], set[str]]:
+def cluster_servers(sim: Simulator, cluster: str) -> set[int]:
+    """Ids of the servers labeled for `cluster`."""
+    return {s.id for s in labeled(sim, "servers", cluster)}
+
+
+def ready_servers(sim: Simulator, cluster: str) -> tuple[set[str], set[str]]:
     """(names of the cluster's servers, names of k3s nodes that are Ready *and* run on those very servers)."""
-    servers = {s["id"]: s["name"] for s in labeled(sim, "servers", cluster)}
+    servers = {s.id: s.name for s in labeled(sim, "servers", cluster)}
     ready: set[str] = set()
     for c in clusters_holding(sim, set(servers)):
         for node in c.nodes.values():
-            if c.is_ready(node) and servers.get(node.server_id) == node.name:
+            if node.ready and servers.get(node.server_id) == node.name:
                 ready.add(node.name)
     return set(servers.values()), ready
 
 
+def repaired(events: list[EngineEvent], repair: str) -> list[str]:
+    """Nodes the run repaired this way (`NodeRepaired`), in order."""
+    return [e.node for e in events if e.kind == "NodeRepaired" and e.repair == repair]
+
+
 def never_reachable(sim: Simulator, cluster: str) -> set[str]:
     """Servers of the cluster whose sshd the fault layer keeps down for good."""
-    machines = sim.nodes.machines  # a server that never booted has no machine yet
-    return {s["name"] for s in labeled(sim, "servers", cluster)
-            if s["id"] in machines and sim.nodes.never_reachable(machines[s["id"]])}
+    dark = {m.server_id for m in sim.inspect.machines() if m.never_reachable}  # a server that never booted has none
+    return {s.name for s in labeled(sim, "servers", cluster) if s.id in dark}
 
 
 @dataclass
@@ -118,11 +133,11 @@ async def chaos_run(profile: str, seed: int, plan: ClusterPlan, *, time_scale: f
         finished: RunFinished = await run("apply", plan, target_of(sim), sink=events.append, options=RunOptions())
         result.wall = time.monotonic() - started
         result.ok, result.message, result.throttled = finished.ok, finished.message, finished.api_throttled
-        result.recreated = sum(1 for e in events if e.kind == "LogLine" and "creating it again" in e.text)
+        result.recreated = sum(1 for e in events if e.kind == "NodeRepaired" and e.repair == "server-recreated")
         names, ready = ready_servers(sim, plan.name)
         result.impossible = never_reachable(sim, plan.name)
         wanted = set(_planned(plan))
-        result.clusters = len(clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", plan.name)}))
+        result.clusters = len(clusters_holding(sim, cluster_servers(sim, plan.name)))
         result.converged = names == wanted and ready == wanted and result.clusters == 1
         result.clear_failure = (not finished.ok and bool(result.impossible)
                                 and any(n in finished.message for n in result.impossible))
@@ -131,7 +146,7 @@ async def chaos_run(profile: str, seed: int, plan: ClusterPlan, *, time_scale: f
         result.destroy_ok = gone.ok
         if not gone.ok:
             result.message += f" | destroy failed in {gone.failed_step}: {gone.message}"
-        left = {k: [r["name"] for r in v] for k, v in all_labeled(sim, plan.name).items() if v}
+        left = {k: [r.name for r in v] for k, v in all_labeled(sim, plan.name).items() if v}
         result.left_after_destroy = left
     return result
 

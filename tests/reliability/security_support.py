@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from support import plans
-from support.simulator import labeled  # noqa: F401 - the security suite imports it from here
 
 
 def known_key_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

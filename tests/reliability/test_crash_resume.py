@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from reliability_helpers import clusters_holding, duplicates, labeled, plan_data, ready_servers
+from reliability_helpers import cluster_servers, clusters_holding, duplicates, labeled, plan_data, ready_servers
 
 from khz_tui.sim.simulator import Simulator, SimulatorThread
 
@@ -61,11 +61,10 @@ KILL_POINTS: dict[str, Callable[[], Callable[[Event], bool]]] = {
 
 
 @pytest.fixture
-def sim_loop() -> Iterator[SimulatorThread]:
-    """The simulator on its own loop; its state is read on that loop (`sim_loop.run(...)`)."""
-    loop = SimulatorThread(time_scale=TIME_SCALE, seed=5)
-    with loop:
-        yield loop
+def sim_thread() -> Iterator[Simulator]:
+    """The simulator on its own loop, for the CLI runs in subprocesses (`sim.inspect` reads on that loop)."""
+    with SimulatorThread(time_scale=TIME_SCALE, seed=5) as sim:
+        yield sim
 
 
 def write_plan(tmp_path: Path, ssh_keys, name: str, **kwargs: Any) -> Path:
@@ -106,20 +105,12 @@ def events_until(proc: subprocess.Popen, stop: Callable[[Event], bool] | None, t
 
 
 def k3s_token(sim: Simulator, cluster: str) -> str | None:
-    found = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", cluster)})
+    found = clusters_holding(sim, cluster_servers(sim, cluster))
     return found[0].token if found else None
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) -> None:
-    sim_thread = sim_loop.sim
-    assert sim_thread is not None
-
-    def on_sim(fn, *args):
-        async def call():
-            return fn(*args)
-        return sim_loop.run(call())
-
+def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_thread, point: str) -> None:
     name = "crash"
     plan = write_plan(tmp_path, ssh_keys, name, cp=3, workers=2)
     proc = start_apply(plan, sim_thread)
@@ -135,7 +126,7 @@ def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) 
         proc.stdout.close()
         proc.stderr.close()
     assert not events or events[-1]["kind"] != "RunFinished", "SIGKILL must leave no chance to say goodbye"
-    token_before = on_sim(k3s_token, sim_thread, name)
+    token_before = k3s_token(sim_thread, name)
     # A kill can land mid-write and leave a hidden temporary file: not a key (the next run sweeps it).
     host_keys = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub") and not p.name.startswith("."))
 
@@ -155,21 +146,21 @@ def test_sigkill_then_rerun_converges(tmp_path, ssh_keys, sim_loop, point: str) 
     assert last["kind"] == "RunFinished" and last["ok"]
 
     wanted = {f"{name}-cp-{i}" for i in (1, 2, 3)} | {f"{name}-default-{i}" for i in (1, 2)}
-    assert on_sim(duplicates, sim_thread, name) == []
-    servers, ready = on_sim(ready_servers, sim_thread, name)
+    assert duplicates(sim_thread, name) == []
+    servers, ready = ready_servers(sim_thread, name)
     assert servers == wanted and ready == wanted, (servers, ready)
-    holding = on_sim(lambda: clusters_holding(sim_thread, {s["id"] for s in labeled(sim_thread, "servers", name)}))
+    holding = clusters_holding(sim_thread, cluster_servers(sim_thread, name))
     assert len(holding) == 1, "every node must be in one k3s cluster"
     assert {n.name for n in holding[0].nodes.values()} == wanted
     if token_before is not None:
         assert holding[0].token == token_before, "a resumed run must keep the cluster's token"
     for kind in ("networks", "firewalls", "load_balancers"):
-        assert len(on_sim(labeled, sim_thread, kind, name)) == 1, kind
+        assert len(labeled(sim_thread, kind, name)) == 1, kind
     # The host keys of the first run were reused, not replaced (the pins match the servers' keys).
     after = sorted(p.name for p in Path.home().rglob("host-keys/*") if not p.name.endswith(".pub") and not p.name.startswith("."))
     assert set(host_keys) <= set(after)
     for key_name in host_keys:
-        server = next(s for s in on_sim(labeled, sim_thread, "servers", name) if s["name"] == key_name)
+        server = sim_thread.inspect.server(key_name)
         pinned = next(Path.home().rglob(f"host-keys/{key_name}.pub")).read_text().split()[1]
-        presented = on_sim(sim_thread.nodes.host_public_key, server["id"])
+        presented = sim_thread.inspect.host_public_key(server.id)
         assert presented is not None and presented.export_public_key("openssh").decode().split()[1] == pinned

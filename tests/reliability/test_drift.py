@@ -40,12 +40,20 @@ import pytest
 from hcloud import Client
 from hcloud.firewalls.domain import Firewall, FirewallResource, FirewallRule
 from hcloud.servers.domain import Server
-from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
+from reliability_helpers import (
+    KINDS,
+    cluster_servers,
+    clusters_holding,
+    duplicates,
+    labeled,
+    ready_servers,
+    repaired,
+    target_of,
+)
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import Change, EngineEvent
 from khz_tui.engine.options import RunOptions
-from khz_tui.sim.api.firewalls import firewall_ids_of
 from khz_tui.sim.faults import FaultProfile, _uniform
 from khz_tui.sim.simulator import Simulator
 
@@ -76,31 +84,31 @@ async def test_a_deleted_worker_is_recreated_and_rejoins(make_plan) -> None:
     async with Simulator(time_scale=TIME_SCALE, seed=21) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        old = next(s for s in labeled(sim, "servers", "drift") if s["name"] == "drift-default-2")
+        old = sim.inspect.server("drift-default-2")
         hc = hclient(sim)
-        server = await asyncio.to_thread(hc.servers.get_by_id, old["id"])
+        server = await asyncio.to_thread(hc.servers.get_by_id, old.id)
         action = await asyncio.to_thread(hc.servers.delete, server)
         await asyncio.to_thread(action.wait_until_finished, 100)
-        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "drift")})
+        (cluster,) = clusters_holding(sim, cluster_servers(sim, "drift"))
         stale = cluster.nodes["drift-default-2"]
-        assert stale.server_id == old["id"] and not cluster.is_ready(stale), "Kubernetes keeps the dead node NotReady"
+        assert stale.server_id == old.id and not stale.ready, "Kubernetes keeps the dead node NotReady"
 
         second, events = await apply(plan, sim)
         assert second.ok, (second.failed_step, second.message)
         created = [e for e in events if e.kind == "ResourceCreated"]
         assert [(e.resource_type, e.name) for e in created] == [("server", "drift-default-2")]
-        assert any(e.kind == "LogLine" and "deleting that Node object" in e.text for e in events)
+        assert repaired(events, "stale-node-removed") == ["drift-default-2"]
 
-        new = next(s for s in labeled(sim, "servers", "drift") if s["name"] == "drift-default-2")
-        assert new["id"] != old["id"]
+        new = sim.inspect.server("drift-default-2")
+        assert new.id != old.id
         assert duplicates(sim, "drift") == []
         names, ready = ready_servers(sim, "drift")
         assert ready == names == {"drift-cp-1", "drift-cp-2", "drift-cp-3", "drift-default-1", "drift-default-2"}
-        holding = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "drift")})
-        assert holding == [cluster], "the new server joined the existing cluster"
-        node = cluster.nodes["drift-default-2"]
-        assert node.server_id == new["id"] and cluster.is_ready(node), "the stale Node object was replaced"
-        assert len(cluster.nodes) == 5
+        (holding,) = clusters_holding(sim, cluster_servers(sim, "drift"))
+        assert holding.id == cluster.id, "the new server joined the existing cluster"
+        node = holding.nodes["drift-default-2"]
+        assert node.server_id == new.id and node.ready, "the stale Node object was replaced"
+        assert len(holding.nodes) == 5
 
 
 async def test_a_changed_firewall_rule_is_reported_not_reverted(make_plan) -> None:
@@ -123,9 +131,8 @@ async def test_a_changed_firewall_rule_is_reported_not_reverted(make_plan) -> No
         assert [(d.resource_type, d.name, d.field) for d in drift] == [("firewall", "fw", "rule in tcp port 22")]
         assert drift[0].actual == "from 203.0.113.7/32" and drift[0].expected == "from 127.0.0.1/32"
         assert sim.mutating_request_count == before, "drift is reported, never silently changed"
-        (state_fw,) = labeled(sim, "firewalls", "fw")
-        ssh = [r for r in state_fw["rules"] if r.get("port") == "22"]
-        assert [r["source_ips"] for r in ssh] == [["203.0.113.7/32"]]
+        (held,) = labeled(sim, "firewalls", "fw")
+        assert [r.source_ips for r in held.rules if r.port == "22"] == [("203.0.113.7/32",)]
 
         third, events = await apply(plan, sim)  # reported on every run until someone decides
         assert third.ok and [e.field for e in events if e.kind == "DriftDetected"] == ["rule in tcp port 22"]
@@ -162,7 +169,7 @@ async def test_a_failed_create_is_recovered_in_the_same_run(make_plan) -> None:
         finished, events = await apply(plan, sim)
         assert finished.ok, finished.message
         assert any(e.kind == "ResourceDeleted" and e.name == name for e in events), "the broken server is deleted"
-        assert any(e.kind == "LogLine" and "creating it again" in e.text and e.node == name for e in events)
+        assert name in repaired(events, "server-recreated")
         assert duplicates(sim, "fc") == []
         names, ready = ready_servers(sim, "fc")
         assert names == ready == {"fc-cp-1", name}
@@ -173,12 +180,12 @@ async def test_a_failed_create_left_by_a_run_is_recovered_by_the_next(make_plan)
     async with Simulator(time_scale=TIME_SCALE, seed=24, faults=FaultProfile(failed_create_names=["fl-default-1"])) as sim:
         first, events = await apply(plan, sim)
         assert not first.ok and "fl-default-1" in first.message, "a create that keeps failing names its server"
-        broken = [s for s in labeled(sim, "servers", "fl") if s["name"] == "fl-default-1"]
-        assert len(broken) == 1 and broken[0]["status"] == "off", "the last broken server is left for the next run"
-        sim.dice.profile.failed_create_names = []  # the cloud recovers
+        broken = [s for s in labeled(sim, "servers", "fl") if s.name == "fl-default-1"]
+        assert len(broken) == 1 and broken[0].status == "off", "the last broken server is left for the next run"
+        sim.faults.failed_create_names = []  # the cloud recovers
         second, events = await apply(plan, sim)
         assert second.ok, (second.message, [e.text for e in events if e.kind == "LogLine" and "fatal" in e.text])
-        assert any(e.kind == "ResourceDeleted" and e.id == broken[0]["id"] for e in events)
+        assert any(e.kind == "ResourceDeleted" and e.id == broken[0].id for e in events)
         assert duplicates(sim, "fl") == []
         names, ready = ready_servers(sim, "fl")
         assert names == ready == {"fl-cp-1", "fl-default-1"}
@@ -198,28 +205,27 @@ async def test_deleted_control_planes_rejoin_the_live_cluster_with_its_token(mak
     async with Simulator(time_scale=TIME_SCALE, seed=25) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "cpgone")})
-        token = cluster.token
+        (cluster,) = clusters_holding(sim, cluster_servers(sim, "cpgone"))
         gone = {f"cpgone-{n}" for n in deleted}
-        old_ids = {s["name"]: s["id"] for s in labeled(sim, "servers", "cpgone") if s["name"] in gone}
+        old_ids = {s.name: s.id for s in labeled(sim, "servers", "cpgone") if s.name in gone}
         await _delete_servers(sim, list(old_ids.values()))
 
         second, events = await apply(plan, sim)
         assert second.ok, (second.failed_step, second.message)
         created = {e.name for e in events if e.kind == "ResourceCreated"}
         assert created == gone, "only the deleted control planes are created again"
-        stale = {e.node for e in events if e.kind == "LogLine" and "deleting that Node object" in e.text}
+        stale = set(repaired(events, "stale-node-removed"))
         assert stale == gone, "the stale Node objects (and with them the etcd members) go before the joins"
 
-        servers = labeled(sim, "servers", "cpgone")
-        holding = clusters_holding(sim, {s["id"] for s in servers})
-        assert holding == [cluster], "the new control planes joined the live cluster; no second cluster"
-        assert len(sim.nodes.clusters) == 1 and cluster.token == token, "the live cluster's token was kept"
+        holding = clusters_holding(sim, cluster_servers(sim, "cpgone"))
+        assert [c.id for c in holding] == [cluster.id], "the new control planes joined the live cluster; no second cluster"
+        (live,) = sim.inspect.k3s_clusters()
+        assert live.token == cluster.token, "the live cluster's token was kept"
         names, ready = ready_servers(sim, "cpgone")
         assert ready == names and len(names) == 4
-        assert sorted(n.role for n in cluster.nodes.values()) == ["agent", "server", "server", "server"]
+        assert sorted(n.role for n in live.nodes.values()) == ["agent", "server", "server", "server"]
         for name, old_id in old_ids.items():
-            assert cluster.nodes[name].server_id not in (old_id, None) and cluster.is_ready(cluster.nodes[name])
+            assert live.nodes[name].server_id not in (old_id, None) and live.nodes[name].ready
         assert duplicates(sim, "cpgone") == []
 
 
@@ -229,28 +235,29 @@ async def test_a_powered_off_server_is_powered_on_not_waited_for(make_plan, who)
     async with Simulator(time_scale=TIME_SCALE, seed=26) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "pw")})
-        token = cluster.token
-        (server,) = [s for s in labeled(sim, "servers", "pw") if s["name"] == who]
+        (cluster,) = clusters_holding(sim, cluster_servers(sim, "pw"))
+        server = sim.inspect.server(who)
         hc = hclient(sim)
-        action = await asyncio.to_thread(hc.servers.power_off, await asyncio.to_thread(hc.servers.get_by_id, server["id"]))
+        action = await asyncio.to_thread(hc.servers.power_off, await asyncio.to_thread(hc.servers.get_by_id, server.id))
         await asyncio.to_thread(action.wait_until_finished, 100)
-        assert server["status"] == "off"
+        assert sim.inspect.server(who).status == "off"
 
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         second, events = await apply(plan, sim)
-        took = loop.time() - started
         assert second.ok, (second.failed_step, second.message)
-        # The scaled SSH deadline is 600 s x 0.02 = 12 s: a run that waited for SSH would take that long.
-        assert took < 8, f"the rerun took {took:.1f}s: it waited for SSH instead of powering the server on"
-        said = [e for e in events if e.kind == "LogLine" and e.node == who and "powering it on" in e.text]
-        assert said and said[0].level == "warning", "the power-on is announced, naming the server"
-        assert server["status"] == "running" and [s["id"] for s in labeled(sim, "servers", "pw") if s["name"] == who] == [server["id"]]
+        said = [i for i, e in enumerate(events) if e.kind == "NodeRepaired" and e.repair == "server-powered-on"]
+        assert [events[i].node for i in said] == [who], "the power-on is announced, naming the server"
+        # Powered on before any SSH attempt: a run that tried SSH first would wait out its deadline (the
+        # first refused attempt is reported at once).
+        waited = [i for i, e in enumerate(events) if e.kind == "LogLine" and e.node == who and e.text.startswith("waiting for SSH")]
+        assert all(i > said[0] for i in waited), "the rerun waited for SSH before powering the server on"
+        power = [a.command for a in sim.inspect.actions("servers", server.id) if a.command in ("start_server", "stop_server")]
+        assert power == ["start_server", "stop_server", "start_server"], "started once more, by the rerun"
+        assert sim.inspect.server(who).status == "running" and [s.id for s in labeled(sim, "servers", "pw") if s.name == who] == [server.id]
         assert not [e for e in events if e.kind in ("ResourceCreated", "ResourceDeleted")]
         names, ready = ready_servers(sim, "pw")
         assert ready == names == {"pw-cp-1", "pw-default-1"}
-        assert sim.nodes.clusters == [cluster] and cluster.token == token
+        (live,) = sim.inspect.k3s_clusters()
+        assert live.id == cluster.id and live.token == cluster.token
 
 
 # -- changes made with the hcloud CLI (or hcloud-python) -------------------------------------------
@@ -341,23 +348,23 @@ def writes(sim: Simulator, before: Counter, cluster: str) -> list[str]:
         parts = path.strip("/").split("/")
         if method == "GET" or parts[0] == "placement_groups" or len(parts) < 2 or not parts[1].isdigit():
             continue
-        item = getattr(sim.state, parts[0], {}).get(int(parts[1]))
-        if item is None or (item.get("labels") or {}).get("khz-tui.io/cluster") == cluster:
+        item = sim.inspect.find(parts[0], int(parts[1])) if parts[0] in KINDS else None
+        if item is None or item.labels.get("khz-tui.io/cluster") == cluster:
             out.append(route)
     return sorted(out)
 
 
 def bare_servers(sim: Simulator, cluster: str, firewall: str) -> set[str]:
     """The cluster's servers the simulator does not put behind `firewall` (directly or by selector)."""
-    fws = [f for f in labeled(sim, "firewalls", cluster) if f["name"] == firewall]
+    fws = [f for f in labeled(sim, "firewalls", cluster) if f.name == firewall]
     if not fws:
-        return {s["name"] for s in labeled(sim, "servers", cluster)}
-    return {s["name"] for s in labeled(sim, "servers", cluster) if fws[0]["id"] not in firewall_ids_of(sim.state, s)}
+        return {s.name for s in labeled(sim, "servers", cluster)}
+    return {s.name for s in labeled(sim, "servers", cluster) if fws[0].id not in s.firewalls}
 
 
 def by_selector(sim: Simulator, cluster: str, firewall: str) -> bool:
-    (fw,) = [f for f in labeled(sim, "firewalls", cluster) if f["name"] == firewall]
-    return any(e["type"] == "label_selector" for e in fw["applied_to"])
+    (fw,) = [f for f in labeled(sim, "firewalls", cluster) if f.name == firewall]
+    return bool(fw.applied_to_selectors)
 
 
 async def test_a_deleted_firewall_is_recreated_on_every_server_and_on_servers_added_later(make_plan, tmp_path) -> None:
@@ -381,7 +388,7 @@ async def test_a_deleted_firewall_is_recreated_on_every_server_and_on_servers_ad
         grown = make_plan("fwgone", cp=1, workers=2, lb=False)
         third, _ = await apply(grown, sim)
         assert third.ok, third.message
-        names = {s["name"] for s in labeled(sim, "servers", "fwgone")}
+        names = {s.name for s in labeled(sim, "servers", "fwgone")}
         assert "fwgone-default-2" in names and bare_servers(sim, "fwgone", "fwgone") == set(), "a node added later is covered"
 
         assert await dry_run(grown, sim) == []
@@ -396,7 +403,7 @@ async def test_a_firewall_off_a_server_is_applied_by_selector_again(make_plan, t
     async with Simulator(time_scale=TIME_SCALE, seed=28) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        ids = {s["name"]: s["id"] for s in labeled(sim, "servers", "fwoff")}
+        ids = {s.name: s.id for s in labeled(sim, "servers", "fwoff")}
         await asyncio.to_thread(apply_directly, sim, tmp_path, "fwoff", [ids["fwoff-cp-1"], ids["fwoff-default-1"]])
         assert bare_servers(sim, "fwoff", "fwoff") == {"fwoff-default-2"}
 
@@ -417,10 +424,10 @@ async def test_a_detached_volume_is_attached_again(make_plan, tmp_path) -> None:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
         (volume,) = labeled(sim, "volumes", "vol")
-        worker = next(s["id"] for s in labeled(sim, "servers", "vol") if s["name"] == "vol-default-1")
-        assert volume["server"] == worker
+        worker = sim.inspect.server("vol-default-1").id
+        assert volume.server == worker
         await asyncio.to_thread(detach_volume, sim, tmp_path, "vol-data-1")
-        assert volume["server"] is None
+        assert sim.inspect.volume("vol-data-1").server is None
 
         lines = await dry_run(plan, sim)
         assert [(c.action, c.resource_type, c.name, c.detail) for c in lines] == [
@@ -428,7 +435,8 @@ async def test_a_detached_volume_is_attached_again(make_plan, tmp_path) -> None:
 
         second, _ = await apply(plan, sim)
         assert second.ok, second.message
-        assert volume["server"] == worker and volume["automount"] is True
+        volume = sim.inspect.volume("vol-data-1")
+        assert volume.server == worker and volume.automount is True
         assert await dry_run(plan, sim) == []
 
 
@@ -449,7 +457,7 @@ async def test_another_load_balancer_type_is_reported_by_both(make_plan) -> None
         assert [(e.resource_type, e.field, e.actual, e.expected) for e in events if e.kind == "DriftDetected"] == [
             ("load balancer", "type", "lb11", "lb21")]
         (lb,) = labeled(sim, "load_balancers", "lbt")
-        assert lb["type"] == "lb11" and writes(sim, before, "lbt") == []
+        assert lb.type == "lb11" and writes(sim, before, "lbt") == []
         assert not [e for e in events if e.kind in ("ResourceCreated", "ResourceDeleted")]
 
 
@@ -459,8 +467,8 @@ async def test_a_server_off_the_network_is_shown_as_attached_again_by_apply(make
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
         await asyncio.to_thread(detach_from_network, sim, tmp_path, "offnet-default-1", "offnet")
-        (server,) = [s for s in labeled(sim, "servers", "offnet") if s["name"] == "offnet-default-1"]
-        assert server["private_net"] == []
+        (server,) = [s for s in labeled(sim, "servers", "offnet") if s.name == "offnet-default-1"]
+        assert server.private_net == ()
         lines = await dry_run(plan, sim)
         assert [(c.action, c.resource_type, c.name, c.detail) for c in lines] == [
             ("change", "server", "offnet-default-1", "network: not attached (plan: attached to network offnet); repaired by apply")]
@@ -476,8 +484,8 @@ def _touched(sim: Simulator, routes: list[str]) -> set[tuple[str, str]]:
         parts = path.strip("/").split("/")
         if parts[0] not in kinds or len(parts) < 2:
             continue
-        item = getattr(sim.state, parts[0]).get(int(parts[1]))
-        out.add((kinds[parts[0]], item["name"] if item else f"#{parts[1]}"))
+        item = sim.inspect.find(parts[0], int(parts[1]))
+        out.add((kinds[parts[0]], item.name if item else f"#{parts[1]}"))
     return out
 
 
@@ -487,7 +495,7 @@ async def test_dry_run_shows_every_change_apply_makes_on_a_drifted_cluster(make_
     async with Simulator(time_scale=TIME_SCALE, seed=33) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        ids = {s["name"]: s["id"] for s in labeled(sim, "servers", "both")}
+        ids = {s.name: s.id for s in labeled(sim, "servers", "both")}
         await asyncio.to_thread(apply_directly, sim, tmp_path, "both", [ids["both-cp-1"]])
         await asyncio.to_thread(detach_volume, sim, tmp_path, "both-data-1")
         hc = hclient(sim)
@@ -518,6 +526,6 @@ async def test_dry_run_shows_every_change_apply_makes_on_a_drifted_cluster(make_
 
         assert bare_servers(sim, "both", "both") == set()
         (volume,) = labeled(sim, "volumes", "both")
-        assert volume["server"] == ids["both-default-1"]
+        assert volume.server == ids["both-default-1"]
         after = await dry_run(drifted, sim)
         assert {(c.resource_type, c.name, c.detail) for c in after} == reported, "only what apply leaves is left"

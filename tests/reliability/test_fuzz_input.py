@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,12 @@ from khz_tui.plan.toml_io import MAX_PLAN_BYTES
 
 SOAK = os.environ.get("KHZ_SOAK") == "1"
 FUZZ_EXAMPLES = 2000 if SOAK else 120
-#: No single call may take longer than this (a hang shows up as a failure, not a stuck CI job).
-CALL_BUDGET_S = 20.0
 NO_TOKEN_VAR = "KHZ_FUZZ_TOKEN_THAT_IS_NEVER_SET"
 CLOSED_ENDPOINT = "http://127.0.0.1:9/v1"  # discard port: nothing listens; never reached anyway
 
 FUZZ_SETTINGS = settings(
     max_examples=FUZZ_EXAMPLES,
-    deadline=None,  # wall-clock per example varies under `-n 2`; CALL_BUDGET_S bounds each call instead
+    deadline=None,  # wall-clock per example varies under `-n 2`; a call that hangs fails the test at its timeout
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=not SOAK,  # CI sees the same examples every run; the soak explores
 )
@@ -143,26 +140,24 @@ def quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(NO_TOKEN_VAR, raising=False)
 
 
-def run_cli(argv: list[str]) -> tuple[int, str, str, float]:
-    """`khz_tui.cli.main(argv)` in this process: (exit code, stdout, stderr, seconds)."""
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """`khz_tui.cli.main(argv)` in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    start = time.monotonic()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = cli.main(argv)
         except SystemExit as exc:  # argparse's own exits
             code = exc.code if isinstance(exc.code, int) else 2
-    return code, out.getvalue(), err.getvalue(), time.monotonic() - start
+    return code, out.getvalue(), err.getvalue()
 
 
 def apply_argv(path: Path) -> list[str]:
     return ["--apply", str(path), "--token-env", NO_TOKEN_VAR, "--endpoint", CLOSED_ENDPOINT, "--yes"]
 
 
-def assert_refused_cleanly(code: int, out: str, err: str, seconds: float, *, may_be_valid: bool) -> None:
+def assert_refused_cleanly(code: int, out: str, err: str, *, may_be_valid: bool) -> None:
     text = out + err
     assert "Traceback" not in text, text[-2000:]
-    assert seconds < CALL_BUDGET_S, f"took {seconds:.1f}s"
     if may_be_valid and code == 0:
         assert "the plan is valid" in out
         return
@@ -187,10 +182,10 @@ def _write(data: str | bytes) -> Path:
 def test_validate_never_crashes_on_generated_toml(quiet_env, text: str) -> None:
     path = _write(text)
     try:
-        code, out, err, seconds = run_cli(["validate", str(path)])
-        assert_refused_cleanly(code, out, err, seconds, may_be_valid=True)
+        code, out, err = run_cli(["validate", str(path)])
+        assert_refused_cleanly(code, out, err, may_be_valid=True)
         # The same verdict in JSON, parseable, problems listed with key paths.
-        jcode, jout, jerr, _ = run_cli(["validate", "--output", "json", str(path)])
+        jcode, jout, jerr = run_cli(["validate", "--output", "json", str(path)])
         assert jcode == code and "Traceback" not in jerr
         doc = json.loads(jout)
         assert doc["valid"] is (code == 0)
@@ -205,8 +200,8 @@ def test_validate_never_crashes_on_generated_toml(quiet_env, text: str) -> None:
 def test_apply_never_crashes_on_generated_toml(quiet_env, text: str) -> None:
     path = _write(text)
     try:
-        code, out, err, seconds = run_cli(apply_argv(path))
-        assert_refused_cleanly(code, out, err, seconds, may_be_valid=False)
+        code, out, err = run_cli(apply_argv(path))
+        assert_refused_cleanly(code, out, err, may_be_valid=False)
     finally:
         path.unlink()
 
@@ -218,8 +213,8 @@ def test_a_wrong_value_at_any_known_key_is_refused_or_accepted_cleanly(quiet_env
     _set(data, path, value)
     plan_path = _write(tomli_w.dumps(data))
     try:
-        code, out, err, seconds = run_cli(["validate", str(plan_path)])
-        assert_refused_cleanly(code, out, err, seconds, may_be_valid=True)
+        code, out, err = run_cli(["validate", str(plan_path)])
+        assert_refused_cleanly(code, out, err, may_be_valid=True)
         if code == 2 and "to fix:" in err:
             # The problem points at the key that was bent (or its table), not somewhere unrelated.
             keyish = [str(p) for p in path if isinstance(p, str)]
@@ -241,7 +236,7 @@ def test_a_token_pasted_at_any_key_is_refused_and_never_echoed(quiet_env, path, 
     try:
         for argv in (["validate", str(plan_path)], ["validate", "--output", "json", str(plan_path)],
                      apply_argv(plan_path)):
-            code, out, err, _ = run_cli(argv)
+            code, out, err = run_cli(argv)
             assert code == 2, (argv, err)
             assert token not in out + err
             assert "token" in (out + err).lower()
@@ -255,8 +250,8 @@ def test_garbage_and_binary_files_are_refused(quiet_env, blob) -> None:
     path = _write(blob)
     try:
         for argv in (["validate", str(path)], apply_argv(path)):
-            code, out, err, seconds = run_cli(argv)
-            assert_refused_cleanly(code, out, err, seconds, may_be_valid=False)
+            code, out, err = run_cli(argv)
+            assert_refused_cleanly(code, out, err, may_be_valid=False)
     finally:
         path.unlink()
 
@@ -295,9 +290,9 @@ def test_files_that_are_not_plans_are_refused(quiet_env, tmp_path) -> None:
         for argv in (["validate", str(path)], ["validate", "--output", "json", str(path)], apply_argv(path),
                      ["--dry-run", str(path), "--token-env", NO_TOKEN_VAR, "--endpoint", CLOSED_ENDPOINT],
                      ["--destroy", str(path), "--token-env", NO_TOKEN_VAR, "--endpoint", CLOSED_ENDPOINT]):
-            code, out, err, seconds = run_cli(argv)
+            code, out, err = run_cli(argv)
             assert code == 2, (label, argv, out, err)
-            assert "Traceback" not in out + err and seconds < CALL_BUDGET_S, (label, seconds)
+            assert "Traceback" not in out + err, label
             assert (err if "json" not in argv else out).strip(), label
             seen += 1
     assert seen >= 40
@@ -310,7 +305,7 @@ def test_bad_options_are_refused_without_traceback(quiet_env, tmp_path) -> None:
                  ["--apply", str(plan), "--token-env", "NOT A VAR"], ["--apply", str(plan), "--dry-run", str(plan)],
                  ["--apply", str(plan), str(plan)], ["validate"], ["validate", str(plan), "--output", "xml"],
                  ["--no-such-flag"], ["--apply", str(plan), "--endpoint", "http://"]):
-        code, out, err, _ = run_cli(argv)
+        code, out, err = run_cli(argv)
         assert code == 2, (argv, out, err)
         assert "Traceback" not in out + err and err.strip(), argv
 

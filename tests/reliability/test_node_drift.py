@@ -23,11 +23,12 @@ import yaml
 from hcloud import Client
 from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.locations.domain import Location
-from reliability_helpers import clusters_holding, duplicates, labeled, ready_servers, target_of
+from reliability_helpers import cluster_servers, clusters_holding, duplicates, labeled, ready_servers, repaired, target_of
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
 from khz_tui.engine.options import RunOptions
+from khz_tui.sim.inspection import Server
 from khz_tui.sim.simulator import Simulator
 
 #: k3s takes RESTART_SECONDS (5 s simulated) to come back after a boot: 0.5 s here, far longer than
@@ -48,13 +49,9 @@ def hclient(sim: Simulator) -> Client:
     return Client(token=sim.token, api_endpoint=sim.endpoint, poll_interval=0.05, timeout=10)
 
 
-def _server(sim: Simulator, cluster: str, name: str) -> dict:
-    (server,) = [s for s in labeled(sim, "servers", cluster) if s["name"] == name]
+def _server(sim: Simulator, cluster: str, name: str) -> Server:
+    (server,) = [s for s in labeled(sim, "servers", cluster) if s.name == name]
     return server
-
-
-def _stale_deletions(events: list[EngineEvent]) -> list[str]:
-    return [e.node for e in events if e.kind == "LogLine" and "deleting that Node object" in e.text]
 
 
 @pytest.mark.parametrize("who", ["pd-cp-2", "pd-default-1"])
@@ -63,34 +60,33 @@ async def test_a_powered_off_node_is_waited_for_never_deleted(make_plan, who) ->
     async with Simulator(time_scale=SLOW_SCALE, seed=31) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "pd")})
-        token = cluster.token
+        (cluster,) = clusters_holding(sim, cluster_servers(sim, "pd"))
         server = _server(sim, "pd", who)
         node_before = cluster.nodes[who]
-        machine = sim.nodes.machines[server["id"]]
-        installs = machine.installs_started
-        config = machine.fs.read_text("/etc/rancher/k3s/config.yaml")
+        installs = sim.inspect.machine(server.id).installs_started
+        config = sim.inspect.read_text(server.id, "/etc/rancher/k3s/config.yaml")
 
         def power_off() -> None:
             hc = hclient(sim)
-            hc.servers.power_off(hc.servers.get_by_id(server["id"])).wait_until_finished(100)
+            hc.servers.power_off(hc.servers.get_by_id(server.id)).wait_until_finished(100)
 
         await asyncio.to_thread(power_off)
-        assert server["status"] == "off"
+        assert sim.inspect.server(who).status == "off"
 
         second, events = await apply(plan, sim)
         assert second.ok, (second.failed_step, second.message)
-        assert _stale_deletions(events) == [], "the Node object of a server that still exists is never deleted"
-        assert cluster.nodes[who] is not None and cluster.nodes[who].created == node_before.created, \
+        assert repaired(events, "stale-node-removed") == [], "the Node object of a server that still exists is never deleted"
+        (live,) = sim.inspect.k3s_clusters()
+        assert live.id == cluster.id and live.token == cluster.token
+        assert live.nodes[who].created == node_before.created, \
             "the node kept its Node object (for a control plane: its etcd member)"
-        assert machine.installs_started == installs, "k3s was not installed again on the powered-on node"
-        assert machine.fs.read_text("/etc/rancher/k3s/config.yaml") == config
-        assert any(e.kind == "LogLine" and e.node == who and "powering it on" in e.text for e in events)
+        assert sim.inspect.machine(server.id).installs_started == installs, "k3s was not installed again on the powered-on node"
+        assert sim.inspect.read_text(server.id, "/etc/rancher/k3s/config.yaml") == config
+        assert repaired(events, "server-powered-on") == [who]
         assert not [e for e in events if e.kind in ("ResourceCreated", "ResourceDeleted")]
-        assert server["status"] == "running"
+        assert sim.inspect.server(who).status == "running"
         names, ready = ready_servers(sim, "pd")
         assert ready == names and len(names) == 4
-        assert sim.nodes.clusters == [cluster] and cluster.token == token
         assert duplicates(sim, "pd") == []
 
 
@@ -100,29 +96,29 @@ async def test_a_node_taken_off_the_network_is_attached_again_with_its_address(m
     async with Simulator(time_scale=TIME_SCALE, seed=32) as sim:
         first, _ = await apply(plan, sim)
         assert first.ok, first.message
-        (cluster,) = clusters_holding(sim, {s["id"] for s in labeled(sim, "servers", "nd")})
+        (cluster,) = clusters_holding(sim, cluster_servers(sim, "nd"))
         server = _server(sim, "nd", who)
         (network,) = labeled(sim, "networks", "nd")
-        (address,) = [p["ip"] for p in server["private_net"] if p["network"] == network["id"]]
+        address = server.private_ip(network.id)
+        assert address is not None
 
         def detach() -> None:
             hc = hclient(sim)
-            hc.servers.detach_from_network(hc.servers.get_by_id(server["id"]),
-                                           hc.networks.get_by_id(network["id"])).wait_until_finished(100)
+            hc.servers.detach_from_network(hc.servers.get_by_id(server.id),
+                                           hc.networks.get_by_id(network.id)).wait_until_finished(100)
 
         await asyncio.to_thread(detach)
-        assert server["private_net"] == []
+        assert sim.inspect.server(who).private_net == ()
 
         second, events = await apply(plan, sim)
         assert second.ok, (second.failed_step, second.message)
-        assert [p["ip"] for p in server["private_net"] if p["network"] == network["id"]] == [address], \
+        assert [p.ip for p in sim.inspect.server(who).private_net if p.network == network.id] == [address], \
             "attached again, with the address its k3s uses"
-        said = [e for e in events if e.kind == "LogLine" and e.node == who and "attaching it again" in e.text]
-        assert said and said[0].level == "warning", "the repair is announced, naming the node"
-        assert _stale_deletions(events) == []
+        assert repaired(events, "network-reattached") == [who], "the repair is announced, naming the node"
+        assert repaired(events, "stale-node-removed") == []
         names, ready = ready_servers(sim, "nd")
         assert ready == names == {"nd-cp-1", "nd-default-1"}
-        assert sim.nodes.clusters == [cluster]
+        assert [c.id for c in sim.inspect.k3s_clusters()] == [cluster.id]
 
 
 async def test_a_node_whose_address_was_taken_fails_at_once_naming_it(make_plan) -> None:
@@ -134,16 +130,16 @@ async def test_a_node_whose_address_was_taken_fails_at_once_naming_it(make_plan)
         assert first.ok, first.message
         server = _server(sim, "nt", "nt-default-1")
         (network,) = labeled(sim, "networks", "nt")
-        (address,) = [p["ip"] for p in server["private_net"] if p["network"] == network["id"]]
+        (address,) = [p.ip for p in server.private_net if p.network == network.id]
 
         def detach_and_take() -> None:
             from hcloud.images.domain import Image
             from hcloud.server_types.domain import ServerType
 
             hc = hclient(sim)
-            net = hc.networks.get_by_id(network["id"])
-            hc.servers.detach_from_network(hc.servers.get_by_id(server["id"]), net).wait_until_finished(100)
-            made = hc.servers.create(name="squatter", server_type=ServerType(name=server["server_type"]),
+            net = hc.networks.get_by_id(network.id)
+            hc.servers.detach_from_network(hc.servers.get_by_id(server.id), net).wait_until_finished(100)
+            made = hc.servers.create(name="squatter", server_type=ServerType(name=server.server_type),
                                      image=Image(name="ubuntu-24.04"), start_after_create=False)
             made.action.wait_until_finished(100)
             hc.servers.attach_to_network(made.server, net, ip=address).wait_until_finished(100)
@@ -153,7 +149,7 @@ async def test_a_node_whose_address_was_taken_fails_at_once_naming_it(make_plan)
         assert not second.ok
         assert "nt-default-1" in second.message and address in second.message, second.message
         assert "TimeoutError" not in second.message and "not Ready in time" not in second.message
-        assert server["private_net"] == []
+        assert sim.inspect.server("nt-default-1").private_net == ()
 
 
 def _kubectl_path() -> str:
@@ -189,26 +185,24 @@ async def test_a_recreated_api_load_balancer_is_added_to_the_certificates(make_p
 
         def delete_lb() -> None:
             hc = hclient(sim)
-            hc.load_balancers.delete(hc.load_balancers.get_by_id(old_lb["id"]))
+            hc.load_balancers.delete(hc.load_balancers.get_by_id(old_lb.id))
             # Someone else's load balancer gets the freed address, so the recreated one has a new one.
             hc.load_balancers.create(name="someone-elses", load_balancer_type=LoadBalancerType(name="lb11"),
-                                     location=Location(name=old_lb["location"])).action.wait_until_finished(100)
+                                     location=Location(name=old_lb.location)).action.wait_until_finished(100)
 
         await asyncio.to_thread(delete_lb)
 
         second, events = await apply(plan, sim, kubeconfig)
         assert second.ok, (second.failed_step, second.message)
         (new_lb,) = labeled(sim, "load_balancers", "lbn")
-        new_ip = new_lb["public_ipv4"]
-        assert new_ip != old_lb["public_ipv4"]
+        new_ip = new_lb.public_ipv4
+        assert new_ip != old_lb.public_ipv4
         server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
         assert server == f"https://{new_ip}:6443"
         for cp in ("lbn-cp-1", "lbn-cp-2", "lbn-cp-3"):
-            machine = sim.nodes.machines[_server(sim, "lbn", cp)["id"]]
-            sans = yaml.safe_load(machine.fs.read_text("/etc/rancher/k3s/config.yaml"))["tls-san"]
+            sans = yaml.safe_load(sim.inspect.read_text(_server(sim, "lbn", cp).id, "/etc/rancher/k3s/config.yaml"))["tls-san"]
             assert new_ip in sans, (cp, sans)
-        restarts = [e.node for e in events if e.kind == "LogLine" and "restarting k3s" in e.text]
-        assert sorted(restarts) == ["lbn-cp-1", "lbn-cp-2", "lbn-cp-3"]
+        assert sorted(repaired(events, "k3s-restarted")) == ["lbn-cp-1", "lbn-cp-2", "lbn-cp-3"]
         code, out, err = await _kubectl(kubectl, kubeconfig, "get", "nodes")
         assert code == 0, err
         assert "x509" not in err

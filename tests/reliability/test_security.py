@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import string
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from hcloud.images import Image
 from hcloud.load_balancer_types import LoadBalancerType
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
-from security_support import files_under, find_secrets, labeled, mode_of, plan_data
+from security_support import files_under, find_secrets, mode_of, plan_data
+from support.simulator import labeled, sshd_answers
 
 from khz_tui import cli
 from khz_tui.engine.api import Target, run
@@ -33,8 +33,10 @@ from khz_tui.engine.cluster_files import ClusterFiles, write_private_file
 from khz_tui.engine.credentials import load_saved_token, save_token
 from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
+from khz_tui.sim.inspection import Firewall
 from khz_tui.sim.simulator import Simulator, SimulatorThread, recording_node_host
 
 TIME_SCALE = 0.02
@@ -143,8 +145,8 @@ def test_full_cli_apply_and_destroy_leak_nothing_keep_secrets_private_and_spare_
         assert events and events[-1]["kind"] == "RunFinished" and events[-1]["ok"]
 
         # The k3s join token, from the simulated cluster itself.
-        servers = {s["id"] for s in labeled(sim, "servers", cluster)}
-        k3s = next(c for c in sim.nodes.clusters if {n.server_id for n in c.nodes.values()} & servers)
+        servers = {s.id for s in labeled(sim, "servers", cluster)}
+        k3s = sim.inspect.k3s_clusters(servers)[0]
         join_token, join_secret = k3s.token, k3s.secret
         assert join_secret and join_secret in join_token
 
@@ -188,8 +190,7 @@ def test_full_cli_apply_and_destroy_leak_nothing_keep_secrets_private_and_spare_
             gone = names - left[kind]
             if gone:
                 problems.append(f"destroy deleted {kind} it does not own: {sorted(gone)}")
-        ours = {kind: [r["name"] for r in labeled(sim, kind, cluster)
-                       if (r.get("labels") or {}).get("khz-tui.io/managed-by") == "khz-tui"]
+        ours = {kind: [r.name for r in labeled(sim, kind, cluster) if r.labels.get("khz-tui.io/managed-by") == "khz-tui"]
                 for kind in planted}
         if any(ours.values()):
             problems.append(f"destroy left the cluster's own resources: {ours}")
@@ -271,23 +272,18 @@ async def test_a_node_presenting_another_host_key_gets_no_command(make_plan, iso
         events: list[EngineEvent] = []
         first = await run("apply", plan, target, sink=events.append, options=RunOptions())
         assert first.ok, first.message
-        servers = {s["name"]: s for s in labeled(sim, "servers", "hk")}
-        victim = sim.nodes.machine(servers["hk-default-1"]["id"])
-        victim.generate_host_key()  # the image's own key replaces the one cloud-init installed
+        victim = sim.inspect.server("hk-default-1").id
+        sim.nodes.replace_host_key(victim)  # the image's own key replaces the one cloud-init installed
         hc = Client(token=sim.token, api_endpoint=sim.endpoint)
-        await asyncio.to_thread(lambda: hc.servers.reboot(hc.servers.get_by_id(servers["hk-default-1"]["id"])))
-        for wanted in ("booting", "running"):  # it goes down, then comes back with the other key
-            deadline = time.monotonic() + 30
-            while (victim.state == "running") != (wanted == "running") and time.monotonic() < deadline:
-                await asyncio.sleep(0.02)
-        await asyncio.sleep(0.2)  # sshd starts right after the machine reports running
-        assert victim.state == "running"
-        victim_before = victim.commands_run
+        action = await asyncio.to_thread(lambda: hc.servers.reboot(hc.servers.get_by_id(victim)))
+        await asyncio.to_thread(action.wait_until_finished, 100)
+        await sshd_answers(sim, victim, timeout=30)  # back up, presenting the other key
+        ran = sim.inspect.machine(victim).commands_run
         events.clear()
         second = await run("apply", plan, target, sink=events.append, options=RunOptions())
+        assert sim.inspect.machine(victim).commands_run == ran, "a node that failed host-key verification ran a command"
     assert not second.ok
     assert "hk-default-1" in second.message and "host key" in second.message, second.message
-    assert victim.commands_run == victim_before, "a node that failed host-key verification ran a command"
     failed = [e for e in events if e.kind == "NodePhaseChanged" and e.phase == "failed"]
     assert [e.node for e in failed] == ["hk-default-1"]
     assert "host key" in (failed[0].reason or ""), failed[0].reason
@@ -296,29 +292,20 @@ async def test_a_node_presenting_another_host_key_gets_no_command(make_plan, iso
 # -- (e) firewall only opened to the world on request ----------------------------------------------------
 
 
-async def _firewall_after_infrastructure(plan: ClusterPlan) -> dict[str, Any]:
-    """Apply until the firewall exists (the machines only record calls), then stop the run."""
-    async with Simulator(time_scale=TIME_SCALE, seed=1, node_host_factory=recording_node_host) as sim:
+async def _firewall_after_infrastructure(plan: ClusterPlan) -> Firewall:
+    """The firewall an apply creates. The project allows no server, so the run creates the shared
+    infrastructure (the firewall among it) and stops by itself at the first server: no run is
+    cancelled, and nothing waits for a cancelled run to let go of the cluster."""
+    async with Simulator(time_scale=TIME_SCALE, seed=1, node_host_factory=recording_node_host, server_limit=0) as sim:
         target = Target(endpoint=sim.endpoint, simulated=True, token=sim.token, time_scale=sim.time_scale)
-        task = asyncio.create_task(run("apply", plan, target, sink=lambda e: None, options=RunOptions()))
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not task.done():
-                fws = labeled(sim, "firewalls", plan.name)
-                if fws:
-                    return fws[0]
-                await asyncio.sleep(0.02)
-            raise AssertionError("no firewall was created")
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        finished = await run("apply", plan, target, sink=lambda e: None, options=RunOptions())
+        assert not finished.ok and "resource_limit_exceeded" in finished.message, finished.message
+        (firewall,) = labeled(sim, "firewalls", plan.name)
+        return firewall
 
 
-def _sources(firewall: dict[str, Any], port: str) -> set[str]:
-    return {ip for r in firewall["rules"] if r.get("port") == port for ip in r.get("source_ips", [])}
+def _sources(firewall: Firewall, port: str) -> set[str]:
+    return {ip for r in firewall.rules if r.port == port for ip in r.source_ips}
 
 
 async def test_firewall_is_opened_to_the_world_only_when_the_plan_says_so(make_plan, tmp_path, capfd) -> None:
@@ -372,7 +359,7 @@ async def test_wizard_screenshot_with_a_saved_token_on_screen_shows_no_token(tmp
 
     token = distinctive_token()
     save_token(token)
-    app = KhzApp(None, RunOptions(sim=True))
+    app = KhzApp(None, RunOptions(sim=True), connect=connect)
     async with app.run_test(size=(110, 34)) as pilot:
         await pilot.pause()
         field = app.screen.query_one("#token", Input)

@@ -129,7 +129,7 @@ def test_a_certificate_that_does_not_cover_the_kubeconfig_address_is_caught(clou
 
 
 def _snapshot(sim: Simulator) -> dict[str, set[int]]:
-    return {kind: set(getattr(sim.state, kind)) for kind in KINDS}
+    return {kind: sim.inspect.ids(kind) for kind in KINDS}
 
 
 def test_verify_deep_then_destroy_leaves_nothing_of_the_cluster_and_keeps_another_clusters(
@@ -143,7 +143,7 @@ def test_verify_deep_then_destroy_leaves_nothing_of_the_cluster_and_keeps_anothe
     assert main(["--apply", str(path), "--yes", "--output", "json"]) == 0
     ours = {kind: ids - kept[kind] for kind, ids in _snapshot(cloud).items()}
     assert ours["load_balancers"] and ours["servers"] and ours["networks"]
-    ccm = [lb for lb in cloud.state.load_balancers.values() if CCM_SERVICE_UID_LABEL in (lb.get("labels") or {})]
+    ccm = cloud.inspect.load_balancers(CCM_SERVICE_UID_LABEL)  # a bare key: those carrying the label
     assert len(ccm) == 2, "each cluster's ingress got its load balancer from the cloud controller"
     capsys.readouterr()
 

@@ -1,4 +1,2 @@
-"""Test code shared by several suites (engine, node sessions, reliability): one definition each.
-
-`tests/` is not a package (pytest puts each suite's own folder on the import path), so a conftest
-that uses this package puts `tests/` on the path before importing it."""
+"""Test code shared by several suites (engine, node sessions, reliability, the simulator's k3s suites):
+one definition each. The suite-wide conftest puts `tests/` on the import path."""

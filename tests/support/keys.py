@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncssh
-import pytest
 
 
 def write_private_key(directory: Path) -> tuple[Path, asyncssh.SSHKey]:
@@ -15,12 +14,3 @@ def write_private_key(directory: Path) -> tuple[Path, asyncssh.SSHKey]:
     private.write_bytes(key.export_private_key("openssh"))
     private.chmod(0o600)
     return private, key
-
-
-@pytest.fixture
-def ssh_keys(tmp_path: Path) -> tuple[Path, Path]:
-    """An ed25519 client key pair (private, public) for the engine to sign in with."""
-    private, key = write_private_key(tmp_path)
-    public = tmp_path / "id_ed25519.pub"
-    public.write_bytes(key.export_public_key("openssh"))
-    return private, public

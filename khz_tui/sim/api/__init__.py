@@ -1,1 +1,1 @@
-"""The Hetzner Cloud API emulator: an aiohttp application over an in-memory project state."""
+"""The Hetzner Cloud API emulator: an aiohttp application over the simulated cloud's resources, kept in memory."""

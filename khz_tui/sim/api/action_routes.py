@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from khz_tui.sim.api.errors import invalid_input, not_found
 from khz_tui.sim.api.listing import ids_param, sort_by_query
 from khz_tui.sim.api.pagination import paginated_response
-from khz_tui.sim.api.store import KINDS, SINGULAR, STATE
+from khz_tui.sim.api.store import CLOUD, KINDS, SINGULAR, Kind
 from khz_tui.sim.api.wire import path_id
 
 # The `sort` enum of `GET /actions` and the per-kind action lists in the spec.
 ACTION_SORT_FIELDS = ("id", "command", "status", "started", "finished")
 
 
-def _filtered(request: web.Request, actions: list[dict]) -> list[dict]:
+def _filtered(request: web.Request, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     statuses = request.query.getall("status", [])
     if statuses:
         actions = [a for a in actions if a["status"] in statuses]
@@ -22,8 +24,8 @@ def _filtered(request: web.Request, actions: list[dict]) -> list[dict]:
 
 
 async def get_action(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    action = state.actions.view(path_id(request))
+    cloud = request.app[CLOUD]
+    action = cloud.actions.view(path_id(request))
     if action is None:
         raise not_found("action", request.match_info["id"])
     return web.json_response({"action": action})
@@ -31,41 +33,41 @@ async def get_action(request: web.Request) -> web.Response:
 
 async def list_actions(request: web.Request) -> web.Response:
     """Many actions by id in one request; listing every action without ids was removed by Hetzner."""
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     ids = ids_param(request)
     if not ids:
         raise invalid_input({"id": "at least one id is required"})
-    found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
+    found = [a for a in (cloud.actions.view(i) for i in ids) if a is not None]
     return paginated_response(request, "actions", _filtered(request, found))
 
 
-def _kind_routes(kind: str) -> list[web.RouteDef]:
+def _kind_routes(kind: Kind) -> list[web.RouteDef]:
     singular = SINGULAR[kind]
 
     async def for_resource(request: web.Request) -> web.Response:
-        state = request.app[STATE]
-        record = state.get(kind, path_id(request))
-        actions = _filtered(request, state.actions.for_resource(singular, record["id"]))
+        cloud = request.app[CLOUD]
+        record = cloud.get(kind, path_id(request))
+        actions = _filtered(request, cloud.actions.for_resource(singular, record["id"]))
         return paginated_response(request, "actions", actions)
 
     async def one_for_resource(request: web.Request) -> web.Response:
-        state = request.app[STATE]
-        record = state.get(kind, path_id(request))
-        action = state.actions.view(path_id(request, "action_id"))
+        cloud = request.app[CLOUD]
+        record = cloud.get(kind, path_id(request))
+        action = cloud.actions.view(path_id(request, "action_id"))
         if action is None or not any(r["type"] == singular and r["id"] == record["id"] for r in action["resources"]):
             raise not_found("action", request.match_info["action_id"])
         return web.json_response({"action": action})
 
     async def kind_list(request: web.Request) -> web.Response:
-        state = request.app[STATE]
+        cloud = request.app[CLOUD]
         ids = ids_param(request)
-        found = [a for a in (state.actions.view(i) for i in ids) if a is not None]
+        found = [a for a in (cloud.actions.view(i) for i in ids) if a is not None]
         found = [a for a in found if any(r["type"] == singular for r in a["resources"])]
         return paginated_response(request, "actions", _filtered(request, found))
 
     async def kind_one(request: web.Request) -> web.Response:
-        state = request.app[STATE]
-        action = state.actions.view(path_id(request))
+        cloud = request.app[CLOUD]
+        action = cloud.actions.view(path_id(request))
         if action is None or not any(r["type"] == singular for r in action["resources"]):
             raise not_found("action", request.match_info["id"])
         return web.json_response({"action": action})

@@ -179,11 +179,13 @@ class ActionBook:
         return (rtype, rid) in self._locks
 
     def view(self, action_id: int) -> dict[str, Any] | None:
-        """The action as the API shows it now (progress computed from the clock)."""
+        """The action as the API shows it now (progress computed from the clock); None when unknown."""
         record = self.records.get(action_id)
-        if record is None:
-            return None
-        run = self._running.get(action_id)
+        return None if record is None else self.shown(record)
+
+    def shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An action's record as the API shows it now (progress computed from the clock)."""
+        run = self._running.get(record["id"])
         if run is not None and record["status"] == "running":
             elapsed = time.monotonic() - run.begin
             share = elapsed / run.seconds if run.seconds > 0 else 1.0
@@ -192,17 +194,8 @@ class ActionBook:
 
     def for_resource(self, rtype: str, rid: int) -> list[dict[str, Any]]:
         """Every action that touched a resource, oldest first."""
-        out = []
-        for action_id, record in self.records.items():
-            if any(r["type"] == rtype and r["id"] == rid for r in record["resources"]):
-                out.append(self.view(action_id))
-        return out
-
-    async def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until no action runs (tests and shutdown use it)."""
-        deadline = time.monotonic() + timeout
-        while self._running and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        return [self.shown(record) for record in self.records.values()
+                if any(r["type"] == rtype and r["id"] == rid for r in record["resources"])]
 
     async def close(self) -> None:
         """Cancel the tasks of running actions (they stay `running` in saved state)."""

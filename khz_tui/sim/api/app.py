@@ -25,7 +25,7 @@ from khz_tui.sim.api import (
 )
 from khz_tui.sim.api.errors import ApiError, error_response
 from khz_tui.sim.api.ratelimit import AddressBuckets, TokenBucket
-from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.store import CLOUD, CloudStore
 from khz_tui.sim.faults import FaultDice, FaultProfile
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _drop(request: web.Request) -> web.Response:
 
 
 def build_app(
-    state: CloudState,
+    cloud: CloudStore,
     *,
     token: str,
     bucket: TokenBucket,
@@ -135,11 +135,11 @@ def build_app(
         return response
 
     app = web.Application(middlewares=[gate], client_max_size=1024 * 1024)
-    app[STATE] = state
+    app[CLOUD] = cloud
     app.add_routes(action_routes.routes())  # before /{kind}/{id}: "actions" is not an id
     if announce:
         app.add_routes(xsim.routes())
-    app.add_routes(offerings.routes(state.offer))
+    app.add_routes(offerings.routes(cloud.offer))
     for family in (server_actions, networks, ssh_keys, firewalls, placement_groups, volumes, load_balancers):
         app.add_routes(family.routes())
     return app

@@ -20,7 +20,6 @@ class Durations:
     server_network: float = 3.0
     load_balancer_create: float = 15.0
     load_balancer_change: float = 2.0
-    load_balancer_delete: float = 3.0
     volume_create: float = 3.0
     volume_attach: float = 5.0
     volume_detach: float = 3.0

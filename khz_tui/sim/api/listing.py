@@ -57,7 +57,7 @@ def sort_by_query(request: web.Request, items: list[dict[str, Any]], allowed: tu
         keys.append((field, SORT_ORDERS[colon + order]))
     items.sort(key=lambda r: r["id"])
     for field, descending in reversed(keys):
-        items.sort(key=lambda r, f=field: r.get(f) or "", reverse=descending)
+        items.sort(key=lambda r: r.get(field) or "", reverse=descending)
     return items
 
 

@@ -18,7 +18,7 @@ from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.labels import SelectorError, parse_selector
 from khz_tui.sim.api.listing import list_response
 from khz_tui.sim.api.networks import allocate_ip
-from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.store import CLOUD, CloudStore
 from khz_tui.sim.api.wire import created, id_field, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
@@ -40,14 +40,14 @@ def _created_epoch(srv: dict[str, Any]) -> float:
         return 0.0
 
 
-def _reachable(state: CloudState, lb: dict[str, Any], srv: dict[str, Any], private: bool) -> bool:
+def _reachable(cloud: CloudStore, lb: dict[str, Any], srv: dict[str, Any], private: bool) -> bool:
     """Whether the load balancer has a path to the server the way the target asks for."""
     if private:
-        return bool({p["network"] for p in lb["private_net"]} & set(state.server_network_ids(srv["id"])))
+        return bool({p["network"] for p in lb["private_net"]} & set(cloud.server_network_ids(srv["id"])))
     return bool(srv.get("public_ipv4"))
 
 
-def _health(state: CloudState, lb: dict[str, Any], target: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
+def _health(cloud: CloudStore, lb: dict[str, Any], target: dict[str, Any], srv: dict[str, Any]) -> list[dict[str, Any]]:
     """`health_status` per service, computed on read from timestamps (no background task).
 
     Spec, LoadBalancerTargetHealthStatus: `status` is one of `healthy`, `unhealthy`, `unknown`, and
@@ -64,46 +64,47 @@ def _health(state: CloudState, lb: dict[str, Any], target: dict[str, Any], srv: 
     out = []
     for service in lb["services"]:
         check = service["health_check"]
-        first_check = max(begun, since.get(f"service:{service['listen_port']}", 0.0)) + check["interval"] * state.config.time_scale
+        interval = check["interval"] * cloud.config.time_scale
+        first_check = max(begun, since.get(f"service:{service['listen_port']}", 0.0)) + interval
         if lb.get("status") == "creating" or now < first_check:
             status = "unknown"
         else:
-            up = state.nodes is not None and state.nodes.listening(srv["id"], check["port"])
-            status = "healthy" if up and _reachable(state, lb, srv, target["use_private_ip"]) else "unhealthy"
+            up = cloud.nodes is not None and cloud.nodes.listening(srv["id"], check["port"])
+            status = "healthy" if up and _reachable(cloud, lb, srv, target["use_private_ip"]) else "unhealthy"
         out.append({"listen_port": service["listen_port"], "status": status})
     return out
 
 
-def _server_target(state: CloudState, lb: dict[str, Any], target: dict[str, Any], server_id: int) -> dict[str, Any]:
-    srv = state.servers.get(server_id)
+def _server_target(cloud: CloudStore, lb: dict[str, Any], target: dict[str, Any], server_id: int) -> dict[str, Any]:
+    srv = cloud.servers.get(server_id)
     return {
         "type": "server",
         "server": {"id": server_id},
-        "health_status": _health(state, lb, target, srv) if srv else [],
+        "health_status": _health(cloud, lb, target, srv) if srv else [],
         "use_private_ip": target["use_private_ip"],
     }
 
 
-def _selected(state: CloudState, lb: dict[str, Any], target: dict[str, Any]) -> list[dict[str, Any]]:
+def _selected(cloud: CloudStore, lb: dict[str, Any], target: dict[str, Any]) -> list[dict[str, Any]]:
     """Servers a label selector target resolves to. A matching server that the load balancer cannot
     reach the way the target asks (no shared network for `use_private_ip`, no public IPv4 otherwise)
     is simply not a target: Hetzner accepts the selector and shows no such server (hetznercloud/cli#760:
     servers without public IPs behind a public selector target showed "no targets")."""
-    chosen = state.servers_selected(target["label_selector"]["selector"])
-    return [s for s in chosen if _reachable(state, lb, s, target["use_private_ip"])]
+    chosen = cloud.servers_selected(target["label_selector"]["selector"])
+    return [s for s in chosen if _reachable(cloud, lb, s, target["use_private_ip"])]
 
 
-def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
+def render(cloud: CloudStore, lb: dict[str, Any]) -> dict[str, Any]:
     """A load balancer as the API shows it."""
     targets = []
     for t in lb["targets"]:
         if t["type"] == "server":
-            targets.append(_server_target(state, lb, t, t["server"]["id"]))
+            targets.append(_server_target(cloud, lb, t, t["server"]["id"]))
         else:
             targets.append({
                 "type": "label_selector",
                 "label_selector": {"selector": t["label_selector"]["selector"]},
-                "targets": [_server_target(state, lb, t, s["id"]) for s in _selected(state, lb, t)],
+                "targets": [_server_target(cloud, lb, t, s["id"]) for s in _selected(cloud, lb, t)],
                 "use_private_ip": t["use_private_ip"],
             })
     return {
@@ -115,8 +116,8 @@ def render(state: CloudState, lb: dict[str, Any]) -> dict[str, Any]:
             "ipv6": {"ip": lb["public_ipv6"].split("/")[0] + "1", "dns_ptr": None},
         },
         "private_net": [dict(p) for p in lb["private_net"]],
-        "location": state.offer.location(lb["location"]),
-        "load_balancer_type": state.offer.lb_type(lb["type"]),
+        "location": cloud.offer.location(lb["location"]),
+        "load_balancer_type": cloud.offer.lb_type(lb["type"]),
         "protection": {"delete": False},
         "labels": dict(lb["labels"]),
         "created": lb["created"],
@@ -134,11 +135,8 @@ def _service(raw: Any) -> dict[str, Any]:
         raise invalid_input({"services": "service must be an object"})
     if raw.get("protocol") != "tcp":
         raise invalid_input({"protocol": "only tcp services are simulated"})
-    listen = raw.get("listen_port")
-    dest = raw.get("destination_port", listen)
-    for field, port in (("listen_port", listen), ("destination_port", dest)):
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise invalid_input({field: f"{field} must be a port number"})
+    listen = _port(raw.get("listen_port"), "listen_port")
+    dest = _port(raw.get("destination_port", listen), "destination_port")
     return {
         "protocol": "tcp",
         "listen_port": listen,
@@ -147,6 +145,12 @@ def _service(raw: Any) -> dict[str, Any]:
         "health_check": _health_check(raw.get("health_check") or {}, dest),
         "http": None,  # the service's own HTTP settings: null for a TCP service
     }
+
+
+def _port(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise invalid_input({field: f"{field} must be a port number"})
+    return value
 
 
 def _health_check(check: dict[str, Any], dest: int) -> dict[str, Any]:
@@ -174,13 +178,13 @@ def _health_check(check: dict[str, Any], dest: int) -> dict[str, Any]:
     return out
 
 
-def _target(state: CloudState, raw: Any) -> dict[str, Any]:
+def _target(cloud: CloudStore, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise invalid_input({"targets": "target must be an object"})
     private = bool(raw.get("use_private_ip", False))
     if raw.get("type") == "server":
         server_id = id_field(raw, "server")
-        state.get("servers", server_id)
+        cloud.get("servers", server_id)
         return {"type": "server", "server": {"id": server_id}, "use_private_ip": private}
     if raw.get("type") == "label_selector":
         selector = (raw.get("label_selector") or {}).get("selector", "")
@@ -192,11 +196,11 @@ def _target(state: CloudState, raw: Any) -> dict[str, Any]:
     raise invalid_input({"type": "target type must be 'server' or 'label_selector'"})
 
 
-def _attach(state: CloudState, lb: dict[str, Any], net: dict[str, Any], ip: str | None = None) -> None:
+def _attach(cloud: CloudStore, lb: dict[str, Any], net: dict[str, Any], ip: str | None = None) -> None:
     if any(p["network"] == net["id"] for p in lb["private_net"]):
         raise ApiError("load_balancer_already_attached", f"load balancer {lb['id']} is already attached", status=422)
-    zone = state.offer.location(lb["location"])["network_zone"]
-    lb["private_net"].append({"network": net["id"], "ip": allocate_ip(state, net, zone, ip)})
+    zone = cloud.offer.location(lb["location"])["network_zone"]
+    lb["private_net"].append({"network": net["id"], "ip": allocate_ip(cloud, net, zone, ip)})
 
 
 def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -204,20 +208,20 @@ def _same_target(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return {k: v for k, v in a.items() if k != "use_private_ip"} == {k: v for k, v in b.items() if k != "use_private_ip"}
 
 
-def _check_target_allowed(state: CloudState, lb: dict[str, Any], target: dict[str, Any]) -> None:
+def _check_target_allowed(cloud: CloudStore, lb: dict[str, Any], target: dict[str, Any]) -> None:
     if target["use_private_ip"] and not lb["private_net"]:
         raise ApiError("load_balancer_not_attached_to_network", "use_private_ip needs the load balancer in a network", status=422)
     if target["type"] == "server":
-        srv = state.get("servers", target["server"]["id"])
+        srv = cloud.get("servers", target["server"]["id"])
         # Spec, POST /load_balancers and add_target, operation specific errors:
         # `422 resolve_cloud_private_targets_error` "The server you are trying to add as a target is not
         # attached to the same network as the Load Balancer";
         # `422 resolve_cloud_public_targets_error` "The server that you are trying to add as a public
         # target does not have a public IPv4 address".
-        if target["use_private_ip"] and not _reachable(state, lb, srv, private=True):
+        if target["use_private_ip"] and not _reachable(cloud, lb, srv, private=True):
             raise ApiError("resolve_cloud_private_targets_error",
                            f"server {srv['id']} is not attached to the same network as the load balancer")
-        if not target["use_private_ip"] and not _reachable(state, lb, srv, private=False):
+        if not target["use_private_ip"] and not _reachable(cloud, lb, srv, private=False):
             raise ApiError("resolve_cloud_public_targets_error",
                            f"server {srv['id']} has no public IPv4 address to use as a public target")
     if any(_same_target(t, target) for t in lb["targets"]):
@@ -225,20 +229,21 @@ def _check_target_allowed(state: CloudState, lb: dict[str, Any], target: dict[st
 
 
 async def create(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     body = await read_body(request)
     name = name_field(body)
     labels = labels_field(body) or {}
-    lb_type = state.offer.lb_type(body.get("load_balancer_type"))
+    lb_type = cloud.offer.lb_type(body.get("load_balancer_type"))
     if body.get("location") is not None and body.get("network_zone") is not None:
         # The spec lists both as optional; Hetzner takes one or the other: "invalid input in fields
         # 'network_zone', 'location'" when both are sent (hetznercloud/cli#294).
         raise invalid_input({"network_zone": "give network_zone or location, not both",
                              "location": "give network_zone or location, not both"})
     if body.get("location") is not None:
-        location = state.offer.location(body["location"])["name"]
+        location = cloud.offer.location(body["location"])["name"]
     elif body.get("network_zone"):
-        location = next((loc["name"] for loc in state.offer.locations.values() if loc["network_zone"] == body["network_zone"]), None)
+        zone = body["network_zone"]
+        location = next((loc["name"] for loc in cloud.offer.locations.values() if loc["network_zone"] == zone), None)
         if location is None:
             raise invalid_input({"network_zone": f"unknown network zone '{body['network_zone']}'"})
     else:
@@ -246,13 +251,13 @@ async def create(request: web.Request) -> web.Response:
     algorithm = (body.get("algorithm") or {}).get("type", "round_robin")
     if algorithm not in ("round_robin", "least_connections"):
         raise invalid_input({"algorithm": "algorithm must be round_robin or least_connections"})
-    if state.name_taken("load_balancers", name):
+    if cloud.name_taken("load_balancers", name):
         raise uniqueness_error("name")
     services = [_service(s) for s in body.get("services") or []]
-    targets = [_target(state, t) for t in body.get("targets") or []]
-    net = state.get("networks", id_field(body, "network")) if body.get("network") is not None else None
+    targets = [_target(cloud, t) for t in body.get("targets") or []]
+    net = cloud.get("networks", id_field(body, "network")) if body.get("network") is not None else None
     lb = {
-        "id": state.new_id("load_balancers"),
+        "id": cloud.new_id("load_balancers"),
         "name": name,
         "labels": labels,
         "created": now_iso(),
@@ -267,117 +272,118 @@ async def create(request: web.Request) -> web.Response:
         "status": "creating",
     }
     if net is not None:
-        _attach(state, lb, net)
+        _attach(cloud, lb, net)
     for target in targets:
-        _check_target_allowed(state, lb, target)
+        _check_target_allowed(cloud, lb, target)
         lb["targets"].append(target)
     # Addresses only once every check passed: a refused create must not leak them.
-    lb["public_ipv4"] = state.public.take_v4()
-    lb["public_ipv6"] = state.public.take_v6()
-    state.load_balancers[lb["id"]] = lb
+    lb["public_ipv4"] = cloud.public.take_v4()
+    lb["public_ipv6"] = cloud.public.take_v6()
+    cloud.load_balancers[lb["id"]] = lb
 
     def ready() -> None:
         lb.pop("status", None)
         _stamp(lb, "lb")  # health checks start once the load balancer runs
 
-    action = state.actions.start("create_load_balancer", [("load_balancer", lb["id"])], state.config.durations.load_balancer_create, on_success=ready)
-    return created(201, {"load_balancer": render(state, lb), "action": state.actions.view(action["id"])})
+    action = cloud.actions.start("create_load_balancer", [("load_balancer", lb["id"])],
+                                 cloud.config.durations.load_balancer_create, on_success=ready)
+    return created(201, {"load_balancer": render(cloud, lb), "action": cloud.actions.view(action["id"])})
 
 
 async def list_lbs(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return list_response(request, "load_balancers", state.load_balancers.values(), lambda lb: render(state, lb))
+    cloud = request.app[CLOUD]
+    return list_response(request, "load_balancers", cloud.load_balancers.values(), lambda lb: render(cloud, lb))
 
 
 async def get_lb(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"load_balancer": render(state, state.get("load_balancers", path_id(request)))})
+    cloud = request.app[CLOUD]
+    return web.json_response({"load_balancer": render(cloud, cloud.get("load_balancers", path_id(request)))})
 
 
 async def update(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    lb = state.get("load_balancers", path_id(request))
-    update_name_and_labels(state, "load_balancers", lb, await read_body(request))
-    return web.json_response({"load_balancer": render(state, lb)})
+    cloud = request.app[CLOUD]
+    lb = cloud.get("load_balancers", path_id(request))
+    update_name_and_labels(cloud, "load_balancers", lb, await read_body(request))
+    return web.json_response({"load_balancer": render(cloud, lb)})
 
 
 async def delete(request: web.Request) -> web.Response:
     """hcloud-python 2.27 reads `{"action": ...}` here although the spec says 204; the pinned client wins."""
-    state = request.app[STATE]
-    lb = state.get("load_balancers", path_id(request))
-    state.ensure_unlocked("load_balancers", lb["id"])
-    del state.load_balancers[lb["id"]]
-    state.public.release(lb["public_ipv4"])
-    state.public.release(lb["public_ipv6"])
-    action = state.actions.instant("delete_load_balancer", [("load_balancer", lb["id"])])
+    cloud = request.app[CLOUD]
+    lb = cloud.get("load_balancers", path_id(request))
+    cloud.ensure_unlocked("load_balancers", lb["id"])
+    del cloud.load_balancers[lb["id"]]
+    cloud.public.release(lb["public_ipv4"])
+    cloud.public.release(lb["public_ipv6"])
+    action = cloud.actions.instant("delete_load_balancer", [("load_balancer", lb["id"])])
     return web.json_response({"action": action})
 
 
-def _lb_action(request: web.Request) -> tuple[CloudState, dict[str, Any]]:
-    state = request.app[STATE]
-    lb = state.get("load_balancers", path_id(request))
-    state.ensure_unlocked("load_balancers", lb["id"])
-    return state, lb
+def _lb_action(request: web.Request) -> tuple[CloudStore, dict[str, Any]]:
+    cloud = request.app[CLOUD]
+    lb = cloud.get("load_balancers", path_id(request))
+    cloud.ensure_unlocked("load_balancers", lb["id"])
+    return cloud, lb
 
 
-def _respond(state: CloudState, lb: dict[str, Any], command: str) -> web.Response:
-    action = state.actions.start(command, [("load_balancer", lb["id"])], state.config.durations.load_balancer_change)
-    return created(201, {"action": state.actions.view(action["id"])})
+def _respond(cloud: CloudStore, lb: dict[str, Any], command: str) -> web.Response:
+    action = cloud.actions.start(command, [("load_balancer", lb["id"])], cloud.config.durations.load_balancer_change)
+    return created(201, {"action": cloud.actions.view(action["id"])})
 
 
 async def add_service(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
+    cloud, lb = _lb_action(request)
     service = _service(await read_body(request))
     if any(s["listen_port"] == service["listen_port"] for s in lb["services"]):
         raise ApiError("source_port_already_used", f"listen port {service['listen_port']} is already used", status=422)
     lb["services"].append(service)
     _stamp(lb, f"service:{service['listen_port']}")
-    return _respond(state, lb, "add_service")
+    return _respond(cloud, lb, "add_service")
 
 
 async def delete_service(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
+    cloud, lb = _lb_action(request)
     port = (await read_body(request)).get("listen_port")
     if not any(s["listen_port"] == port for s in lb["services"]):
         raise invalid_input({"listen_port": f"no service listens on {port}"})
     lb["services"] = [s for s in lb["services"] if s["listen_port"] != port]
-    return _respond(state, lb, "delete_service")
+    return _respond(cloud, lb, "delete_service")
 
 
 async def add_target(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
-    target = _target(state, await read_body(request))
-    _check_target_allowed(state, lb, target)
+    cloud, lb = _lb_action(request)
+    target = _target(cloud, await read_body(request))
+    _check_target_allowed(cloud, lb, target)
     lb["targets"].append(target)
     _stamp(lb, _target_key(target))
-    return _respond(state, lb, "add_target")
+    return _respond(cloud, lb, "add_target")
 
 
 async def remove_target(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
-    target = _target(state, await read_body(request))
+    cloud, lb = _lb_action(request)
+    target = _target(cloud, await read_body(request))
     kept = [t for t in lb["targets"] if not _same_target(t, target)]
     if len(kept) == len(lb["targets"]):
         raise ApiError("target_not_found", "the target is not defined", status=404)
     lb["targets"] = kept
-    return _respond(state, lb, "remove_target")
+    return _respond(cloud, lb, "remove_target")
 
 
 async def attach_to_network(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
+    cloud, lb = _lb_action(request)
     body = await read_body(request)
-    net = state.get("networks", id_field(body, "network"))
-    _attach(state, lb, net, body.get("ip"))
-    return _respond(state, lb, "attach_to_network")
+    net = cloud.get("networks", id_field(body, "network"))
+    _attach(cloud, lb, net, body.get("ip"))
+    return _respond(cloud, lb, "attach_to_network")
 
 
 async def detach_from_network(request: web.Request) -> web.Response:
-    state, lb = _lb_action(request)
-    net = state.get("networks", id_field(await read_body(request), "network"))
+    cloud, lb = _lb_action(request)
+    net = cloud.get("networks", id_field(await read_body(request), "network"))
     if not any(p["network"] == net["id"] for p in lb["private_net"]):
         raise ApiError("load_balancer_not_attached_to_network", "load balancer is not in this network", status=422)
     lb["private_net"] = [p for p in lb["private_net"] if p["network"] != net["id"]]
-    return _respond(state, lb, "detach_from_network")
+    return _respond(cloud, lb, "detach_from_network")
 
 
 def routes() -> list[web.RouteDef]:

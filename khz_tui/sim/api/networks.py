@@ -15,7 +15,7 @@ from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.addresses import next_private_ip, parse_ipv4_network, subnet_gateway
 from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
-from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.store import CLOUD, CloudStore
 from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 ZONES = ("eu-central", "us-east", "us-west", "ap-southeast")
@@ -31,7 +31,7 @@ def _rfc1918(net: ipaddress.IPv4Network) -> bool:
     return any(net.subnet_of(block) for block in RFC1918)
 
 
-def render(state: CloudState, net: dict[str, Any]) -> dict[str, Any]:
+def render(cloud: CloudStore, net: dict[str, Any]) -> dict[str, Any]:
     """A network as the API shows it."""
     return {
         "id": net["id"],
@@ -39,8 +39,8 @@ def render(state: CloudState, net: dict[str, Any]) -> dict[str, Any]:
         "ip_range": net["ip_range"],
         "subnets": [dict(s) for s in net["subnets"]],
         "routes": [dict(r) for r in net["routes"]],
-        "servers": sorted(s["id"] for s in state.servers.values() if net["id"] in _net_ids(s)),
-        "load_balancers": sorted(lb["id"] for lb in state.load_balancers.values() if net["id"] in _net_ids(lb)),
+        "servers": sorted(s["id"] for s in cloud.servers.values() if net["id"] in _net_ids(s)),
+        "load_balancers": sorted(lb["id"] for lb in cloud.load_balancers.values() if net["id"] in _net_ids(lb)),
         "protection": {"delete": False},
         "labels": dict(net["labels"]),
         "created": net["created"],
@@ -52,20 +52,20 @@ def _net_ids(record: dict[str, Any]) -> set[int]:
     return {p["network"] for p in record["private_net"]}
 
 
-def used_ips(state: CloudState, network_id: int) -> set[str]:
+def used_ips(cloud: CloudStore, network_id: int) -> set[str]:
     """Addresses taken in a network by servers and load balancers."""
     used = set()
-    for record in [*state.servers.values(), *state.load_balancers.values()]:
+    for record in [*cloud.servers.values(), *cloud.load_balancers.values()]:
         used |= {p["ip"] for p in record["private_net"] if p["network"] == network_id}
     return used
 
 
-def allocate_ip(state: CloudState, net: dict[str, Any], zone: str, wanted: str | None = None) -> str:
+def allocate_ip(cloud: CloudStore, net: dict[str, Any], zone: str, wanted: str | None = None) -> str:
     """A free address from a cloud subnet in `zone` (the requested one if given and free)."""
     subnets = [s for s in net["subnets"] if s["network_zone"] == zone]
     if not subnets:
         raise ApiError("no_subnet_available", f"network {net['id']} has no subnet in network zone {zone}")
-    used = used_ips(state, net["id"])
+    used = used_ips(cloud, net["id"])
     if wanted is not None:
         try:
             address = ipaddress.ip_address(wanted)
@@ -142,7 +142,8 @@ def _subnet(
     }
 
 
-def _route(net_range: ipaddress.IPv4Network, raw: Any, field: str, subnets: list[dict[str, Any]], routes: list[dict[str, Any]]) -> dict[str, str]:
+def _route(net_range: ipaddress.IPv4Network, raw: Any, field: str, subnets: list[dict[str, Any]],
+           routes: list[dict[str, Any]]) -> dict[str, str]:
     """Validate one route (`POST /networks` `routes[]`, `add_route`) by the spec's rules for it."""
     prefix = f"{field}." if field else ""
     if not isinstance(raw, dict):
@@ -176,7 +177,7 @@ def _route(net_range: ipaddress.IPv4Network, raw: Any, field: str, subnets: list
 
 
 async def create(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
+    cloud: CloudStore = request.app[CLOUD]
     body = await read_body(request)
     name = name_field(body)
     labels = labels_field(body) or {}
@@ -185,8 +186,9 @@ async def create(request: web.Request) -> web.Response:
         raise invalid_input({"ip_range": f"'{body.get('ip_range')}' is not a valid IPv4 CIDR"})
     # "Must be one of the private IPv4 ranges of RFC1918. Minimum network size is /24."
     if not _rfc1918(net_range) or net_range.prefixlen > 24:
-        raise invalid_input({"ip_range": "ip_range must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 and at least a /24"})
-    if state.name_taken("networks", name):
+        raise invalid_input({"ip_range": "ip_range must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 "
+                                         "and at least a /24"})
+    if cloud.name_taken("networks", name):
         raise uniqueness_error("name")
     raw_subnets, raw_routes = body.get("subnets") or [], body.get("routes") or []
     if not isinstance(raw_subnets, list) or not isinstance(raw_routes, list):
@@ -203,8 +205,8 @@ async def create(request: web.Request) -> web.Response:
     for i in auto:
         placed[i] = _subnet(net_range, raw_subnets[i], f"subnets[{i}]", list(placed.values()), _destinations(routes))
     subnets = [placed[i] for i in range(len(raw_subnets))]
-    net = {
-        "id": state.new_id("networks"),
+    net: dict[str, Any] = {
+        "id": cloud.new_id("networks"),
         "name": name,
         "ip_range": str(net_range),
         "subnets": subnets,
@@ -212,100 +214,100 @@ async def create(request: web.Request) -> web.Response:
         "labels": labels,
         "created": now_iso(),
     }
-    state.networks[net["id"]] = net
-    return created(201, {"network": render(state, net)})
+    cloud.networks[net["id"]] = net
+    return created(201, {"network": render(cloud, net)})
 
 
 async def list_networks(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    return list_response(request, "networks", state.networks.values(), lambda n: render(state, n))
+    cloud: CloudStore = request.app[CLOUD]
+    return list_response(request, "networks", cloud.networks.values(), lambda n: render(cloud, n))
 
 
 async def get_network(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    return web.json_response({"network": render(state, state.get("networks", path_id(request)))})
+    cloud: CloudStore = request.app[CLOUD]
+    return web.json_response({"network": render(cloud, cloud.get("networks", path_id(request)))})
 
 
-def _unchanging(state: CloudState, request: web.Request) -> dict[str, Any]:
+def _unchanging(cloud: CloudStore, request: web.Request) -> dict[str, Any]:
     """The network in the URL, unless a change to it is running.
 
     `PUT /networks/{id}`, `add_subnet`, `delete_subnet`, `add_route` and `delete_route` each say: "If
     a change is currently being performed on this Network, a error response with code `conflict` will
     be returned." (409, not the 423 `locked` other resources answer.)"""
-    net = state.get("networks", path_id(request))
-    if state.actions.is_locked("network", net["id"]):
+    net = cloud.get("networks", path_id(request))
+    if cloud.actions.is_locked("network", net["id"]):
         raise ApiError("conflict", f"a change is currently being performed on network {net['id']}")
     return net
 
 
 async def update(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    net = _unchanging(state, request)
-    update_name_and_labels(state, "networks", net, await read_body(request))
-    return web.json_response({"network": render(state, net)})
+    cloud: CloudStore = request.app[CLOUD]
+    net = _unchanging(cloud, request)
+    update_name_and_labels(cloud, "networks", net, await read_body(request))
+    return web.json_response({"network": render(cloud, net)})
 
 
 async def delete(request: web.Request) -> web.Response:
     """`DELETE /networks/{id}`: "Attached resources will be detached automatically." """
-    state: CloudState = request.app[STATE]
-    net = state.get("networks", path_id(request))
-    state.ensure_unlocked("networks", net["id"])
-    del state.networks[net["id"]]
-    for lb in state.load_balancers.values():
+    cloud: CloudStore = request.app[CLOUD]
+    net = cloud.get("networks", path_id(request))
+    cloud.ensure_unlocked("networks", net["id"])
+    del cloud.networks[net["id"]]
+    for lb in cloud.load_balancers.values():
         lb["private_net"] = [p for p in lb["private_net"] if p["network"] != net["id"]]
-    for srv in list(state.servers.values()):
+    for srv in list(cloud.servers.values()):
         if net["id"] not in _net_ids(srv):
             continue
         srv["private_net"] = [p for p in srv["private_net"] if p["network"] != net["id"]]
         # The machine loses the interface, as with `detach_from_network`.
-        if state.nodes is not None:
-            await state.nodes.networks_changed(srv["id"], state.node_spec(srv).private_ips)
+        if cloud.nodes is not None:
+            await cloud.nodes.networks_changed(srv["id"], cloud.node_spec(srv).private_ips)
     return web.Response(status=204)
 
 
 async def add_subnet(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    net = _unchanging(state, request)
+    cloud: CloudStore = request.app[CLOUD]
+    net = _unchanging(cloud, request)
     body = await read_body(request)
     subnet = _subnet(ipaddress.IPv4Network(net["ip_range"]), body, "", net["subnets"], _destinations(net["routes"]))
-    action = state.actions.start(
+    action = cloud.actions.start(
         "add_subnet",
         [("network", net["id"])],
-        state.config.durations.network_change,
+        cloud.config.durations.network_change,
     )
     net["subnets"].append(subnet)
-    return created(201, {"action": state.actions.view(action["id"])})
+    return created(201, {"action": cloud.actions.view(action["id"])})
 
 
 async def delete_subnet(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    net = _unchanging(state, request)
+    cloud: CloudStore = request.app[CLOUD]
+    net = _unchanging(cloud, request)
     body = await read_body(request)
     target = body.get("ip_range")
     subnet = next((s for s in net["subnets"] if s["ip_range"] == target), None)
     if subnet is None:
         raise invalid_input({"ip_range": f"network has no subnet {target}"})
-    sub_net = ipaddress.ip_network(target)
-    if any(ipaddress.ip_address(ip) in sub_net for ip in used_ips(state, net["id"])):
+    sub_net = ipaddress.ip_network(subnet["ip_range"])
+    if any(ipaddress.ip_address(ip) in sub_net for ip in used_ips(cloud, net["id"])):
         raise ApiError("resource_in_use", f"subnet {target} still has servers or load balancers attached")
     net["subnets"].remove(subnet)
-    action = state.actions.start("delete_subnet", [("network", net["id"])], state.config.durations.network_change)
-    return created(201, {"action": state.actions.view(action["id"])})
+    action = cloud.actions.start("delete_subnet", [("network", net["id"])], cloud.config.durations.network_change)
+    return created(201, {"action": cloud.actions.view(action["id"])})
 
 
 async def add_route(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    net = _unchanging(state, request)
+    cloud: CloudStore = request.app[CLOUD]
+    net = _unchanging(cloud, request)
     body = await read_body(request)
     route = _route(ipaddress.IPv4Network(net["ip_range"]), body, "", net["subnets"], net["routes"])
     net["routes"].append(route)
-    action = state.actions.start("add_route", [("network", net["id"])], state.config.durations.network_change)
-    return created(201, {"action": state.actions.view(action["id"])})
+    action = cloud.actions.start("add_route", [("network", net["id"])], cloud.config.durations.network_change)
+    return created(201, {"action": cloud.actions.view(action["id"])})
 
 
 async def delete_route(request: web.Request) -> web.Response:
-    state: CloudState = request.app[STATE]
-    net = _unchanging(state, request)
+    cloud: CloudStore = request.app[CLOUD]
+    net = _unchanging(cloud, request)
     body = await read_body(request)
     destination = parse_ipv4_network(body.get("destination"))
     try:
@@ -316,8 +318,8 @@ async def delete_route(request: web.Request) -> web.Response:
     if destination is None or wanted not in net["routes"]:
         raise invalid_input({"destination": f"network has no route to {body.get('destination')} via {body.get('gateway')}"})
     net["routes"].remove(wanted)
-    action = state.actions.start("delete_route", [("network", net["id"])], state.config.durations.network_change)
-    return created(201, {"action": state.actions.view(action["id"])})
+    action = cloud.actions.start("delete_route", [("network", net["id"])], cloud.config.durations.network_change)
+    return created(201, {"action": cloud.actions.view(action["id"])})
 
 
 def routes() -> list[web.RouteDef]:

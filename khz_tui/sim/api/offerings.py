@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from khz_tui.plan.catalog import snapshot_wire
-from khz_tui.sim.api.errors import ApiError, invalid_input, not_found
+from khz_tui.sim.api.errors import invalid_input, not_found
 from khz_tui.sim.api.listing import filter_records, list_response
 from khz_tui.sim.api.pagination import paginated_response
 from khz_tui.sim.api.wire import by_id_or_name, path_id
@@ -21,11 +21,11 @@ class Offerings:
 
     def __init__(self, wire: dict[str, Any] | None = None):
         self.wire = wire or snapshot_wire()
-        self.server_types = {st["id"]: st for st in self.wire["server_types"]}
-        self.locations = {loc["id"]: loc for loc in self.wire["locations"]}
-        self.datacenters = {dc["id"]: dc for dc in self.wire["datacenters"]}
-        self.images = {im["id"]: im for im in self.wire["images"]}
-        self.lb_types = {t["id"]: t for t in self.wire["load_balancer_types"]}
+        self.server_types: dict[int, dict[str, Any]] = {st["id"]: st for st in self.wire["server_types"]}
+        self.locations: dict[int, dict[str, Any]] = {loc["id"]: loc for loc in self.wire["locations"]}
+        self.datacenters: dict[int, dict[str, Any]] = {dc["id"]: dc for dc in self.wire["datacenters"]}
+        self.images: dict[int, dict[str, Any]] = {im["id"]: im for im in self.wire["images"]}
+        self.lb_types: dict[int, dict[str, Any]] = {t["id"]: t for t in self.wire["load_balancer_types"]}
         self.pricing = _with_floating_ip_price(self.wire["pricing"])
 
     @staticmethod
@@ -141,5 +141,3 @@ def _filter_images(request: web.Request, records: list[dict[str, Any]]) -> list[
         records = [im for im in records if not im.get("deprecated")]
     return records
 
-
-__all__ = ["ApiError", "Offerings", "routes"]

@@ -9,11 +9,11 @@ from aiohttp import web
 from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
-from khz_tui.sim.api.store import STATE, CloudState
+from khz_tui.sim.api.store import CLOUD, CloudStore
 from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 
-def render(state: CloudState, group: dict[str, Any]) -> dict[str, Any]:
+def render(cloud: CloudStore, group: dict[str, Any]) -> dict[str, Any]:
     """A placement group as the API shows it."""
     return {
         "id": group["id"],
@@ -21,52 +21,53 @@ def render(state: CloudState, group: dict[str, Any]) -> dict[str, Any]:
         "labels": dict(group["labels"]),
         "type": group["type"],
         "created": group["created"],
-        "servers": sorted(s["id"] for s in state.servers.values() if s.get("placement_group") == group["id"]),
+        "servers": sorted(s["id"] for s in cloud.servers.values() if s.get("placement_group") == group["id"]),
     }
 
 
 async def create(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     body = await read_body(request)
     name = name_field(body)
     labels = labels_field(body) or {}
     if body.get("type") != "spread":
         raise invalid_input({"type": "type must be 'spread'"})
-    if state.name_taken("placement_groups", name):
+    if cloud.name_taken("placement_groups", name):
         raise uniqueness_error("name")
-    group = {"id": state.new_id("placement_groups"), "name": name, "labels": labels, "type": "spread", "created": now_iso()}
-    state.placement_groups[group["id"]] = group
-    return created(201, {"placement_group": render(state, group), "action": None})
+    group: dict[str, Any] = {"id": cloud.new_id("placement_groups"), "name": name, "labels": labels, "type": "spread",
+                             "created": now_iso()}
+    cloud.placement_groups[group["id"]] = group
+    return created(201, {"placement_group": render(cloud, group), "action": None})
 
 
 async def list_groups(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    records = list(state.placement_groups.values())
+    cloud = request.app[CLOUD]
+    records = list(cloud.placement_groups.values())
     if request.query.get("type"):
         records = [g for g in records if g["type"] == request.query["type"]]
-    return list_response(request, "placement_groups", records, lambda g: render(state, g))
+    return list_response(request, "placement_groups", records, lambda g: render(cloud, g))
 
 
 async def get_group(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"placement_group": render(state, state.get("placement_groups", path_id(request)))})
+    cloud = request.app[CLOUD]
+    return web.json_response({"placement_group": render(cloud, cloud.get("placement_groups", path_id(request)))})
 
 
 async def update(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    group = state.get("placement_groups", path_id(request))
-    update_name_and_labels(state, "placement_groups", group, await read_body(request))
-    return web.json_response({"placement_group": render(state, group)})
+    cloud = request.app[CLOUD]
+    group = cloud.get("placement_groups", path_id(request))
+    update_name_and_labels(cloud, "placement_groups", group, await read_body(request))
+    return web.json_response({"placement_group": render(cloud, group)})
 
 
 async def delete(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    group = state.get("placement_groups", path_id(request))
+    cloud = request.app[CLOUD]
+    group = cloud.get("placement_groups", path_id(request))
     # Hetzner lets a group be deleted while servers are in it; they simply leave it.
-    for srv in state.servers.values():
+    for srv in cloud.servers.values():
         if srv.get("placement_group") == group["id"]:
             srv["placement_group"] = None
-    del state.placement_groups[group["id"]]
+    del cloud.placement_groups[group["id"]]
     return web.Response(status=204)
 
 

@@ -48,8 +48,8 @@ class TokenBucket:
         reset = self._stamp + (missing / self.refill_per_second if self.refill_per_second else 0)
         return {
             "RateLimit-Limit": str(self.capacity),
-            "RateLimit-Remaining": str(int(math.floor(self._tokens))),
-            "RateLimit-Reset": str(int(math.ceil(reset))),
+            "RateLimit-Remaining": str(math.floor(self._tokens)),
+            "RateLimit-Reset": str(math.ceil(reset)),
         }
 
 

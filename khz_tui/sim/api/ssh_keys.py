@@ -12,7 +12,7 @@ from aiohttp import web
 from khz_tui.sim.api.actions import now_iso
 from khz_tui.sim.api.errors import invalid_input, uniqueness_error
 from khz_tui.sim.api.listing import list_response
-from khz_tui.sim.api.store import STATE
+from khz_tui.sim.api.store import CLOUD
 from khz_tui.sim.api.wire import created, labels_field, name_field, path_id, read_body, update_name_and_labels
 
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
@@ -39,7 +39,7 @@ def render(key: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     body = await read_body(request)
     name = name_field(body)
     labels = labels_field(body) or {}
@@ -50,25 +50,25 @@ async def create(request: web.Request) -> web.Response:
         fp = fingerprint(public_key)
     except ValueError as exc:
         raise invalid_input({"public_key": str(exc)}) from None
-    if state.name_taken("ssh_keys", name):
+    if cloud.name_taken("ssh_keys", name):
         raise uniqueness_error("name", "SSH key with the same name already exists")
-    if any(k["fingerprint"] == fp for k in state.ssh_keys.values()):
+    if any(k["fingerprint"] == fp for k in cloud.ssh_keys.values()):
         raise uniqueness_error("public_key", "SSH key with the same fingerprint already exists")
-    key = {
-        "id": state.new_id("ssh_keys"),
+    key: dict[str, Any] = {
+        "id": cloud.new_id("ssh_keys"),
         "name": name,
         "fingerprint": fp,
         "public_key": public_key.strip(),
         "labels": labels,
         "created": now_iso(),
     }
-    state.ssh_keys[key["id"]] = key
+    cloud.ssh_keys[key["id"]] = key
     return created(201, {"ssh_key": render(key)})
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    records = list(state.ssh_keys.values())
+    cloud = request.app[CLOUD]
+    records = list(cloud.ssh_keys.values())
     wanted = request.query.get("fingerprint")
     if wanted:
         records = [k for k in records if k["fingerprint"] == wanted]
@@ -76,21 +76,21 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 async def get_key(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"ssh_key": render(state.get("ssh_keys", path_id(request)))})
+    cloud = request.app[CLOUD]
+    return web.json_response({"ssh_key": render(cloud.get("ssh_keys", path_id(request)))})
 
 
 async def update(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    key = state.get("ssh_keys", path_id(request))
-    update_name_and_labels(state, "ssh_keys", key, await read_body(request))
+    cloud = request.app[CLOUD]
+    key = cloud.get("ssh_keys", path_id(request))
+    update_name_and_labels(cloud, "ssh_keys", key, await read_body(request))
     return web.json_response({"ssh_key": render(key)})
 
 
 async def delete(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    key = state.get("ssh_keys", path_id(request))
-    del state.ssh_keys[key["id"]]
+    cloud = request.app[CLOUD]
+    key = cloud.get("ssh_keys", path_id(request))
+    del cloud.ssh_keys[key["id"]]
     return web.Response(status=204)
 
 

@@ -1,4 +1,5 @@
-"""The simulated project's state: every resource, its actions and addresses.
+"""The simulated cloud's resources: every server, network, load balancer, ... of the project, its
+actions and addresses.
 
 Resources are kept as plain dicts close to the wire format (they persist as JSON as they are); each
 resource module renders its own API view. The store also answers the simulated machines' questions
@@ -8,23 +9,25 @@ about the network (`CloudView`) and builds the `NodeSpec` a booting machine rece
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from khz_tui.sim.api.actions import ActionBook, ActionFailure
 from khz_tui.sim.api.addresses import PublicAddresses
 from khz_tui.sim.api.config import SimConfig
-from khz_tui.sim.api.errors import ApiError, locked, not_found
+from khz_tui.sim.api.errors import locked, not_found
 from khz_tui.sim.api.labels import matches
 from khz_tui.sim.api.offerings import Offerings
 from khz_tui.sim.api.wire import by_id_or_name
 from khz_tui.sim.contracts import NodeHost, NodeSpec
 
-KINDS = ("servers", "networks", "load_balancers", "volumes", "firewalls", "ssh_keys", "placement_groups")
+Kind = Literal["servers", "networks", "load_balancers", "volumes", "firewalls", "ssh_keys", "placement_groups"]
+"""A resource kind, named as the API's collection (`/servers`, `/load_balancers`, ...)."""
+KINDS: tuple[Kind, ...] = ("servers", "networks", "load_balancers", "volumes", "firewalls", "ssh_keys", "placement_groups")
 # Distinct id ranges per kind, so a client that mixes up ids gets not_found instead of a wrong object.
 FIRST_IDS = {kind: (n + 1) * 100000 + 1 for n, kind in enumerate(KINDS)}
-SINGULAR = {
+SINGULAR: dict[Kind, str] = {
     "servers": "server",
     "networks": "network",
     "load_balancers": "load_balancer",
@@ -35,8 +38,10 @@ SINGULAR = {
 }
 
 
-class CloudState:
-    """All resources of one simulated project; implements `CloudView` for the node host."""
+class CloudStore:
+    """The resources of one simulated project (`Simulator.cloud`); implements `CloudView` for the node host.
+
+    Tests read it through `Simulator.inspect` (`khz_tui.sim.inspection`), never directly."""
 
     def __init__(self, config: SimConfig, nodes: NodeHost | None = None, offerings: Offerings | None = None):
         self.config = config
@@ -45,7 +50,7 @@ class CloudState:
         self.actions = ActionBook(config.time_scale)
         self.public = PublicAddresses()
         """Replaced by the simulator with a pool in the block it claimed (see `addresses.claim_block`)."""
-        self.tables: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self.tables: dict[Kind, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._next_ids = dict(FIRST_IDS)
         self.create_failure: Callable[[str, str], ActionFailure | None] = lambda kind, name: None
         """Fault hook: given a resource kind and name, how its create action should fail (or None)."""
@@ -54,7 +59,7 @@ class CloudState:
 
     # -- ids and look-ups -------------------------------------------------------------------------
 
-    def new_id(self, kind: str) -> int:
+    def new_id(self, kind: Kind) -> int:
         """The next id for a resource kind."""
         ident = self._next_ids[kind]
         self._next_ids[kind] += 1
@@ -88,7 +93,7 @@ class CloudState:
     def placement_groups(self) -> dict[int, dict[str, Any]]:
         return self.tables["placement_groups"]
 
-    def get(self, kind: str, ident: Any) -> dict[str, Any]:
+    def get(self, kind: Kind, ident: Any) -> dict[str, Any]:
         """A resource by id (int or digit string); `not_found` otherwise."""
         try:
             key = int(ident)
@@ -99,15 +104,15 @@ class CloudState:
             raise not_found(SINGULAR[kind], ident)
         return record
 
-    def get_by_id_or_name(self, kind: str, ident: Any) -> dict[str, Any] | None:
+    def get_by_id_or_name(self, kind: Kind, ident: Any) -> dict[str, Any] | None:
         """A resource by id or name, or None (server create accepts SSH keys either way)."""
         return by_id_or_name(self.tables[kind], ident)
 
-    def name_taken(self, kind: str, name: str, *, except_id: int | None = None) -> bool:
+    def name_taken(self, kind: Kind, name: str, *, except_id: int | None = None) -> bool:
         """Whether another resource of this kind already has this name."""
         return any(r["name"] == name and r["id"] != except_id for r in self.tables[kind].values())
 
-    def ensure_unlocked(self, kind: str, ident: int) -> None:
+    def ensure_unlocked(self, kind: Kind, ident: int) -> None:
         """Raise `locked` while an action runs on this resource."""
         if self.actions.is_locked(SINGULAR[kind], ident):
             raise locked(SINGULAR[kind], ident)
@@ -131,10 +136,10 @@ class CloudState:
         visible = self._visible_networks(from_server)
         for server in self.servers.values():
             if server.get("public_ipv4") == address:
-                return server["id"]
+                return int(server["id"])
             if any(p["ip"] == address and (visible is None or p["network"] in visible)
                    for p in server["private_net"]):
-                return server["id"]
+                return int(server["id"])
         return None
 
     def server_network_ids(self, server_id: int) -> list[int]:
@@ -257,7 +262,5 @@ class CloudState:
             lb.pop("status", None)
 
 
-__all__ = ["KINDS", "SINGULAR", "ApiError", "CloudState"]
-
-STATE: web.AppKey[CloudState] = web.AppKey("sim_state", CloudState)
-"""Where the aiohttp app keeps the project state."""
+CLOUD: web.AppKey[CloudStore] = web.AppKey("sim_cloud", CloudStore)
+"""Where the aiohttp app keeps the simulated cloud's resources."""

@@ -12,10 +12,11 @@ from khz_tui.sim.api.errors import ApiError, invalid_input, uniqueness_error
 from khz_tui.sim.api.labels import label_errors
 
 if TYPE_CHECKING:
-    from khz_tui.sim.api.store import CloudState
+    from khz_tui.sim.api.store import CloudStore, Kind
 
 # Hetzner names are hostname-like for servers; other resources accept any non-empty string up to 128.
-SERVER_NAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+SERVER_NAME_RE = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*$")
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:
@@ -32,11 +33,9 @@ async def read_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def name_field(body: dict[str, Any], *, hostname: bool = False, required: bool = True) -> str | None:
-    """The `name` field, checked."""
+def name_field(body: dict[str, Any], *, hostname: bool = False) -> str:
+    """The `name` field, checked (required)."""
     name = body.get("name")
-    if name is None and not required:
-        return None
     if not isinstance(name, str) or not name or len(name) > 128:
         raise invalid_input({"name": "name is required and must be 1 to 128 characters"})
     if hostname and not SERVER_NAME_RE.match(name):
@@ -54,14 +53,14 @@ def labels_field(body: dict[str, Any]) -> dict[str, str] | None:
     return dict(body["labels"])
 
 
-def update_name_and_labels(state: CloudState, kind: str, record: dict[str, Any], body: dict[str, Any], *,
+def update_name_and_labels(cloud: CloudStore, kind: Kind, record: dict[str, Any], body: dict[str, Any], *,
                            hostname: bool = False) -> None:
     """What `PUT /<kind>/{id}` changes for every resource family: `name` (unique within the kind) and
     `labels`, each only when given."""
-    name = name_field(body, hostname=hostname, required=False)
+    name = None if body.get("name") is None else name_field(body, hostname=hostname)
     labels = labels_field(body)
     if name is not None:
-        if state.name_taken(kind, name, except_id=record["id"]):
+        if cloud.name_taken(kind, name, except_id=record["id"]):
             raise uniqueness_error("name")
         record["name"] = name
     if labels is not None:

@@ -13,28 +13,28 @@ from aiohttp import web
 from khz_tui import __version__
 from khz_tui.sim.api.errors import invalid_input
 from khz_tui.sim.api.listing import ids_param
-from khz_tui.sim.api.store import STATE
+from khz_tui.sim.api.store import CLOUD
 
 
 async def info(request: web.Request) -> web.Response:
     """Identify the simulator, the address its SSH endpoints see callers come from, and its clock's time scale."""
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     return web.json_response({
         "simulator": True, "version": __version__, "caller_cidr": "127.0.0.1/32",
-        "time_scale": state.config.time_scale,
+        "time_scale": cloud.config.time_scale,
     })
 
 
 async def ssh_targets(request: web.Request) -> web.Response:
     """Map server ids to the loopback host and port of their sshd."""
-    state = request.app[STATE]
+    cloud = request.app[CLOUD]
     ids = ids_param(request)
     if not ids:
         raise invalid_input({"id": "at least one server id is required"})
     targets = []
     for server_id in ids:
-        state.get("servers", server_id)
-        target = state.nodes.ssh_target(server_id) if state.nodes is not None else None
+        cloud.get("servers", server_id)
+        target = cloud.nodes.ssh_target(server_id) if cloud.nodes is not None else None
         if target is not None:
             targets.append({"server_id": server_id, "host": target[0], "port": target[1]})
     return web.json_response({"targets": targets})

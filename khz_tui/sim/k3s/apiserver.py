@@ -23,9 +23,10 @@ import itertools
 import json
 import logging
 import os
+import socket
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,7 @@ def server_sans(request: InstallRequest, node_name: str, default_ip: str | None,
     "kubernetes.default.svc" and "kubernetes.default.svc.<cluster-domain>"."""
     node_ips = request.values("node-ip") or ([default_ip] if default_ip else [])
     external = request.values("node-external-ip")
-    advertise = request.value("advertise-address") or (external[:1] or node_ips[:1] or [None])[0]
+    advertise = request.value("advertise-address") or next(iter(external or node_ips), None)
     domain = str(request.value("cluster-domain") or "cluster.local")
     sans = [*request.values("tls-san"), *([advertise] if advertise else []),
             "127.0.0.1", "::1", "localhost", node_name, *node_ips, *external, service_ip,
@@ -107,8 +108,8 @@ def _table(resource: str, objs: list[dict[str, Any]]) -> dict[str, Any]:
         rows = [[o["metadata"]["name"], age(o)] for o in objs]
     return {
         "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "1"},
-        "columnDefinitions": [{"name": n, "type": "integer" if n == "Restarts" else "string", "format": "name" if n == "Name" else "",
-                               "description": n, "priority": 0} for n in names],
+        "columnDefinitions": [{"name": n, "type": "integer" if n == "Restarts" else "string",
+                               "format": "name" if n == "Name" else "", "description": n, "priority": 0} for n in names],
         "rows": [{"cells": cells, "object": o} for cells, o in zip(rows, objs)],
     }
 
@@ -139,7 +140,7 @@ class _Listener:
 
     host: str
     port: int
-    site: web.TCPSite | None = None
+    site: web.SockSite | None = None
     server: asyncio.AbstractServer | None = None
 
 
@@ -147,13 +148,16 @@ async def _bind_site(runner: web.AppRunner, address: str | None, ctx: ssl.SSLCon
     """A TLS site on address:6443, or on 127.0.0.1 with a free port where that address cannot be bound."""
     candidates = [(address, API_PORT)] if address and ipaddress.ip_address(address) in LOOPBACK else []
     for host, port in [*candidates, ("127.0.0.1", 0)]:
-        site = web.TCPSite(runner, host, port, ssl_context=ctx)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            await site.start()
+            sock.bind((host, port))
         except OSError:
+            sock.close()
             continue
-        sockets = site._server.sockets if site._server else []
-        return _Listener(host, sockets[0].getsockname()[1], site=site)
+        site = web.SockSite(runner, sock, ssl_context=ctx)
+        await site.start()
+        return _Listener(host, sock.getsockname()[1], site=site)
     raise OSError("no loopback address to listen on")
 
 
@@ -300,7 +304,7 @@ class KubeApis:
             writer.close()
 
     def target(self, address: str) -> tuple[str, int] | None:
-        """Where the API for a public IPv4 listens right now (see `NodeHost.kube_api_target`)."""
+        """Where the API for a public IPv4 listens right now (see `Inspection.kube_api_target`)."""
         listener = self._lbs.get(address)
         if listener is None:
             sid = next((s for s, a in self._public.items() if a == address), None)
@@ -336,7 +340,8 @@ class KubeApis:
         return self.cluster_of(sid) if sid is not None else None
 
     @web.middleware
-    async def _authenticate(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+    async def _authenticate(self, request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         # The handshake already verified a presented certificate against the client CA; no
         # certificate (or a bearer token, which the simulated cluster issues none of) is anonymous,
         # and k3s runs the apiserver with --anonymous-auth=false.
@@ -422,9 +427,10 @@ class KubeApis:
         except ValueError as exc:
             return _status(400, "BadRequest", f"the object provided is unrecognized: {exc}")
         if not isinstance(obj, dict) or obj.get("kind") != kind or obj.get("apiVersion") != "v1":
-            return _status(400, "BadRequest", f"the API version in the data ({obj.get('apiVersion') if isinstance(obj, dict) else ''}) "
+            version = obj.get("apiVersion") if isinstance(obj, dict) else ""
+            return _status(400, "BadRequest", f"the API version in the data ({version}) "
                                               f"does not match the expected API version (v1) and kind ({kind})")
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
         name = meta.get("name")
         if not name:
             return _status(422, "Invalid", f"{kind} \"\" is invalid: metadata.name: Required value: name or "

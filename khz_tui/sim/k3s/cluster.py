@@ -124,11 +124,6 @@ class Cluster:
         return bool(token) and token in (self.token, self.secret)
 
     @property
-    def manifests(self) -> dict[tuple[str, str, str], dict[str, Any]]:
-        """Applied objects (alias of `objects`)."""
-        return self.objects
-
-    @property
     def addons(self) -> set[str]:
         """Add-ons found among the applied objects, plus traefik unless disabled."""
         found: set[str] = set()
@@ -164,10 +159,10 @@ class Cluster:
         """Flannel is built in; with `flannel-backend: none` a CNI add-on must be applied."""
         return self.flannel_backend != "none" or bool({"cilium", "calico"} & self.addons)
 
-    def is_ready(self, node: ClusterNode) -> bool:
-        """The node's Ready condition right now."""
+    def is_ready(self, node: ClusterNode, now: float | None = None) -> bool:
+        """The node's Ready condition at `now` (the event loop's clock; the present when None)."""
         return (node.running and node.network_ok and self.network_plugin_ready()
-                and _now() >= node.ready_at)
+                and (_now() if now is None else now) >= node.ready_at)
 
     def live_servers(self) -> list[ClusterNode]:
         """Servers whose k3s process runs."""

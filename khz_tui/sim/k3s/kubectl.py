@@ -294,7 +294,7 @@ class Kubectl:
                 if not sep or not key:
                     raise _Usage("error: from-literal must be KEY=VALUE")
                 data[key] = base64.b64encode(value.encode()).decode()
-            obj = {"apiVersion": "v1", "kind": "Secret", "type": str(opts.get("type", "Opaque")),
+            obj: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "type": str(opts.get("type", "Opaque")),
                    "metadata": {"name": rest[2], "namespace": ns}, "data": data}
         elif rest[:1] in (["namespace"], ["ns"]) and len(rest) == 2:
             obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": rest[1]}}
@@ -302,12 +302,12 @@ class Kubectl:
             raise _Usage("error: supported: create secret generic NAME --from-literal=K=V, create namespace NAME")
         if opts.get("dry-run") == "client":
             return Result(0, out=_render([obj], opts.get("output") or "name", True, _object_table))
-        key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        if key in self.cluster.objects:
+        made = (str(obj["kind"]), str(obj["metadata"].get("namespace", "")), str(obj["metadata"]["name"]))
+        if made in self.cluster.objects:
             plural = "secrets" if obj["kind"] == "Secret" else "namespaces"
-            return Result(1, err=f"error: failed to create {obj['kind'].lower()}: {plural} "
-                                 f"\"{key[2]}\" already exists\n")
-        line = self._store(obj, key[1])
+            return Result(1, err=f"error: failed to create {made[0].lower()}: {plural} "
+                                 f"\"{made[2]}\" already exists\n")
+        line = self._store(obj, made[1])
         return Result(0, out=line + "\n")
 
     async def _delete(self, verb: str, rest: list[str], opts: dict[str, Any]) -> Result:

@@ -190,7 +190,6 @@ class K3sService:
             await self.start_unit(machine, request)
         except K3sFailed as failure:
             machine.services[unit] = "failed"
-            machine.k3s_journal = failure.journal
             # The real installer only says the unit failed; k3s' own log line is added so the
             # reason (wrong token, busy etcd, ...) reaches the caller without a journalctl command.
             await err(f"{unit}: level=fatal msg=\"{failure.journal}\"\n" + UNIT_FAILED.format(unit=unit))
@@ -235,9 +234,9 @@ class K3sService:
             return
         if request.role == "server" and not request.server_url:
             await self._sleep(FIRST_SERVER_SECONDS)
-            cluster = self._new_cluster(request)
-            self._join(cluster, machine, request)
-            self._finish(cluster, machine, unit, request)
+            founded = self._new_cluster(request)
+            self._join(founded, machine, request)
+            self._finish(founded, machine, unit, request)
             return
         url = request.server_url or ""
         cluster = self.reachable_cluster(machine, url)
@@ -287,7 +286,7 @@ class K3sService:
 
     def _join(self, cluster: Cluster, machine: Any, request: InstallRequest) -> None:
         name = str(request.value("node-name") or machine.name)
-        labels = dict(p.split("=", 1) if "=" in p else (p, "") for p in request.values("node-label"))
+        labels = dict(p.partition("=")[::2] for p in request.values("node-label"))
         taints = []
         for t in request.values("node-taint"):
             key, _, rest = t.partition("=")
@@ -377,16 +376,16 @@ class K3sService:
         """k3s reads config.yaml every time it starts, not only when installed (k3s docs, "Configuration
         File"), so a changed file takes effect at the next start. The simulator does not keep the
         installer's flags apart from the file: a key the file now sets wins."""
-        request = getattr(machine, "k3s_request", None)
+        request: InstallRequest | None = getattr(machine, "k3s_request", None)
         if request is None or not machine.fs.is_file(CONFIG_PATH):
             return request
         try:
             config = read_config(machine.fs.read_text(CONFIG_PATH))
         except InstallError:
             return request
-        machine.k3s_request = InstallRequest(role=request.role, version=request.version,
-                                             settings={**request.settings, **config})
-        return machine.k3s_request
+        reread = InstallRequest(role=request.role, version=request.version, settings={**request.settings, **config})
+        machine.k3s_request = reread
+        return reread
 
     def machine_started(self, machine: Any) -> None:
         """Boot: systemd starts an enabled k3s unit, which rejoins its cluster."""
@@ -398,9 +397,8 @@ class K3sService:
     async def _restart(self, machine: Any, unit: str, request: InstallRequest) -> None:
         try:
             await self.start_unit(machine, request)
-        except K3sFailed as failure:
+        except K3sFailed:
             machine.services[unit] = "failed"
-            machine.k3s_journal = failure.journal
 
     def restart(self, machine: Any, unit: str) -> Awaitable[None] | None:
         """`systemctl restart|start UNIT`, when the unit was installed."""
@@ -460,4 +458,4 @@ class K3sService:
                 machine.services = {u: ("inactive" if s == "active" else s) for u, s in services.items()}
 
 
-__all__ = ["InstallError", "K3sFailed", "K3sService"]
+__all__ = ["K3sFailed", "K3sService"]

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from khz_tui.sim.nodes.filesystem import FsError
+from khz_tui.sim.nodes.machine import Machine
 
 CLOUD_INIT_VERSION = "24.4"
 
@@ -76,7 +77,7 @@ def _check_types(config: dict[str, Any]) -> tuple[list[str], list[str]]:
         if "content" in entry and not isinstance(entry["content"], (str, bytes)):
             errors.append(f"write_files.{i}.content: is not of type string")
         perms = entry.get("permissions")
-        if perms is not None and not (isinstance(perms, str) or isinstance(perms, int)):
+        if perms is not None and not isinstance(perms, (str, int)):
             errors.append(f"write_files.{i}.permissions: is not of type string")
     for i, cmd in enumerate(_list(config, "runcmd")):
         if not isinstance(cmd, (str, list)) or (isinstance(cmd, list)
@@ -130,12 +131,12 @@ def _decode_content(entry: dict[str, Any]) -> bytes:
     return data
 
 
-def apply_init_stage(machine: Any, parsed: CloudConfig) -> list[str]:
+def apply_init_stage(machine: Machine, parsed: CloudConfig) -> list[str]:
     """Host keys, authorized keys, users and write_files; returns the errors met (not raised)."""
     fs = machine.fs
     config = parsed.config
     errors: list[str] = []
-    keys = config.get("ssh_keys") if isinstance(config.get("ssh_keys"), dict) else {}
+    keys: dict[str, Any] = config["ssh_keys"] if isinstance(config.get("ssh_keys"), dict) else {}
     if config.get("ssh_deletekeys", True):
         for name in list(fs.listdir("/etc/ssh")):
             if name.startswith("ssh_host_"):

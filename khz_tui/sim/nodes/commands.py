@@ -12,8 +12,10 @@ import binascii
 import posixpath
 import re
 import time
+from collections.abc import Callable
 
-from khz_tui.sim.nodes.filesystem import FsError
+from khz_tui.sim.nodes.filesystem import FsError, VirtualFilesystem
+from khz_tui.sim.nodes.machine import CloudInitProgress
 from khz_tui.sim.nodes.shell import Command, Input, Invocation, Shell
 
 SLEEP_LIMIT = 3600.0
@@ -104,15 +106,16 @@ async def cmd_test(inv: Invocation) -> int:
     negate = False
     if args and args[0] == "!":
         negate, args = True, args[1:]
-    fs = inv.node.fs
+    fs: VirtualFilesystem = inv.node.fs
     if len(args) == 2 and args[0] in ("-f", "-e", "-d", "-s", "-n", "-z", "-x", "-r"):
         op, x = args
-        result = {
+        tests: dict[str, Callable[[], bool]] = {
             "-f": lambda: fs.is_file(x), "-e": lambda: fs.exists(x), "-d": lambda: fs.is_dir(x),
             "-s": lambda: fs.is_file(x) and len(fs.read(x)) > 0, "-n": lambda: x != "",
             "-z": lambda: x == "", "-x": lambda: fs.is_file(x) and bool(fs.mode(x) & 0o111),
             "-r": lambda: fs.exists(x),
-        }[op]()
+        }
+        result = tests[op]()
     elif len(args) == 3 and args[1] in ("=", "!="):
         result = (args[0] == args[2]) == (args[1] == "=")
     elif len(args) == 1:
@@ -444,7 +447,8 @@ async def cmd_sh(inv: Invocation) -> int:
         if installer is None:
             await inv.err("sh: k3s installer unavailable\n")
             return 1
-        return await installer(inv, positional)
+        status: int = await installer(inv, positional)
+        return status
     sub = Shell(inv.node, inv.shell.lookup)
     sub.env = dict(inv.env)
     return await sub.run(script_text.decode("utf-8", "replace"), Input(b""), inv.stdout, inv.stderr)
@@ -455,7 +459,7 @@ async def cmd_cloud_init(inv: Invocation) -> int:
     args = inv.argv[1:]
     if not args or args[0] != "status" or set(args[1:]) - {"--wait", "-w", "--long", "-l"}:
         return await _usage(inv, "supported: cloud-init status [--wait] [--long]")
-    progress = inv.node.cloud_init
+    progress: CloudInitProgress = inv.node.cloud_init
     if {"--wait", "-w"} & set(args):
         deadline = time.monotonic() + CLOUD_INIT_WAIT_LIMIT * inv.node.time_scale
         # Real cloud-init prints a dot per poll while it waits.

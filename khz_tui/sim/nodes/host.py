@@ -93,21 +93,19 @@ class SimNodes:
         self._endpoints: dict[int, _Endpoint] = {}
         self.k3s = K3sService(cloud, self.machines, time_scale=time_scale, seed=seed)
 
-    # --- inspection -------------------------------------------------------------------------
-
-    @property
-    def clusters(self) -> list[Any]:
-        """Every simulated k3s cluster (see `khz_tui.sim.k3s.cluster.Cluster`)."""
-        return list(self.k3s.clusters)
-
-    def machine(self, server_id: int) -> Machine:
-        """The machine of a server (raises KeyError when unknown)."""
-        return self.machines[server_id]
+    # --- inspection (tests read it through `Simulator.inspect`) --------------------------------
 
     def host_public_key(self, server_id: int) -> asyncssh.SSHKey | None:
         """The ed25519 host key sshd presents (None before cloud-init's init stage)."""
         keys = self.machines[server_id].host_keys()
         return keys[0].convert_to_public() if keys else None
+
+    # --- changes for tests ------------------------------------------------------------------
+
+    def replace_host_key(self, server_id: int) -> None:
+        """The machine gets an ed25519 host key of its own, as a replaced or impersonated server would
+        present: its sshd uses it from its next start (reboot the server through the API)."""
+        self.machines[server_id].generate_host_key()
 
     # --- NodeHost ---------------------------------------------------------------------------
 
@@ -130,10 +128,6 @@ class SimNodes:
     def public_addresses_changed(self) -> None:
         """Load balancers came or went: their 6443 listeners follow."""
         self.k3s.apis.load_balancers_changed()
-
-    def kube_api_target(self, address: str) -> tuple[str, int] | None:
-        """Where the Kubernetes API behind a public IPv4 listens now (see `NodeHost`)."""
-        return self.k3s.apis.target(address)
 
     async def boot(self, spec: NodeSpec, boot_seconds: float) -> None:
         """Power on: sshd answers after `boot_seconds`; cloud-init runs on the first boot."""

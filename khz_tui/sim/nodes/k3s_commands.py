@@ -31,12 +31,12 @@ async def run_installer(inv: Invocation, args: list[str]) -> int:
         else:
             # Flags and config are read by k3s itself, after the unit was written: the unit fails.
             unit = "k3s-agent" if inv.env.get("K3S_URL") else "k3s"
-            machine.k3s_journal = text
             await inv.err(UNIT_FAILED.format(unit=unit))
         return 1
     reboot = machine.host.reboot_during_install(machine)
     machine.installs_started += 1
-    return await machine.host.k3s.install(machine, request, inv.out, inv.err, reboot_midway=reboot)
+    status: int = await machine.host.k3s.install(machine, request, inv.out, inv.err, reboot_midway=reboot)
+    return status
 
 
 async def cmd_k3s(inv: Invocation) -> int:
@@ -136,9 +136,8 @@ async def cmd_systemctl(inv: Invocation) -> int:
                 return 5
             try:
                 await start
-            except Exception as exc:  # noqa: BLE001 - K3sFailed; the unit state records it
+            except Exception:  # noqa: BLE001 - K3sFailed; the unit state records it
                 machine.services[unit] = "failed"
-                machine.k3s_journal = str(exc)
                 await inv.err(UNIT_FAILED.format(unit=unit))
                 return 1
         else:

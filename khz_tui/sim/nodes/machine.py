@@ -10,6 +10,7 @@ from typing import Any
 import asyncssh
 
 from khz_tui.sim.contracts import NodeSpec
+from khz_tui.sim.k3s.install import InstallRequest
 from khz_tui.sim.nodes.filesystem import VirtualFilesystem
 
 PUBLIC_IFACE = "eth0"
@@ -55,10 +56,8 @@ class Machine:
         self.commands_run = 0
         self.installs_started = 0
         self.sshd_port_setting = 22
-        self.k3s_request: Any = None
+        self.k3s_request: InstallRequest | None = None
         """The installer request k3s runs with (None when k3s is not installed)."""
-        self.k3s_journal = ""
-        """The last line k3s logged when its unit failed."""
         self.k3s_flannel_iface: str | None = None
         self.k3s_node_ips: list[str] = []
         self.host: Any = None

@@ -11,7 +11,8 @@ other well-formed package name installs without effect; a malformed one is apt's
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from khz_tui.sim.nodes.machine import Machine
 
 PACKAGE_FILES: dict[str, tuple[str, ...]] = {
     "open-iscsi": ("/usr/sbin/iscsiadm", "/usr/sbin/iscsid", "/usr/lib/systemd/system/iscsid.service",
@@ -25,7 +26,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 STATUS = "/var/lib/dpkg/status"
 
 
-def installed(machine: Any) -> set[str]:
+def installed(machine: Machine) -> set[str]:
     """Names of the packages installed on the machine (beyond the image's own)."""
     if not machine.fs.is_file(STATUS):
         return set()
@@ -33,7 +34,7 @@ def installed(machine: Any) -> set[str]:
             if line.startswith("Package:")}
 
 
-def install(machine: Any, names: list[str]) -> str | None:
+def install(machine: Machine, names: list[str]) -> str | None:
     """Install packages; returns apt's error for the first unknown name (nothing installed then)."""
     for name in names:
         if not _NAME.match(name):
@@ -50,7 +51,7 @@ def install(machine: Any, names: list[str]) -> str | None:
     return None
 
 
-def unit_exists(machine: Any, unit: str) -> bool:
+def unit_exists(machine: Machine, unit: str) -> bool:
     """Whether a package shipped this systemd unit (socket units included)."""
     name = unit if "." in unit else f"{unit}.service"
     return machine.fs.is_file(f"{UNIT_DIR}/{name}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from khz_tui.sim.nodes.filesystem import FsError, normalize
+from khz_tui.sim.nodes.machine import Machine
 
 
 class ShellSyntaxError(Exception):
@@ -96,7 +97,7 @@ def _tokenize(text: str) -> list[Any]:
             i = j + 1
         elif c == '"':
             i += 1
-            buf = []
+            buf: list[str] = []
             while True:
                 if i >= n:
                     raise ShellSyntaxError("unterminated quoted string")
@@ -323,7 +324,7 @@ class Invocation:
     stdout: Output
     stderr: Output
     shell: Shell
-    node: Any
+    node: Machine
 
     async def out(self, text: str | bytes) -> None:
         """Write to standard output."""
@@ -343,7 +344,7 @@ class Shell:
     max_statements = 10_000
     """Bound on pipelines run by one script, so nothing loops unnoticed."""
 
-    def __init__(self, node: Any, lookup: Callable[[str, Any], Command | None]) -> None:
+    def __init__(self, node: Machine, lookup: Callable[[str, Machine], Command | None]) -> None:
         self.node = node
         self.lookup = lookup
         self.env: dict[str, str] = {
@@ -392,7 +393,7 @@ class Shell:
             env[name] = expand(value, self.env, self.status)
         # Like sh, `A=1 echo $A` expands with the shell's variables, not the command's assignments.
         argv = [expand(w, self.env, self.status) for w in cmd.words]
-        streams = {0: stdin, 1: stdout, 2: stderr}
+        streams: dict[int, Input | Output] = {0: stdin, 1: stdout, 2: stderr}
         try:
             for r in cmd.redirects:
                 if r.dup is not None:
@@ -417,14 +418,17 @@ class Shell:
         name = argv[0]
         if name == "export":
             for arg in argv[1:]:
-                key, sep, value = arg.partition("=")
+                key, sep, exported = arg.partition("=")
                 if sep:
-                    self.env[key] = value
+                    self.env[key] = exported
             return 0
+        given_in, given_out, given_err = streams[0], streams[1], streams[2]
+        if not isinstance(given_in, Input) or not isinstance(given_out, Output) or not isinstance(given_err, Output):
+            await stderr.write(b"sh: 1: Bad fd number\n")  # a stream redirected the wrong way round
+            return 2
         command = self.lookup(name, self.node)
         if command is None:
-            await streams[2].write(f"sh: 1: {name}: not found\n".encode())  # type: ignore[union-attr]
+            await given_err.write(f"sh: 1: {name}: not found\n".encode())
             return 127
-        inv = Invocation(argv=argv, env=env, stdin=streams[0], stdout=streams[1],  # type: ignore[arg-type]
-                         stderr=streams[2], shell=self, node=self.node)  # type: ignore[arg-type]
+        inv = Invocation(argv=argv, env=env, stdin=given_in, stdout=given_out, stderr=given_err, shell=self, node=self.node)
         return await command(inv)

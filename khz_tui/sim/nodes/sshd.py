@@ -9,7 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -23,6 +23,8 @@ STDIN_LIMIT = 16 * 1024 * 1024
 """Largest stdin a command reads; more is a client bug, not something to buffer."""
 STDIN_TIMEOUT = 600.0
 """Seconds a command waits for the client to close stdin."""
+
+T = TypeVar("T")
 
 
 class NodeSSHServer(asyncssh.SSHServer):
@@ -76,14 +78,14 @@ class _OpenFile:
 class NodeSFTPServer(asyncssh.SFTPServer):
     """SFTP on the node's virtual filesystem: files written here are what commands and k3s read."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, machine: Machine) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], machine: Machine) -> None:
         super().__init__(chan)
         self.fs = machine.fs
 
     def _path(self, path: bytes) -> str:
         return normalize(path.decode("utf-8", "replace"))
 
-    def _wrap(self, fn: Callable[[], Any]) -> Any:
+    def _wrap(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except FsError as exc:
@@ -132,8 +134,9 @@ class NodeSFTPServer(asyncssh.SFTPServer):
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         p = self._path(path)
-        if attrs.permissions is not None:
-            self._wrap(lambda: self.fs.chmod(p, attrs.permissions & 0o7777))
+        permissions = attrs.permissions
+        if permissions is not None:
+            self._wrap(lambda: self.fs.chmod(p, permissions & 0o7777))
         if attrs.size is not None and self.fs.is_file(p):
             data = self.fs.read(p)
             self.fs.write(p, data[:attrs.size].ljust(attrs.size, b"\0"))

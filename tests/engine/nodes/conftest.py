@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import asyncssh
 import pytest
-from support.keys import write_private_key  # tests/engine/conftest.py put tests/ on the path
+from support.keys import write_private_key
 
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cluster_files import HostKey
@@ -31,6 +31,8 @@ TIME_SCALE = 0.01
 class ServerLog:
     """What the test server saw."""
 
+    connections: int = 0
+    """SSH connections opened to it (each a key exchange, whatever came next)."""
     auth_attempts: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     stdin: list[str] = field(default_factory=list)
@@ -51,6 +53,9 @@ class FakeNode:
 class _Server(asyncssh.SSHServer):
     def __init__(self, log: ServerLog) -> None:
         self._log = log
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._log.connections += 1
 
     def begin_auth(self, username: str) -> bool:
         self._log.auth_attempts.append(username)
@@ -93,11 +98,11 @@ async def _handle(node: FakeNode, process: asyncssh.SSHServerProcess) -> None:
             process.stderr.write("something broke\n")
             process.exit(3)
         elif command == "sleep":
-            await asyncio.sleep(60)
+            await asyncio.sleep(60)  # the slow command under test: outlasts every timeout the tests set
             process.exit(0)
         elif command == "drop":
             process.stdout.write("about to drop\n")
-            await asyncio.sleep(0.05)
+            await process.stdout.drain()  # the line leaves before the connection is cut
             process.channel.get_connection().abort()
         else:
             process.stderr.write(f"sh: {command}: not found\n")
@@ -211,14 +216,12 @@ async def _boot(sim, api, state, plan, name, network=None):
     server = await api.server(name, render_user_data(plan, name, key), "me", network)
     target = None
     for _ in range(200):
-        target = sim.nodes.ssh_target(server["id"])
+        target = sim.inspect.ssh_target(server["id"])
         if target:
             break
         await asyncio.sleep(0.01)
     assert target is not None
     return server, key, SshEndpoint(*target)
-
-
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -49,10 +48,9 @@ async def test_pinned_key_connects_waits_for_cloud_init_and_streams(start_node, 
 
 async def test_wrong_host_key_is_fatal_and_nothing_reaches_the_node(start_node, client_key, bus, events):
     node = await start_node()
-    started = time.monotonic()
     with pytest.raises(HostKeyMismatch) as info:
         await connect(node, client_key, bus, host_key=HostKey.generate(), deadline=30)
-    assert time.monotonic() - started < 5, "a host key mismatch must not be retried until the deadline"
+    assert node.log.connections == 1, "a host key mismatch must not be retried until the deadline"
     message = str(info.value)
     assert "n1" in message and f"127.0.0.1:{node.port}" in message and "Nothing was sent" in message
     # The key exchange failed before authentication: no user name, no command reached the server.
@@ -65,7 +63,7 @@ async def test_connect_retries_until_a_late_server_comes_up(start_node, client_k
     key = HostKey.generate()
 
     async def late():
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the late server under test: refused until then
         return await start_node(host_key=key, port=port)
 
     starter = asyncio.create_task(late())
@@ -82,13 +80,21 @@ async def test_connect_retries_until_a_late_server_comes_up(start_node, client_k
 
 async def test_unreachable_node_fails_naming_node_and_address(client_key, bus, free_port):
     port = free_port()
-    started = time.monotonic()
+    attempts = 0
+
+    async def where() -> SshEndpoint:  # asked before every attempt
+        nonlocal attempts
+        attempts += 1
+        return SshEndpoint("127.0.0.1", port)
+
     with pytest.raises(NodeUnreachable) as info:
         await NodeSession.connect(
             node="web-3", endpoint=SshEndpoint("127.0.0.1", port), host_key=HostKey.generate(),
-            client_key=client_key[0], bus=bus, deadline=1.5, retry_interval=0.2,
+            client_key=client_key[0], bus=bus, deadline=1.5, retry_interval=0.2, resolve_endpoint=where,
         )
-    assert time.monotonic() - started < 6
+    # Retried while the deadline lasted, then given up: 1.5 s of growing pauses from 0.2 s hold a handful.
+    assert 2 <= attempts <= 8, attempts
+    assert f"({attempts} attempts;" in str(info.value)
     assert "web-3" in str(info.value) and f"127.0.0.1:{port}" in str(info.value)
     assert info.value.node == "web-3"
 
@@ -143,10 +149,9 @@ async def test_failure_and_check(start_node, client_key, bus):
 async def test_timeout_raises_command_failed(start_node, client_key, bus):
     node = await start_node()
     async with await connect(node, client_key, bus, deadline=10) as session:
-        started = time.monotonic()
+        # The node's `sleep` lasts 60 s: failing with "did not finish" means the 0.5 s timeout cut it short.
         with pytest.raises(CommandFailed, match="did not finish within"):
             await session.run("sleep", timeout=0.5)
-        assert time.monotonic() - started < 3
         # The connection is still usable after a timed-out command.
         assert (await session.run("echo still here")).stdout == "still here\n"
 

@@ -48,7 +48,7 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
         await k3s_install.install_first_server(cp1, plan, cp1_facts, token=token, tls_sans=sans, bus=bus)
         assert await k3s_unit.is_running(cp1, "control-plane")
         # The config on the node carries the token, owner-only; no event ever showed it.
-        assert sim.nodes.machine(cp1_facts.server_id).fs.mode(CONFIG_PATH) & 0o777 == 0o600
+        assert sim.inspect.file_mode(cp1_facts.server_id, CONFIG_PATH) & 0o777 == 0o600
         read_back = await cluster_token.read_cluster_token(cp1)
         assert read_back and token in read_back
         join_url = f"https://{cp1_facts.private_ip}:6443"
@@ -75,7 +75,7 @@ async def test_ha_cluster_bootstraps_on_simulated_nodes(sim_world, boot, tmp_pat
         readiness = await node_readiness.node_readiness(cp1)
         assert all(readiness[n] for n in names)
         # What the simulated k3s saw, not only what the engine says.
-        (cluster,) = sim.nodes.clusters
+        (cluster,) = sim.inspect.k3s_clusters()
         assert sorted(cluster.nodes) == sorted(names)
         assert [cluster.nodes[n].role for n in names] == ["server"] * 3 + ["agent"] * 2
         assert cluster.secret_value("kube-system", "hcloud", "token") == sim.token
@@ -130,5 +130,5 @@ async def test_servers_joining_together_retry_past_the_learner_limit(sim_world, 
         for session, _ in started:
             await session.close()
     assert any("etcd is still promoting another server" in getattr(e, "text", "") for e in events)
-    (cluster,) = sim.nodes.clusters
+    (cluster,) = sim.inspect.k3s_clusters()
     assert sorted(cluster.nodes) == names

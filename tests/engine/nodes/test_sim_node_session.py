@@ -6,9 +6,8 @@ session then reaches each one over real SSH, pinned to the host key that user da
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
+from support.simulator import sshd_answers
 
 from khz_tui.engine.cluster_files import ClusterFiles, HostKey
 from khz_tui.engine.nodes.k3s_unit import is_running
@@ -37,7 +36,7 @@ async def test_session_reaches_a_simulated_node_with_the_pinned_key(sim_world, b
         assert await session.read_file("/etc/rancher/k3s/config.yaml") == "token: abcdefgh1234\n"
         listing = await session.run("cat /etc/rancher/k3s/config.yaml", stream=False)
         assert listing.stdout == "token: abcdefgh1234\n"
-        assert sim.nodes.machine(server["id"]).fs.mode("/etc/rancher/k3s/config.yaml") & 0o777 == 0o600
+        assert sim.inspect.file_mode(server["id"], "/etc/rancher/k3s/config.yaml") & 0o777 == 0o600
         assert await is_running(session, "control-plane") is False
 
 
@@ -46,13 +45,13 @@ async def test_simulated_node_with_another_host_key_gets_nothing(sim_world, boot
     plan = ClusterPlan(name="demo")
     state = ClusterFiles("demo", base=tmp_path / "state")
     server, _key, endpoint = await boot(sim, api, state, plan, "demo-cp-1")
-    await asyncio.sleep(0.2)  # let it boot, so the mismatch is not just a refused connection
+    await sshd_answers(sim, server["id"])  # booted: the mismatch is not just a refused connection
     with pytest.raises(HostKeyMismatch, match="demo-cp-1"):
         await NodeSession.connect(
             node="demo-cp-1", endpoint=endpoint, host_key=HostKey.generate(), client_key=client_key[0],
             bus=bus, deadline=30, retry_interval=0.05,
         )
-    assert sim.nodes.machine(server["id"]).commands_run == 0
+    assert sim.inspect.machine(server["id"]).commands_run == 0
 
 
 async def test_custom_ssh_port_is_where_the_node_answers(sim_world, boot, tmp_path, client_key, bus):
@@ -63,7 +62,7 @@ async def test_custom_ssh_port_is_where_the_node_answers(sim_world, boot, tmp_pa
 
     async def where() -> SshEndpoint | None:
         # sshd moves to another loopback port once cloud-init set Port 2222, as port 22 closes on a node.
-        target = sim.nodes.ssh_target(server["id"])
+        target = sim.inspect.ssh_target(server["id"])
         return SshEndpoint(*target) if target else None
 
     async with await NodeSession.connect(

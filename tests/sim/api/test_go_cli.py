@@ -46,10 +46,11 @@ def test_go_cli_builds_and_tears_down_a_cluster_skeleton(api_sim_thread: Simulat
     run(sim, home, "load-balancer", "attach-to-network", "api", "--network", "net")
     run(sim, home, "load-balancer", "add-target", "api", "--label-selector", "role=cp", "--use-private-ip")
     run(sim, home, "load-balancer", "add-service", "api", "--protocol", "tcp", "--listen-port", "6443", "--destination-port", "6443")
-    lb = sim.state.load_balancers[next(iter(sim.state.load_balancers))]
-    assert sim.state.load_balancer_backends(lb["private_net"][0]["ip"], 6443) == [next(iter(sim.state.servers))]
+    (lb,) = sim.inspect.load_balancers()
+    (server,) = sim.inspect.servers()
+    assert sim.cloud.load_balancer_backends(lb.private_net[0].ip, 6443) == [server.id]
     run(sim, home, "volume", "create", "--name", "data", "--size", "10", "--server", "cp-1", "--automount", "--format", "ext4")
-    assert next(iter(sim.state.volumes.values()))["server"] is not None
+    assert sim.inspect.volume("data").server is not None
     run(sim, home, "volume", "detach", "data")
     run(sim, home, "volume", "delete", "data")
     run(sim, home, "load-balancer", "delete", "api")
@@ -61,4 +62,4 @@ def test_go_cli_builds_and_tears_down_a_cluster_skeleton(api_sim_thread: Simulat
         time.sleep(0.1)
     run(sim, home, "network", "delete", "net")
     run(sim, home, "placement-group", "delete", "pg")
-    assert not any(sim.state.tables[kind] for kind in ("servers", "networks", "load_balancers", "volumes", "firewalls"))
+    assert not any(sim.inspect.ids(kind) for kind in ("servers", "networks", "load_balancers", "volumes", "firewalls"))

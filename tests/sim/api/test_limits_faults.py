@@ -109,10 +109,10 @@ def test_server_delete_releases_addresses(api_client: Client, api_sim_thread: Si
     net = make_network(api_client)
     first = make_server(api_client, "a", networks=[net])
     address = first.public_net.ipv4.ip
-    assert api_sim_thread.state.server_at(address) == first.id
-    assert api_sim_thread.state.server_at("10.0.1.2") == first.id
+    assert api_sim_thread.cloud.server_at(address) == first.id
+    assert api_sim_thread.cloud.server_at("10.0.1.2") == first.id
     first.delete().wait_until_finished()
-    assert api_sim_thread.state.server_at(address) is None
+    assert api_sim_thread.cloud.server_at(address) is None
     second = make_server(api_client, "b", networks=[net])
     assert second.public_net.ipv4.ip == address and second.private_net[0].ip == "10.0.1.2"
 

@@ -102,12 +102,12 @@ def test_load_balancer_with_label_selector_and_private_ips(api_client: Client, a
     lb = api_client.load_balancers.get_by_id(lb.id)
     assert lb.private_net[0].ip == "10.0.1.4"
     assert sorted(t.server.id for t in lb.targets[0].targets) == sorted(s.id for s in servers)
-    state = api_sim_thread.state
-    assert state.load_balancer_backends(lb.private_net[0].ip, 6443) == sorted(s.id for s in servers)
-    assert state.load_balancer_backends(lb.public_net.ipv4.ip, 6443) == sorted(s.id for s in servers)
-    assert state.load_balancer_backends(lb.private_net[0].ip, 80) is None
+    cloud = api_sim_thread.cloud  # the CloudView the simulated machines ask
+    assert cloud.load_balancer_backends(lb.private_net[0].ip, 6443) == sorted(s.id for s in servers)
+    assert cloud.load_balancer_backends(lb.public_net.ipv4.ip, 6443) == sorted(s.id for s in servers)
+    assert cloud.load_balancer_backends(lb.private_net[0].ip, 80) is None
     lb.remove_target(LoadBalancerTarget(type="label_selector", label_selector=selector)).wait_until_finished()
-    assert state.load_balancer_backends(lb.private_net[0].ip, 6443) == []
+    assert cloud.load_balancer_backends(lb.private_net[0].ip, 6443) == []
     lb.delete()
     assert api_client.load_balancers.get_all() == []
 

@@ -21,9 +21,9 @@ async def test_kubectl_sees_every_node_ready_through_the_load_balancer(sim, make
     assert built.finished.ok, (built.finished.failed_step, built.finished.message)
     config = yaml.safe_load(built.kubeconfig.read_text())
     server = config["clusters"][0]["cluster"]["server"]
-    lb = next(iter(sim.state.load_balancers.values()))
+    lb = sim.inspect.load_balancers()[0]
     # The kubeconfig is what a real cluster gets: the load balancer's public address, nothing rewritten.
-    assert server == f"https://{lb['public_ipv4']}:6443"
+    assert server == f"https://{lb.public_ipv4}:6443"
     assert "insecure-skip-tls-verify" not in config["clusters"][0]["cluster"]
 
     got = await kubectl(kubectl_path, built.kubeconfig, "get", "nodes", "-o", "json")
@@ -45,14 +45,14 @@ async def test_an_address_outside_the_certificate_fails_x509(sim, make_plan, kub
     kubectl refuses the certificate (as for a real k3s whose tls-san lacks the address)."""
     built = await engine("apply", make_plan("xs", cp=1), sim, tmp_path / "xs.yaml")
     assert built.finished.ok, built.finished.message
-    cp = next(s for s in sim.state.servers.values() if s["name"] == "xs-cp-1")
+    cp = sim.inspect.server("xs-cp-1")
 
     def make_lb() -> str:
         client = Client(token=sim.token, api_endpoint=sim.endpoint, poll_interval=0.05)
         made = client.load_balancers.create(
-            name="other", load_balancer_type=LoadBalancerType(name="lb11"), location=Location(name=cp["location"]),
+            name="other", load_balancer_type=LoadBalancerType(name="lb11"), location=Location(name=cp.location),
             services=[LoadBalancerService(protocol="tcp", listen_port=6443, destination_port=6443)],
-            targets=[LoadBalancerTarget(type="server", server=Server(id=cp["id"]))])
+            targets=[LoadBalancerTarget(type="server", server=Server(id=cp.id))])
         made.action.wait_until_finished()
         return made.load_balancer.public_net.ipv4.ip
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from khz_tui.sim.contracts import NodeFaults, NodeSpec
-from khz_tui.sim.nodes import SimNodes
+from khz_tui.sim.inspection import MachineInspection
+from khz_tui.sim.nodes.host import SimNodes
 
 TIME_SCALE = 0.01
 
@@ -77,7 +78,7 @@ def cloud_config(host_key: asyncssh.SSHKey | None = None, **extra: object) -> st
 
 
 class World:
-    """A FakeCloud plus SimNodes, and a way to create servers and connect to them."""
+    """A FakeCloud plus SimNodes (read through `inspect`), and a way to create servers and connect to them."""
 
     def __init__(self, keys: Keys, faults: NodeFaults | None = None, seed: int = 7) -> None:
         self.cloud = FakeCloud()
@@ -85,6 +86,11 @@ class World:
         self.keys = keys
         self.host_keys: dict[int, asyncssh.SSHKey] = {}
         self._next_id = 1
+
+    @property
+    def inspect(self) -> MachineInspection:
+        """Read-only queries over `nodes` (which a test may replace); they run on the test's own loop."""
+        return MachineInspection(self.nodes, lambda: None)
 
     async def create(self, name: str, *, user_data: str | None = None, pin: bool = True,
                      private_ip: str | None = None, network: int = 1, boot_seconds: float = 0.05,
@@ -112,7 +118,7 @@ class World:
         pinned = (host_key or self.host_keys[sid]).convert_to_public()
         last: Exception | None = None
         for _ in range(attempts):
-            target = self.nodes.ssh_target(sid)  # re-read: sshd may have moved to a new port
+            target = self.inspect.ssh_target(sid)  # re-read: sshd may have moved to a new port
             assert target is not None
             try:
                 return await asyncssh.connect(

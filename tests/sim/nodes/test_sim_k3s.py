@@ -100,7 +100,7 @@ async def test_three_servers_and_two_agents_form_a_ready_cluster(world):
     assert addresses["InternalIP"] == cp1.private_ips[1]
     assert addresses["ExternalIP"] == cp1.public_ipv4
 
-    [cluster] = world.nodes.clusters
+    [cluster] = world.inspect.k3s_clusters()
     assert cluster.token == full_token and len(cluster.nodes) == 5
     async with await world.connect(cp1.server_id) as conn:
         assert (await conn.run("systemctl is-active k3s")).stdout == "active\n"
@@ -137,7 +137,7 @@ metadata: {name: hcloud-csi-node, namespace: kube-system}
     assert "deployment.apps/hcloud-cloud-controller-manager created" in applied.stdout
     node = (await nodes_json(world, cp1.server_id))["cp-1"]
     assert node["spec"]["providerID"] == f"hcloud://{cp1.server_id}"
-    [cluster] = world.nodes.clusters
+    [cluster] = world.inspect.k3s_clusters()
     assert {"hcloud-ccm", "hcloud-csi"} <= cluster.addons
     assert cluster.secret_value("kube-system", "hcloud", "token") == "abc"
     again = await kubectl(world, cp1.server_id, "apply -f -", input=ccm)
@@ -157,7 +157,7 @@ async def test_wrong_token_fails(world):
     assert result.exit_status == 1
     assert "401 Unauthorized" in result.stderr
     assert "not-the-token" not in result.stderr + result.stdout
-    assert "cp-2" not in world.nodes.clusters[0].nodes
+    assert "cp-2" not in world.inspect.k3s_clusters()[0].nodes
 
 
 async def test_unreachable_server_url_blocks_then_fails(world):
@@ -212,7 +212,8 @@ async def test_wrong_node_ip_or_flannel_iface_stays_not_ready(world, bad):
     result = await install(world, spec.server_id, env="INSTALL_K3S_EXEC=server",
                            config=server_config(spec, server=f"https://{cp1.private_ips[1]}:6443", **bad))
     assert result.exit_status == 0, result.stderr
-    await asyncio.sleep(10 * 0.01 * 3)  # three times the Ready delay
+    # Staying NotReady is the point: wait three times the Ready delay (a poll cannot show a negative).
+    await asyncio.sleep(10 * 0.01 * 3)
     nodes = await wait_nodes(world, cp1.server_id, 2, rounds=5)
     assert ready(nodes["cp-1"])
     assert not ready(nodes["cp-2"])
@@ -224,13 +225,13 @@ async def test_flannel_none_waits_for_a_cni(world):
                            config=server_config(spec, **{"cluster-init": True, "flannel-backend": "none",
                                                          "disable-network-policy": True}))
     assert result.exit_status == 0
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # past the Ready delay (0.1 s here): without a CNI the node stays NotReady
     assert not ready((await nodes_json(world, spec.server_id))["cp-1"])
     cilium = ("apiVersion: helm.cattle.io/v1\nkind: HelmChart\nmetadata: {name: cilium, namespace: kube-system}\n"
               "spec: {chart: cilium, repo: https://helm.cilium.io}\n")
     assert (await kubectl(world, spec.server_id, "apply -f -", input=cilium)).exit_status == 0
     assert ready((await nodes_json(world, spec.server_id))["cp-1"])
-    assert "cilium" in world.nodes.clusters[0].addons
+    assert "cilium" in world.inspect.k3s_clusters()[0].addons
 
 
 async def test_kubectl_on_agent_or_before_install_is_refused(world):
@@ -253,4 +254,4 @@ async def test_kubeconfig_is_accepted_by_kubectl(world, tmp_path):
     config = json.loads(view.stdout)
     assert config["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
     assert config["users"][0]["user"]["client-certificate-data"]
-    assert world.nodes.machine(cp1.server_id).fs.mode("/etc/rancher/k3s/k3s.yaml") == 0o600
+    assert world.inspect.file_mode(cp1.server_id, "/etc/rancher/k3s/k3s.yaml") == 0o600

@@ -15,7 +15,7 @@ async def test_pinned_host_key_from_user_data_verifies(world):
     async with await world.connect(spec.server_id) as conn:
         result = await conn.run("hostname", check=True)
     assert result.stdout == "cp-1\n"
-    presented = world.nodes.host_public_key(spec.server_id)
+    presented = world.inspect.host_public_key(spec.server_id)
     assert presented.public_data == world.host_keys[spec.server_id].public_data
 
 
@@ -31,14 +31,14 @@ async def test_without_host_key_in_user_data_node_has_its_own(world, make_config
     spec = await world.create("w-1", user_data=make_config(None))
     with pytest.raises(asyncssh.HostKeyNotVerifiable):
         await world.connect(spec.server_id)
-    own = world.nodes.host_public_key(spec.server_id)
+    own = world.inspect.host_public_key(spec.server_id)
     async with await world.connect(spec.server_id, host_key=own) as conn:
         assert (await conn.run("true")).exit_status == 0
 
 
 async def test_connection_refused_until_boot_time_passed(world):
     spec = await world.create("slow", boot_seconds=1.0)
-    host, port = world.nodes.ssh_target(spec.server_id)
+    host, port = world.inspect.ssh_target(spec.server_id)
     with pytest.raises(OSError):
         await asyncssh.connect(host, port, known_hosts=([world.host_keys[spec.server_id]], [], []),
                                client_keys=[world.keys.client], config=[], agent_path=None,
@@ -74,8 +74,8 @@ async def test_cloud_config_authorized_keys_write_files_and_runcmd(world, keys, 
         assert (await conn.run("cat /etc/khz/hello.txt")).stdout == "hello\n"
         assert (await conn.run("cat /root/runcmd.out")).stdout == "ran\nlist form\n"
         assert (await conn.run("test -f /var/lib/cloud/instance/boot-finished")).exit_status == 0
-    assert world.nodes.machine(spec.server_id).fs.mode("/etc/khz/hello.txt") == 0o600
-    assert world.nodes.machine(spec.server_id).sshd_port_setting == 2222
+    assert world.inspect.file_mode(spec.server_id, "/etc/khz/hello.txt") == 0o600
+    assert world.inspect.machine(spec.server_id).sshd_port == 2222
 
 
 @pytest.mark.parametrize("user_data, status, code", [
@@ -89,8 +89,8 @@ async def test_invalid_cloud_config_is_reported(world, user_data, status, code):
     spec = await world.create("bad", user_data=user_data)
     own = None
     for _ in range(100):
-        own = world.nodes.host_public_key(spec.server_id)
-        if own is not None and world.nodes.machine(spec.server_id).state == "running":
+        own = world.inspect.host_public_key(spec.server_id)
+        if own is not None and world.inspect.machine(spec.server_id).state == "running":
             break
         await asyncio.sleep(0.02)
     async with await world.connect(spec.server_id, host_key=own) as conn:
@@ -123,7 +123,7 @@ async def test_streaming_stdout_and_stdin(world):
             first = await asyncio.wait_for(proc.stdout.readline(), 5)
             assert first == "one\n"
             assert await proc.stdout.readline() == "two\n"
-    assert world.nodes.machine(spec.server_id).fs.read("/tmp/x") == b"hi there"
+    assert world.inspect.read_file(spec.server_id, "/tmp/x") == b"hi there"
 
 
 async def test_ip_addresses_and_uname(world):

@@ -18,7 +18,7 @@ import pytest
 from khz_tui.sim.api.app import build_app
 from khz_tui.sim.api.config import SimConfig
 from khz_tui.sim.api.ratelimit import TokenBucket
-from khz_tui.sim.api.store import CloudState
+from khz_tui.sim.api.store import CloudStore
 
 INDEX = json.loads((Path(__file__).resolve().parents[2] / "data" / "spec_schemas" / "index.json").read_text(encoding="utf-8"))
 ENDPOINTS = sorted(INDEX["endpoints"])
@@ -625,7 +625,7 @@ def test_every_recipe_names_a_vendored_endpoint() -> None:
 
 def test_every_served_endpoint_has_a_vendored_schema() -> None:
     """Rerun extract_schemas.py (and add a recipe) when the simulator gains an endpoint."""
-    app = build_app(CloudState(SimConfig()), token="t", bucket=TokenBucket(3600))
+    app = build_app(CloudStore(SimConfig()), token="t", bucket=TokenBucket(3600))
     served = set()
     for route in app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""

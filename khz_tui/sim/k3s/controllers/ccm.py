@@ -409,7 +409,8 @@ class CloudControllerManager:
             raise HcloudError(exc.code, f"hcloud/loadBalancers.EnsureLoadBalancer: hcops/LoadBalancerOps.Create: "
                                         f"{exc.message} ({exc.code})") from None
         await api.wait(answer.get("action"))
-        return answer["load_balancer"]
+        made: dict[str, Any] = answer["load_balancer"]
+        return made
 
     def _ingress(self, cfg: CcmConfig, svc: dict[str, Any], lb: dict[str, Any]) -> list[dict[str, Any]]:
         hostname = _annotation(svc, "hostname")

@@ -7,6 +7,7 @@ which is how the packaged traefik is configured.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -70,7 +71,7 @@ def traefik_values(cluster: Cluster) -> dict[str, Any]:
     return _values_content(cluster.objects.get(("HelmChartConfig", "kube-system", "traefik")))
 
 
-def env_value(entry: Any, secret: Any) -> str | None:
+def env_value(entry: Any, secret: Callable[[str, str], str | None]) -> str | None:
     """One container env entry of a chart's `env` map: `{value: X}` or `{valueFrom: {secretKeyRef:
     {name, key}}}`; `secret(name, key)` resolves Secret references. None when unset."""
     if entry is None:

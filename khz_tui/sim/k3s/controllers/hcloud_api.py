@@ -40,9 +40,9 @@ class HcloudApi:
             raise HcloudError("unreachable", "the Hetzner Cloud API endpoint is not known yet")
         headers = {"Authorization": f"Bearer {self.token}", "User-Agent": self.user_agent}
         try:
-            async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session:
-                async with session.request(method, self.endpoint + path, json=body, params=params) as resp:
-                    data = await resp.json(content_type=None) if resp.status != 204 else {}
+            async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session, \
+                    session.request(method, self.endpoint + path, json=body, params=params) as resp:
+                data = await resp.json(content_type=None) if resp.status != 204 else {}
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise HcloudError("unreachable", f"{method} {path}: {exc}") from None
         if resp.status >= 400:

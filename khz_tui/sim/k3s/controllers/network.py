@@ -114,19 +114,15 @@ def tunnel(cluster: Cluster, node: ClusterNode, fabric: Fabric) -> Tunnel:
     ifaces = fabric.interfaces(node.server_id)
     if cni == "flannel":
         iface = fabric.flannel_iface(node.server_id) or PUBLIC_IFACE
-        port = 51820 if cluster.flannel_backend == "wireguard-native" else 8472
-        return Tunnel(ifaces.get(iface), "udp", port, cni)
+        return Tunnel(ifaces.get(iface), "udp", 51820 if cluster.flannel_backend == "wireguard-native" else 8472, cni)
     if cni == "calico":
         spec = _calico_installation(cluster)
         pools = (spec.get("calicoNetwork") or {}).get("ipPools") or [{}]
         encapsulation = str(pools[0].get("encapsulation") or "IPIP")
+        address = _calico_address(spec, node, ifaces)
         if encapsulation.startswith("VXLAN"):
-            protocol, port = "udp", 4789
-        elif encapsulation.startswith("IPIP"):
-            protocol, port = "ipip", None
-        else:
-            protocol, port = "none", None
-        return Tunnel(_calico_address(spec, node, ifaces), protocol, port, cni)
+            return Tunnel(address, "udp", 4789, cni)
+        return Tunnel(address, "ipip" if encapsulation.startswith("IPIP") else "none", None, cni)
     if cni == "cilium":
         values = chart_values(cluster, "cilium") or {}
         if values.get("routingMode") == "native":
