@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from khz_tui.engine import run_lock
-from khz_tui.engine.cloud.inventory import discover
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import RunMode
 from khz_tui.engine.run_ending import Ending
@@ -51,7 +51,7 @@ async def _destroy(ctx: RunContext) -> Ending:
     from khz_tui.engine.destroy import destroy
 
     guard = run_lock.current()
-    if guard is not None and not (await discover(ctx.client, ctx.plan.name)).count() and await run_lock.marker_left(ctx):
+    if guard is not None and not (await Cloud.of(ctx).discover()).count() and await run_lock.marker_left(ctx):
         await guard.before_changes()  # only a marker is left: take it over so that it is removed
     # Otherwise destroy takes the cluster itself, once the person has confirmed.
     deleted = await destroy(ctx)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from hcloud.servers.client import BoundServer
 
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import VerifyStatus
@@ -32,7 +33,7 @@ class Verification:
     kubeconfig is."""
 
     ctx: RunContext
-    servers: dict[str, Any]
+    servers: dict[str, BoundServer]
     shell: ClusterShell | None
     kubeconfig: Path
     unreachable: str = ""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hcloud.servers.client import BoundServer
 
 from khz_tui.engine.cloud.client import CloudError
-from khz_tui.engine.cloud.names import cluster_selector
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import StepFailed, VerifyCheckFinished, VerifyFinished
 from khz_tui.engine.nodes import cluster_api
@@ -38,14 +38,6 @@ TLS_TIMEOUT = 20.0
 def kubeconfig_path(ctx: RunContext) -> Path:
     """Where apply wrote the kubeconfig: --kubeconfig, else the cluster's state folder."""
     return Path(ctx.options.kubeconfig or ctx.files.kubeconfig_path).expanduser()
-
-
-async def cluster_servers(ctx: RunContext) -> dict[str, BoundServer]:
-    """The cluster's servers at Hetzner, by name (one read-only list request)."""
-    h = ctx.client.hcloud
-    servers = await ctx.client.call(h.servers.get_all, label_selector=cluster_selector(ctx.plan.name),
-                                    what="listing the cluster's servers")
-    return {s.name: s for s in servers if s.name is not None}
 
 
 def _emit(ctx: RunContext, result: CheckResult) -> CheckResult:
@@ -91,9 +83,8 @@ async def verify_after_apply(run: ApplyProgress) -> None:
     seed = run.seed_node()
     title = "Checking that the cluster works (verify)"
     async with step(ctx.bus, "verify", title):
-        shell = ClusterShell(seed.session, run.ssh_deadline()) if seed.session is not None else None
-        v = Verification(ctx=ctx, servers=await cluster_servers(ctx), shell=shell, kubeconfig=kubeconfig_path(ctx),
-                         unreachable=f"no SSH session to {seed.slot.name}")
+        v = Verification(ctx=ctx, servers=await run.cloud.cluster_servers(),
+                         shell=ClusterShell(seed.session, run.ssh_deadline()), kubeconfig=kubeconfig_path(ctx))
         results = await verify_cluster(v, deep=False)
         message, hint = summary(results)
         if any(r.status == "fail" for r in results):
@@ -124,7 +115,7 @@ async def verify_run(ctx: RunContext) -> Ending:
     """`khz-tui verify`, the mode: changes nothing at Hetzner unless `options.deep` (and then only
     through the cluster's own controllers). Refused (bad input) when no cluster of the plan's name exists."""
     plan = ctx.plan
-    servers = await cluster_servers(ctx)
+    servers = await Cloud.of(ctx).cluster_servers()
     if not servers:
         raise Refused("no-cluster", f"no cluster {plan.name!r} exists at {ctx.client.endpoint}: no server carries "
                       "its label", "apply the plan first; check that --sim/--endpoint and the token name the project "
