@@ -94,8 +94,8 @@ def test_sim_reset_empties_the_project(tmp_path, ssh_keys) -> None:
 
 async def test_runs_in_one_process_share_one_simulator(make_plan) -> None:
     # The review's dry-run may still be asking when the run console starts an apply: same project, same cloud.
-    from khz_tui.launch.connect import connect
     from khz_tui.engine.options import RunOptions
+    from khz_tui.launch.connect import connect
 
     plan = make_plan("shared")
     async with connect(plan, RunOptions(sim=True)) as first:
