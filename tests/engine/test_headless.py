@@ -192,3 +192,22 @@ def test_a_headless_dry_run_says_the_plans_warnings(tmp_path, capsys, monkeypatc
     assert code == 2
     err = capsys.readouterr().err
     assert "warning: worker_pools" in err and "autoscal" in err, err
+
+
+def test_the_exit_code_is_the_outcome_of_the_runs_last_event(capsys) -> None:
+    """A signal that comes after RunFinished changes nothing (the run had done its work); one that stopped
+    the run before it finished gives 130, or 143 for SIGTERM, and says what to run next."""
+    from khz_tui.engine.events import RunFinished
+    from khz_tui.engine.outcome import Outcome
+    from khz_tui.headless.run import _exit
+
+    done = RunFinished(mode="dry-run", ok=True, message="1 change(s)", outcome=Outcome.SUCCEEDED)
+    assert _exit("dry-run", done, stopped="interrupted") == 0
+    assert capsys.readouterr().err == ""
+    stopped = RunFinished(mode="apply", ok=False, message="interrupted", outcome=Outcome.INTERRUPTED,
+                          failed_step="interrupted")
+    assert _exit("apply", stopped, stopped="terminated (SIGTERM)", terminated=True) == 143
+    assert "terminated (SIGTERM). Apply again" in capsys.readouterr().err
+    assert _exit("destroy", None, stopped="interrupted") == 130, "stopped before the run began"
+    assert "destroy again" in capsys.readouterr().err
+    assert _exit("apply", None) == 1, "no RunFinished and no signal: it failed"
