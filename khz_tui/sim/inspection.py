@@ -18,12 +18,13 @@ Cloud resources (`kind` is the API's collection name: "servers", "networks", "lo
   `ids(kind)` -> every id of that kind.
 - `backends(load_balancer)` -> the running servers a load balancer sends traffic to (label selectors
   resolved, `use_private_ip` honoured).
-- `actions(kind=None, id=None)` -> actions, oldest first, optionally only those on one resource.
+- `actions(kind=None, ident=None)` -> actions, oldest first; with `kind` only those about a resource of
+  that kind, with `ident` too only those about that one.
 
 Simulated machines and k3s (with `SimNodes`, the default node host; a simulator whose machines only
 record calls has none):
 
-- `k3s_clusters(servers=())` -> every k3s cluster, or those with one of these server ids among its nodes.
+- `k3s_clusters(servers=None)` -> every k3s cluster, or those with one of these server ids among its nodes.
 - `machines()`, `machine(server_id)` -> the machines (power state, services, counters, k3s join settings).
 - `read_file(server_id, path)`, `read_text(...)`, `file_mode(...)` -> a file on its disk.
 - `host_public_key(server_id)` -> the host key its sshd presents; `ssh_target(server_id)` -> where it listens.
@@ -48,7 +49,7 @@ import asyncssh
 
 from khz_tui.sim.api.firewalls import firewall_ids_of
 from khz_tui.sim.api.labels import matches
-from khz_tui.sim.api.store import CloudStore, Kind
+from khz_tui.sim.api.store import SINGULAR, CloudStore, Kind
 from khz_tui.sim.contracts import NodeHost
 from khz_tui.sim.k3s.cluster import Cluster
 from khz_tui.sim.nodes.host import SimNodes
@@ -319,14 +320,15 @@ class MachineInspection:
         loop.call_soon_threadsafe(call)
         return done.result(timeout=30)
 
-    def k3s_clusters(self, servers: Iterable[int] = ()) -> list[K3sCluster]:
+    def k3s_clusters(self, servers: Iterable[int] | None = None) -> list[K3sCluster]:
         """Every simulated k3s cluster, or (given server ids) those with one of them among its nodes."""
-        wanted = set(servers)
+        wanted = None if servers is None else set(servers)
 
         def query() -> list[K3sCluster]:
             clusters = self._sim_nodes().k3s.clusters
             now = self._now()
-            return [_cluster(c, now) for c in clusters if not wanted or {n.server_id for n in c.nodes.values()} & wanted]
+            return [_cluster(c, now) for c in clusters
+                    if wanted is None or {n.server_id for n in c.nodes.values()} & wanted]
 
         return self._read(query)
 
@@ -456,13 +458,14 @@ class Inspection(MachineInspection):
         return self._read(query)
 
     def actions(self, kind: Kind | None = None, ident: int | None = None) -> list[Action]:
-        """Every action, oldest first; with `kind` and `ident`, only those about that resource."""
+        """Every action, oldest first; with `kind`, only those about a resource of that kind; with `ident`
+        too, only those about that one."""
 
         def query() -> list[Action]:
             found = [_action(r) for _, r in sorted(self._cloud.actions.records.items())]
             if kind is None:
                 return found
-            singular = kind.removesuffix("s")
+            singular = SINGULAR[kind]
             return [a for a in found if any(t == singular and (ident is None or i == ident) for t, i in a.resources)]
 
         return self._read(query)
@@ -474,7 +477,7 @@ class Inspection(MachineInspection):
     def _named(self, kind: Kind, name: str) -> dict[str, Any]:
         found = [r for r in self._cloud.tables[kind].values() if r["name"] == name]
         if not found:
-            raise LookupError(f"the simulated cloud has no {kind.removesuffix('s').replace('_', ' ')} named {name!r}")
+            raise LookupError(f"the simulated cloud has no {SINGULAR[kind].replace('_', ' ')} named {name!r}")
         return found[0]  # names are unique per kind
 
     def _find(self, kind: Kind, ident: int) -> Resource | None:

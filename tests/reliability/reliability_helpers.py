@@ -53,7 +53,7 @@ def duplicates(sim: Simulator, cluster: str) -> list[str]:
 
 def clusters_holding(sim: Simulator, server_ids: set[int]) -> list[K3sCluster]:
     """Every simulated k3s cluster with at least one of these servers among its nodes."""
-    return sim.inspect.k3s_clusters(server_ids) if server_ids else []
+    return sim.inspect.k3s_clusters(server_ids)
 
 
 def cluster_servers(sim: Simulator, cluster: str) -> set[int]:
