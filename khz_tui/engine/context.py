@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient
 from khz_tui.engine.cloud.node_access import NodeAccess
@@ -32,6 +33,8 @@ class RunContext:
     confirm: Confirm | None = None
     time_scale: float = 1.0
     """1.0 against Hetzner; the simulator's scale, so waits and polls shrink with its clock."""
+    apply_policy: ApplyPolicy = DEFAULT_POLICY
+    """The schedule an apply follows (concurrency, join order, deadlines; see apply/policy.py)."""
 
     def scaled(self, seconds: float, floor: float = 0.01) -> float:
         return max(floor, seconds * self.time_scale)

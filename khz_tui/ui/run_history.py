@@ -21,7 +21,7 @@ _TAIL_BYTES = 64 * 1024
 
 def cluster_state_dir(cluster: str, *, simulated: bool) -> Path:
     """The cluster's state folder as the engine names it (`ClusterFiles`), without creating it.
-    The simulated project keeps its own clusters (`engine.api.connect`)."""
+    The simulated project keeps its own clusters (`khz_tui.launch`)."""
     if simulated:
         from khz_tui.engine.simulated_project import simulated_project_dir
 

@@ -37,15 +37,22 @@ Where each part lives:
 
 from __future__ import annotations
 
-from khz_tui.engine.apply.flow import run_apply
+from typing import TYPE_CHECKING
+
 from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy
-from khz_tui.engine.apply.progress import ApplyProgress
-from khz_tui.engine.context import RunContext
+
+if TYPE_CHECKING:
+    from khz_tui.engine.context import RunContext
 
 
 async def apply(ctx: RunContext, policy: ApplyPolicy = DEFAULT_POLICY) -> tuple[int, int]:
     """Converge and bootstrap on `policy`'s schedule (scaled here to the target's clock); returns
     (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
+    # Imported here, not above: the run context carries an ApplyPolicy, so importing this package (for
+    # policy.py) must not import what imports the context.
+    from khz_tui.engine.apply.flow import run_apply
+    from khz_tui.engine.apply.progress import ApplyProgress
+
     run = ApplyProgress(ctx, policy)
     try:
         return await run_apply(run)

@@ -99,10 +99,6 @@ class ApplyProgress:
         """The API load balancer's private address when there is one, else the seed's."""
         return k3s_config.join_url(self.milestones.load_balancer.value().private, api.seed.private_ip)
 
-    def ssh_deadline(self) -> float:
-        """How long a node may take to answer SSH (verify's closing check opens its shell with it)."""
-        return self.policy.ssh_deadline
-
     async def until_not_lost(
         self, node: str, attempt: Callable[[], Awaitable[T]], recover: Callable[[], Awaitable[None]] | None = None
     ) -> T:

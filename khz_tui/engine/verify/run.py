@@ -84,7 +84,7 @@ async def verify_after_apply(run: ApplyProgress) -> None:
     title = "Checking that the cluster works (verify)"
     async with step(ctx.bus, "verify", title):
         v = Verification(ctx=ctx, servers=await run.cloud.cluster_servers(),
-                         shell=ClusterShell(seed.session, run.ssh_deadline()), kubeconfig=kubeconfig_path(ctx))
+                         shell=ClusterShell(seed.session, run.policy.ssh_deadline), kubeconfig=kubeconfig_path(ctx))
         results = await verify_cluster(v, deep=False)
         message, hint = summary(results)
         if any(r.status == "fail" for r in results):
