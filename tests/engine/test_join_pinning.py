@@ -4,8 +4,6 @@ through the API load balancer's private address."""
 
 from __future__ import annotations
 
-import pytest
-
 from khz_tui.engine.cluster_files import ClusterFiles
 from khz_tui.sim.k3s import install
 
@@ -16,14 +14,13 @@ def _cluster(sim, name: str):
     return cluster
 
 
-async def test_a_channel_gives_every_node_the_release_the_cluster_started_with(
-        sim, make_plan, engine_run, monkeypatch: pytest.MonkeyPatch):
+async def test_a_channel_gives_every_node_the_release_the_cluster_started_with(sim, make_plan, engine_run):
     small = make_plan("chan", cp=1, workers=1, lb=False, k3s={"channel": "stable"})
     assert (await engine_run("apply", small, sim)).finished.ok
     first = install.CHANNELS["stable"]
     assert ClusterFiles("chan").pinned_k3s_version() == first
     # The channel moves on between runs, as stable does at every k3s release.
-    monkeypatch.setitem(install.CHANNELS, "stable", "v1.34.2+k3s1")
+    sim.nodes.publish_release("stable", "v1.34.2+k3s1")
     bigger = make_plan("chan", cp=1, workers=2, lb=False, k3s={"channel": "stable"})
     out = await engine_run("apply", bigger, sim)
     assert out.finished.ok, out.finished.message

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 CHANNELS = {"stable": "v1.33.6+k3s1", "latest": "v1.34.2+k3s1", "testing": "v1.35.0-rc1+k3s1"}
-"""Versions the simulated update channels point at."""
+"""Where the simulated update channels point when a simulator starts (`SimNodes.publish_release` moves one)."""
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$")
 _MINOR_CHANNEL = re.compile(r"^v(\d+)\.(\d+)$")
 
@@ -112,25 +112,27 @@ def read_config(text: str | None) -> dict[str, Any]:
     return {str(k).rstrip("+"): v for k, v in data.items()}
 
 
-def resolve_version(env: dict[str, str]) -> str:
-    """The release from INSTALL_K3S_VERSION or INSTALL_K3S_CHANNEL (default: stable)."""
+def resolve_version(env: dict[str, str], channels: dict[str, str]) -> str:
+    """The release from INSTALL_K3S_VERSION or INSTALL_K3S_CHANNEL (default: stable), the named channels
+    pointing where `channels` says."""
     version = env.get("INSTALL_K3S_VERSION")
     if version:
         if not _VERSION.match(version):
             raise InstallError(f"[ERROR]  Download failed: release {version} does not exist")
         return version
     channel = env.get("INSTALL_K3S_CHANNEL", "stable")
-    if channel in CHANNELS:
-        return CHANNELS[channel]
+    if channel in channels:
+        return channels[channel]
     m = _MINOR_CHANNEL.match(channel)
     if m:
         return f"v{m.group(1)}.{m.group(2)}.9+k3s1"
     raise InstallError(f"[ERROR]  Failed to get channel {channel}: no such channel")
 
 
-def build_request(env: dict[str, str], args: list[str], config_text: str | None) -> InstallRequest:
+def build_request(env: dict[str, str], args: list[str], config_text: str | None,
+                  channels: dict[str, str]) -> InstallRequest:
     """Merge the installer's environment, arguments and config file into one request."""
-    version = resolve_version(env)
+    version = resolve_version(env, channels)
     exec_words = shlex.split(env.get("INSTALL_K3S_EXEC", ""))
     words = exec_words + list(args)
     role = None

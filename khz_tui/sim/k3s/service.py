@@ -18,7 +18,7 @@ from khz_tui.sim.k3s.apiserver import KubeApis, server_sans
 from khz_tui.sim.k3s.cluster import Cluster, ClusterNode
 from khz_tui.sim.k3s.controllers.network import PodNetwork
 from khz_tui.sim.k3s.controllers.runner import ControllerRunner
-from khz_tui.sim.k3s.install import InstallError, InstallRequest, read_config
+from khz_tui.sim.k3s.install import CHANNELS, InstallError, InstallRequest, read_config
 from khz_tui.sim.k3s.kubeconfig import admin_kubeconfig, make_certificates
 from khz_tui.sim.k3s.objects import service_ip
 
@@ -57,6 +57,8 @@ class K3sService:
         self.time_scale = time_scale
         self.seed = seed
         self.clusters: list[Cluster] = []
+        self.channels = dict(CHANNELS)
+        """Where each update channel points in this simulated world (`SimNodes.publish_release` moves one)."""
         self._next_id = 1
         self._start_locks: dict[int, asyncio.Lock] = {}
         self.apis = KubeApis(cloud, cluster_of=self.cluster_of, listening=self._api_listening)

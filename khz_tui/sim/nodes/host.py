@@ -102,6 +102,10 @@ class SimNodes:
 
     # --- changes for tests ------------------------------------------------------------------
 
+    def publish_release(self, channel: str, version: str) -> None:
+        """An update channel moves on (stable does at every k3s release): installs that name it get `version`."""
+        self.k3s.channels[channel] = version
+
     def replace_host_key(self, server_id: int) -> None:
         """The machine gets an ed25519 host key of its own, as a replaced or impersonated server would
         present: its sshd uses it from its next start (reboot the server through the API)."""

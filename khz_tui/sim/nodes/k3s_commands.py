@@ -23,7 +23,8 @@ async def run_installer(inv: Invocation, args: list[str]) -> int:
     machine = inv.node
     fs = machine.fs
     try:
-        request = build_request(inv.env, args, fs.read_text(CONFIG_PATH) if fs.is_file(CONFIG_PATH) else None)
+        request = build_request(inv.env, args, fs.read_text(CONFIG_PATH) if fs.is_file(CONFIG_PATH) else None,
+                                machine.host.k3s.channels)
     except InstallError as exc:
         text = str(exc)
         if text.startswith("[ERROR]"):
