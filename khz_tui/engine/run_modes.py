@@ -7,7 +7,7 @@ ends with. The runner (`runner.py`) reads it; nothing else decides per mode.
     dry-run   -         yes      yes             -                 -         show what apply would change
     verify    -         -        -               -                 -         check that the cluster works
 
-On a simulated target every mode swaps an unusable key pair for the generated one (`run_preflight.py`).
+On a simulated target every mode swaps an unusable key pair for the generated one (`preflight.py`).
 """
 
 from __future__ import annotations

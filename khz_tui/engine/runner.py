@@ -1,7 +1,7 @@
 """One run from RunStarted to RunFinished, for every mode:
 
     setup (run_setup.py)      files, run log, bus, cloud client; this machine's run lock for a changing mode
-    pre-flight (run_preflight.py)   key pair, endpoint, catalog, caller address, firewall sources, as the mode needs
+    pre-flight (preflight.py)   key pair, endpoint, catalog, caller address, firewall sources, as the mode needs
     the mode (run_modes.py)   apply, destroy, dry-run or verify, with the cluster's run guard set
     the ending (run_ending.py)      what the mode returned or raised, as one RunFinished with an Outcome
 
@@ -22,15 +22,15 @@ from khz_tui.engine.cloud import live_catalog
 from khz_tui.engine.context import Confirm
 from khz_tui.engine.events import RunFinished, RunMode
 from khz_tui.engine.options import RunOptions
-from khz_tui.engine.run_ending import Ending, ending_of, interrupted
-from khz_tui.engine.run_modes import MODES
-from khz_tui.engine.run_preflight import (
+from khz_tui.engine.preflight import (
     check_firewall_sources,
     offered_catalog,
     reach,
     usable_key_pair,
     with_caller_address,
 )
+from khz_tui.engine.run_ending import Ending, ending_of, interrupted
+from khz_tui.engine.run_modes import MODES
 from khz_tui.engine.run_setup import RunSetup, open_run
 from khz_tui.plan.model import ClusterPlan
 

@@ -20,7 +20,7 @@ import tomli_w
 from reliability_helpers import plan_data
 
 from khz_tui import cli
-from khz_tui.engine.preflight import PASSPHRASE_ENV
+from khz_tui.engine.client_key import PASSPHRASE_ENV
 from khz_tui.sim.simulator import SimulatorThread
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen")

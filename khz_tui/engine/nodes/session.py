@@ -24,9 +24,9 @@ from types import TracebackType
 import asyncssh
 
 from khz_tui.engine.bus import EventBus
+from khz_tui.engine.client_key import KeyProblem, SigningKey, signing_key
 from khz_tui.engine.cluster_files import HostKey
 from khz_tui.engine.events import LogStream
-from khz_tui.engine.preflight import KeyProblem, SigningKey, signing_key
 
 #: How often a "still waiting for SSH" line is emitted while a node boots.
 PROGRESS_EVERY = 15.0
