@@ -121,10 +121,7 @@ def assert_refused(ran: Ran, cluster: str, holder_pid: int | None = None) -> Non
 
 
 def assert_complete(sim, cluster: str) -> None:
-    async def read() -> tuple[set[str], set[str]]:  # the simulated k3s keeps time on the simulator's loop
-        return ready_servers(sim, cluster)
-
-    names, ready = sim.thread.run(read())
+    names, ready = ready_servers(sim, cluster)  # sim.inspect reads on the simulator's own loop
     assert names == ready == {f"{cluster}-cp-1", f"{cluster}-default-1"}, (names, ready)
     assert duplicates(sim, cluster) == []
     assert markers(sim, cluster) == [], "the run lock is deleted when the run ends"
@@ -132,9 +129,7 @@ def assert_complete(sim, cluster: str) -> None:
 
 @pytest.fixture
 def sim():
-    thread = SimulatorThread(time_scale=TIME_SCALE, seed=31)
-    with thread as running:
-        running.thread = thread  # for assert_complete: reads that need the simulator's own loop
+    with SimulatorThread(time_scale=TIME_SCALE, seed=31) as running:
         yield running
 
 
