@@ -81,7 +81,8 @@ async def test_an_old_clusters_firewall_gets_the_selector_and_covers_every_serve
         assert drift.has_cluster_selector(fw, "old")
         assert covered(api_sim, "old") == {"old-cp-1": True, "old-cp-2": True}
         assert cluster_selector("old") in api_sim.inspect.firewall("old").applied_to_selectors
-        assert any(e.kind == "LogLine" and "not applied to old-cp-2" in e.text for e in events)
+        repaired = [(e.node, e.repair) for e in events if e.kind == "NodeRepaired"]
+        assert repaired == [("old-cp-2", "firewall-reapplied")], repaired
 
         before = api_sim.mutating_request_count
         inv = await discover(client, plan.name)

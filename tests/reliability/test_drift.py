@@ -414,7 +414,8 @@ async def test_a_firewall_off_a_server_is_applied_by_selector_again(make_plan, t
         second, events = await apply(plan, sim)
         assert second.ok, second.message
         assert bare_servers(sim, "fwoff", "fwoff") == set() and by_selector(sim, "fwoff", "fwoff")
-        assert any(e.kind == "LogLine" and "not applied to fwoff-default-2" in e.text for e in events)
+        repaired = [(e.node, e.repair) for e in events if e.kind == "NodeRepaired"]
+        assert repaired == [("fwoff-default-2", "firewall-reapplied")], repaired
         assert await dry_run(plan, sim) == []
 
 

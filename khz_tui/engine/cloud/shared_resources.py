@@ -30,7 +30,7 @@ from khz_tui.engine import drift
 from khz_tui.engine.cloud.client import CloudError
 from khz_tui.engine.cloud.cloud_base import CloudBase, ident, itself, report_drift
 from khz_tui.engine.cloud.names import cluster_labels, cluster_selector, firewall_name, network_name, ssh_key_name
-from khz_tui.engine.events import ResourceFound
+from khz_tui.engine.events import NodeRepaired, ResourceFound
 from khz_tui.engine.requests import api_load_balancer, firewall_rules
 from khz_tui.plan.model import ClusterPlan
 
@@ -140,8 +140,16 @@ class SharedResources(CloudBase):
         h = self.client.hcloud
         line = next(line for line in lines if line.field == drift.APPLIED_TO)
         what = f"applying firewall {fw.name} to every server of cluster {self.plan.name}"
-        self.bus.log(f"firewall {fw.name} is {line.actual} (changed outside khz-tui); applying it to {line.expected}",
-                     level="warning")
+        covered = drift.covered_server_ids(fw)
+        bare = sorted(name for name, server in self.inventory.servers.items() if server.id not in covered)
+        for node in bare:  # a node the firewall left out is a repair of that node
+            self.bus.emit(NodeRepaired(
+                node=node, repair="firewall-reapplied",
+                reason=f"firewall {fw.name} was not applied to {node} (changed outside khz-tui); "
+                       f"applying it to {line.expected}"))
+        if not bare:  # every server is covered, by id only: servers added later would not be
+            self.bus.log(f"firewall {fw.name} is {line.actual} (changed outside khz-tui); applying it to {line.expected}",
+                         level="warning")
         fw_id = ident(fw)
         actions = await self.client.call(
             lambda: h.firewalls.apply_to_resources(Firewall(id=fw_id), [_selector_resource(self.plan.name)]), what=what)
