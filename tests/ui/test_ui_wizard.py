@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from textual.widgets import Input, RadioButton, RadioSet, Select
-from textual.widgets._footer import FooterKey
 
 from khz_tui.engine.credentials import save_token
 from khz_tui.plan.defaults import PRIVATE_KEY, PUBLIC_KEY, TOKEN_ENV
@@ -245,8 +244,8 @@ async def test_the_first_step_offers_no_way_back(make_app) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert not app.screen.query("#back")
-        assert "Back" not in [key.description for key in app.screen.query(FooterKey)]
+        assert "Back" not in [key.description for key in app.screen.query("FooterKey")]
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.query("#back")
-        assert "Back" in [key.description for key in app.screen.query(FooterKey)]
+        assert "Back" in [key.description for key in app.screen.query("FooterKey")]
