@@ -53,7 +53,7 @@ def run_json(part: str, script: str, args: list[str]) -> dict[str, Any]:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUTS[part], cwd=ROOT)
     except subprocess.TimeoutExpired:
-        raise SystemExit(f"{part}: {script} took longer than {TIMEOUTS[part]} s; stopped")
+        raise SystemExit(f"{part}: {script} took longer than {TIMEOUTS[part]} s; stopped") from None
     if out.returncode != 0:
         raise SystemExit(f"{part}: {script} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     text = out.stdout.strip()

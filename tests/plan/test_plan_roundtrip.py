@@ -73,7 +73,7 @@ def plans(draw):
     pool_names = [p.name for p in worker_pools]
     volumes = []
     if pool_names:
-        for i, name in enumerate(draw(st.lists(dns_label, max_size=2, unique=True))):
+        for name in draw(st.lists(dns_label, max_size=2, unique=True)):
             volumes.append(Volume(name=name, size_gb=draw(st.integers(10, 10240)),
                                   pool=draw(st.sampled_from(pool_names)), format=draw(st.sampled_from(["ext4", "xfs"]))))
     k3s = draw(st.one_of(
