@@ -1,17 +1,21 @@
 """What a headless run prints: one readable line per event, then the node table (text), or every event as a
-JSON line (`--output json`, the same objects the run log holds)."""
+JSON line (`--output json`, the same objects the run log holds). The table and the summary are drawn from the
+run's `RunView`, the picture the run console shows too."""
 
 from __future__ import annotations
 
 from typing import TextIO
 
 from khz_tui.engine.events import (
+    ConnectionDropped,
+    DeleteRetried,
     DriftDetected,
     EngineEvent,
     KubeconfigWritten,
     LogLine,
     NodePhaseChanged,
     NodePlanned,
+    NodeRepaired,
     PlanDiffed,
     ResourceCreated,
     ResourceDeleted,
@@ -25,6 +29,8 @@ from khz_tui.engine.events import (
     VerifyFinished,
     VerifyWillCreate,
 )
+from khz_tui.engine.outcome import Outcome
+from khz_tui.engine.run_view import RunView, repair_words
 
 
 def describe(event: EngineEvent) -> str | None:
@@ -55,6 +61,10 @@ def describe(event: EngineEvent) -> str | None:
         case NodePhaseChanged():
             why = f" ({event.reason})" if event.reason else ""
             return f"{t}   {event.node}: {event.phase}{why}"
+        case NodeRepaired() | ConnectionDropped():
+            return f"{t}   {event.node}: {repair_words(event)}"  # as the log line it replaces read
+        case DeleteRetried():
+            return f"{t}   {repair_words(event)}"
         case LogLine():
             if event.level == "debug" or not event.text.strip():
                 return None
@@ -82,7 +92,7 @@ def describe(event: EngineEvent) -> str | None:
         case KubeconfigWritten():
             return f"{t} kubeconfig written to {event.path}\n           use it: {event.command}"
         case RunFinished():
-            if event.ok:
+            if event.outcome is Outcome.SUCCEEDED:
                 return f"{t} done: {event.message}"
             # Repeated from StepFailed on purpose: the last lines are the ones a person reads.
             step = f" ({event.failed_step})" if event.failed_step else ""
@@ -92,28 +102,20 @@ def describe(event: EngineEvent) -> str | None:
 
 
 class Printer:
-    """Consumes the event stream: prints it and remembers what the final table needs."""
+    """Consumes the event stream: prints it and folds it into the view the final table is drawn from."""
 
     def __init__(self, output: str, out: TextIO) -> None:
         self.output = output
         self.out = out
-        self.nodes: dict[str, dict[str, str]] = {}
-        self.finished: RunFinished | None = None
-        self.kubeconfig: KubeconfigWritten | None = None
+        self.view = RunView()
+
+    @property
+    def finished(self) -> RunFinished | None:
+        """The run's last event, once it has come."""
+        return self.view.finished
 
     def __call__(self, event: EngineEvent) -> None:
-        if isinstance(event, NodePlanned):
-            self.nodes[event.node] = {"role": event.role, "type": event.server_type, "location": event.location,
-                                      "phase": "planned", "public": "", "private": ""}
-        elif isinstance(event, NodePhaseChanged):
-            row = self.nodes.setdefault(event.node, {"role": "", "type": "", "location": "", "public": "", "private": ""})
-            row["phase"] = event.phase
-            row["public"] = event.public_ip or row["public"]
-            row["private"] = event.private_ip or row["private"]
-        elif isinstance(event, RunFinished):
-            self.finished = event
-        elif isinstance(event, KubeconfigWritten):
-            self.kubeconfig = event
+        self.view = self.view.apply(event)
         if self.output == "json":
             print(event.model_dump_json(), file=self.out, flush=True)
         else:
@@ -123,24 +125,25 @@ class Printer:
 
     def summary(self) -> None:
         """The node table, elapsed time and API requests (text mode only)."""
-        if self.output == "json" or self.finished is None:
+        view = self.view
+        if self.output == "json" or view.finished is None:
             return
-        if self.nodes:
+        if view.nodes:
             rows = [("NODE", "ROLE", "TYPE", "LOCATION", "PUBLIC IP", "PRIVATE IP", "PHASE")]
-            rows += [(n, r["role"], r["type"], r["location"], r["public"], r["private"], r["phase"])
-                     for n, r in self.nodes.items()]
+            rows += [(n.name, n.role, n.server_type, n.location, n.public_ip, n.private_ip, n.phase)
+                     for n in view.nodes.values()]
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
             print(file=self.out)
             for row in rows:
                 print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), file=self.out)
-        f = self.finished
-        print(f"\nelapsed {f.elapsed:.1f}s, {f.api_requests} API requests"
-              + (f", rate limit remaining {f.rate_limit_remaining}" if f.rate_limit_remaining is not None else ""),
+        print(f"\nelapsed {view.elapsed:.1f}s, {view.api_requests} API requests"
+              + (f", rate limit remaining {view.rate_limit_remaining}" if view.rate_limit_remaining is not None else ""),
               file=self.out)
 
 
 def sim_instructions(printer: Printer, out: TextIO) -> None:
-    path = printer.kubeconfig.path if printer.kubeconfig else "<kubeconfig>"
+    kubeconfig = printer.view.kubeconfig
+    path = kubeconfig.path if kubeconfig is not None else "<kubeconfig>"
     print(
         "\nThis run used the simulated project khz-tui keeps for you (khz-tui sim reset empties it): run the same\n"
         "command again, or --dry-run, verify or --destroy, to work on this cluster. Its simulator answers only\n"
