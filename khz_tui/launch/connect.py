@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from khz_tui.engine import api
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.simulated_project import project_label, simulated_project_dir
-from khz_tui.plan.model import ClusterPlan
+
+# The command line imports this module before the wizard's first frame: the engine's facade and the plan
+# model (pydantic) load when a run connects, not with it (about 100 ms of the start-up benchmark).
+if TYPE_CHECKING:
+    from khz_tui.engine import api
+    from khz_tui.plan.model import ClusterPlan
 
 
 @asynccontextmanager
@@ -17,6 +22,8 @@ async def connect(plan: ClusterPlan, options: RunOptions, *, token: str | None =
     first block of this process opens it, saved when the last one ends; `SimulatedProjectBusy`, a
     CredentialsError, while another process has it open). Otherwise the real cloud of
     `engine.api.connect` (`token`, e.g. typed into the wizard, wins over the configured one)."""
+    from khz_tui.engine import api
+
     if not options.sim:
         async with api.connect(plan, options, token=token) as target:
             yield target

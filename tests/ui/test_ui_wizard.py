@@ -249,3 +249,13 @@ async def test_the_first_step_offers_no_way_back(make_app) -> None:
         await pilot.pause()
         assert app.screen.query("#back")
         assert "Back" in [key.description for key in app.screen.query("FooterKey")]
+
+
+def test_the_command_line_opens_the_wizard_without_the_plan_model() -> None:
+    """The composition root runs before the wizard's first frame: it must not import pydantic, the plan
+    model, the engine's facade or rich.syntax (they load in the background once the first frame is up)."""
+    heavy = ("pydantic", "khz_tui.plan.model", "khz_tui.engine.api", "rich.syntax")
+    code = ("import sys; from khz_tui import cli; from khz_tui.ui.app import KhzApp; "
+            f"KhzApp.run = lambda app, **kw: print([m for m in {heavy!r} if m in sys.modules]) or 0; cli.main(['--sim'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout
