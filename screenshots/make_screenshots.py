@@ -2,8 +2,10 @@
 
     python screenshots/make_screenshots.py [--size 120x36]
 
-Runs the app headless against the scripted demo engine (fixed data, no clock), with HOME in a
-temporary folder so nothing of this machine shows up in the pictures.
+Runs the app headless, its runs played from the engine runs the tests record against the simulator
+(tests/support/recorded_runs.py: real step titles, node phases and messages, no clock), with HOME in a
+temporary folder so nothing of this machine shows up in the pictures. The screenshots use the tests' own
+recordings rather than a copy: a recording made again shows in the snapshots and here alike.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the tests' `support` package: the recorded runs
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixedKeyForScreenshotsOnlyxxxxxxxxxxxxxxxxxx you@laptop\n"
 
 
@@ -36,13 +41,14 @@ def _isolate(home: Path) -> None:
     os.chdir(home)
 
 
-async def shoot(name: str, size: tuple[int, int], steps: Callable[[object], Awaitable[None]], **app_args) -> Path:
+async def shoot(name: str, size: tuple[int, int], steps: Callable[[Any], Awaitable[None]], **app_args: Any) -> Path:
+    from support.recorded_runs import recorded_runner_factory
+
     from khz_tui.engine.options import RunOptions
     from khz_tui.ui.app import KhzApp
-    from khz_tui.ui.demo_run import demo_runner_factory
 
     running = app_args.pop("running", False)
-    factory = app_args.pop("runner_factory", None) or demo_runner_factory(fail_node=app_args.pop("fail_node", None))
+    factory = app_args.pop("runner_factory", None) or recorded_runner_factory(apply=app_args.pop("apply", "apply"))
     app = KhzApp(app_args.pop("plan_path", None), RunOptions(sim=True), runner_factory=factory)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
@@ -58,8 +64,8 @@ async def shoot(name: str, size: tuple[int, int], steps: Callable[[object], Awai
     return HERE / f"{name}.svg"
 
 
-def _presses(*keys: str) -> Callable[[object], Awaitable[None]]:
-    async def press(pilot) -> None:
+def _presses(*keys: str) -> Callable[[Any], Awaitable[None]]:
+    async def press(pilot: Any) -> None:
         for key in keys:
             await pilot.press(key)
             await pilot.pause()
@@ -69,33 +75,28 @@ def _presses(*keys: str) -> Callable[[object], Awaitable[None]]:
 
 
 async def main(size: tuple[int, int]) -> None:
-    import asyncio as _asyncio
+    from support.recorded_runs import mid_run_runner, recorded_runner_factory
 
-    from khz_tui.engine.events import RunFinished
+    from khz_tui.engine.events import RunMode
     from khz_tui.plan.model import ClusterPlan
     from khz_tui.plan.toml_io import save_plan
-    from khz_tui.ui.demo_run import demo_apply, demo_runner_factory, scripted_runner
+    from khz_tui.ui.engine_runs import Runner
 
     plan = ClusterPlan(name="demo")
     save_plan(plan, Path("demo.toml"))
     bad = Path("bad.toml")
     bad.write_text('schema_version = 1\nname = "Demo_Cluster"\n\n[control_plane]\ncount = 2\n\n'
                    '[[worker_pools]]\nname = "web"\ntaints = ["dedicated"]\n')
-    partial = scripted_runner([e for e in demo_apply(plan) if not isinstance(e, RunFinished)][:40])
 
-    async def mid_run(sink, confirm):
-        await partial(sink, confirm)
-        await _asyncio.Event().wait()
+    def mid_factory(mode: RunMode, p: ClusterPlan) -> Runner:
+        return mid_run_runner(p) if mode == "apply" else recorded_runner_factory()(mode, p)
 
-    def mid_factory(mode, p):
-        return mid_run if mode == "apply" else demo_runner_factory()(mode, p)
-
-    async def apply_mid(pilot) -> None:
+    async def apply_mid(pilot: Any) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.press("a")
         await pilot.pause()
 
-    shots = [
+    shots: list[tuple[str, Callable[[Any], Awaitable[None]], dict[str, Any]]] = [
         ("01-credentials", _presses(), {}),
         ("02-topology", _presses("ctrl+n"), {}),
         ("03-networking", _presses("ctrl+n", "ctrl+n"), {}),
@@ -104,7 +105,7 @@ async def main(size: tuple[int, int]) -> None:
         ("06-run-console-mid-run", apply_mid, {"plan_path": Path("demo.toml"), "runner_factory": mid_factory,
                                                "running": True}),
         ("07-run-console-success", _presses("a"), {"plan_path": Path("demo.toml")}),
-        ("08-run-console-failure", _presses("a"), {"plan_path": Path("demo.toml"), "fail_node": 3}),
+        ("08-run-console-failure", _presses("a"), {"plan_path": Path("demo.toml"), "apply": "apply-node-unreachable"}),
         ("09-plan-error", _presses(), {"plan_path": bad}),
         ("10-destroy-confirm", _presses("D", "d", "e", "m", "o"), {"plan_path": Path("demo.toml")}),
         ("11-help", _presses("ctrl+n", "f1"), {}),

@@ -72,18 +72,23 @@ def startup_seconds(which: str, home: Path) -> float:
 
 async def log_throughput(lines_per_burst: int, bursts: int) -> tuple[float, float]:
     """Feed bursts of LogLines through the run console's sink; return (lines/s, worst keypress latency)."""
-    from khz_tui.engine.events import LogLine
+    from support.recorded_runs import recorded_runner_factory
+
+    from khz_tui.engine.api import Confirm, EventSink
+    from khz_tui.engine.events import LogLine, RunFinished
     from khz_tui.engine.options import RunOptions
+    from khz_tui.engine.outcome import Outcome
+    from khz_tui.launch.connect import connect
     from khz_tui.plan.model import ClusterPlan
     from khz_tui.ui.app import KhzApp
-    from khz_tui.ui.demo_run import demo_runner_factory
     from khz_tui.ui.screens.run_console import RunConsole
+    from khz_tui.ui.widgets.log_pane import LogPane
 
     plan = ClusterPlan(name="bench")
     stop = asyncio.Event()
     fed = 0
 
-    async def flood(sink, confirm):
+    async def flood(sink: EventSink, confirm: Confirm) -> RunFinished:
         nonlocal fed
         for burst in range(bursts):
             for i in range(lines_per_burst):
@@ -91,30 +96,30 @@ async def log_throughput(lines_per_burst: int, bursts: int) -> tuple[float, floa
             fed += lines_per_burst
             await asyncio.sleep(0)  # the engine yields between reads, as real streams do
         await stop.wait()
+        return RunFinished(mode="apply", ok=False, outcome=Outcome.INTERRUPTED, message="the benchmark stopped")
 
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    handled: list[float] = []
+
+    class TimedConsole(RunConsole):
+        def action_search(self) -> None:  # the binding's own handler notes when the key got through
+            handled.append(time.perf_counter())
+            super().action_search()
+
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await app.workers.wait_for_complete()  # the wizard's plan loading is not the console's work
-        console = RunConsole("apply", plan, flood)
+        console = TimedConsole("apply", plan, flood)
         await app.push_screen(console)
         await pilot.pause()
-        handled: list[float] = []
-        opened = console.action_search
-
-        def timed_search() -> None:  # the binding's own handler notes when the key got through
-            handled.append(time.perf_counter())
-            opened()
-
-        console.action_search = timed_search
         started = time.perf_counter()
         while fed < lines_per_burst * bursts:
             t0 = time.perf_counter()
             await pilot.press("slash")  # a real binding: opens the log search
             if handled:
                 latencies.append(handled.pop() - t0)
-            console.query_one("#log-pane").close_search()
+            console.query_one("#log-pane", LogPane).close_search()
             console.query_one("#nodes").focus()
         while console.pending:
             await asyncio.sleep(0)
@@ -129,6 +134,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the `support` package (recorded runs)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         minimal = statistics.median(startup_seconds("minimal", home) for _ in range(args.runs))

@@ -1,14 +1,22 @@
-"""Fixtures for the TUI tests: an isolated HOME with one SSH key, and apps driven by a scripted engine."""
+"""Fixtures for the TUI tests: an isolated HOME with one SSH key, and apps whose runs play engine runs recorded
+against the simulator (tests/support/recorded_runs.py)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
+
+TESTS = str(Path(__file__).resolve().parents[1])
+if TESTS not in sys.path:  # tests/ is not a package: put it on the path for the shared `support` package
+    sys.path.insert(0, TESTS)
+from support.recorded_runs import recorded_runner_factory
 
 SIZE = (100, 32)
 #: A fixed public key (not a real one anybody uses), so screens listing ~/.ssh look the same every run.
@@ -35,10 +43,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def make_app():
-    """An app whose runs play the deterministic demo script instead of the engine."""
+def make_app() -> Callable[..., KhzApp]:
+    """An app whose runs play recorded engine runs; `apply` picks the apply (`apply-node-unreachable`: a node fails)."""
 
-    def make(plan_path: Path | None = None, *, sim: bool = True, fail_node: int | None = None) -> KhzApp:
-        return KhzApp(plan_path, RunOptions(sim=sim), runner_factory=demo_runner_factory(fail_node=fail_node))
+    def make(plan_path: Path | None = None, *, sim: bool = True, apply: str = "apply") -> KhzApp:
+        return KhzApp(plan_path, RunOptions(sim=sim), connect=connect, runner_factory=recorded_runner_factory(apply=apply))
 
     return make

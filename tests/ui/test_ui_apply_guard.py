@@ -3,11 +3,12 @@ wizard, never a key typed ahead of the review, never the palette's Apply from a 
 
 from __future__ import annotations
 
+from support.recorded_runs import recorded_runner_factory
 from textual import events
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 from khz_tui.ui.screens.review import ReviewScreen
 from khz_tui.ui.screens.run_console import RunConsole
 
@@ -15,13 +16,13 @@ SIZE = (100, 32)
 
 
 def _app(started: list[str]) -> KhzApp:
-    demo = demo_runner_factory()
+    demo = recorded_runner_factory()
 
     def factory(mode, plan):
         started.append(mode)
         return demo(mode, plan)
 
-    return KhzApp(None, RunOptions(sim=True), runner_factory=factory)
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=factory)
 
 
 def _runs(app: KhzApp) -> list[RunConsole]:

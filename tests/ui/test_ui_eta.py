@@ -3,11 +3,13 @@ made, once past 10%; before that, and once the run has ended, it says nothing of
 
 from __future__ import annotations
 
+from support.recorded_runs import recorded_events, scripted_runner
+
 from khz_tui.engine.events import RunFinished
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_apply, scripted_runner
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.progress_panel import ProgressPanel, eta_seconds
 
@@ -15,12 +17,12 @@ SIZE = (120, 40)
 
 
 def _app(cut: float) -> KhzApp:
-    """Runs play the first `cut` share of the demo apply (no RunFinished: the run is still going)."""
+    """Runs play the first `cut` share of the recorded apply (no RunFinished: the run is still going)."""
     def factory(mode, plan):
-        events = [e for e in demo_apply(plan) if not isinstance(e, RunFinished)]
+        events = [e for e in recorded_events("apply", plan.name) if not isinstance(e, RunFinished)]
         return scripted_runner(events[: int(len(events) * cut)])
 
-    return KhzApp(None, RunOptions(sim=True), runner_factory=factory)
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=factory)
 
 
 async def _facts(cut: float) -> tuple[str, ProgressPanel]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support.recorded_runs import recorded_runner_factory, scripted_runner
+
 from khz_tui.engine.events import RunFinished
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory, scripted_runner
 from khz_tui.ui.screens.credentials import CredentialsStep
 from khz_tui.ui.screens.run_console import RunConsole
 
@@ -30,8 +32,8 @@ def _plan(tmp_path: Path) -> Path:
 async def test_a_missing_key_failure_leads_to_the_key_field(tmp_path: Path) -> None:
     refused = RunFinished(mode="apply", ok=False, message="~/.ssh/id_ed25519 cannot be read", failed_step="ssh-key",
                           bad_input=True, hint="pick another key or generate one")
-    demo = demo_runner_factory()
-    app = KhzApp(_plan(tmp_path), RunOptions(sim=True),
+    demo = recorded_runner_factory()
+    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), connect=connect,
                  runner_factory=lambda mode, plan: scripted_runner([refused]) if mode == "apply" else demo(mode, plan))
     async with app.run_test(size=SIZE) as pilot:
         await _settle(pilot)
@@ -49,7 +51,7 @@ async def test_a_missing_key_failure_leads_to_the_key_field(tmp_path: Path) -> N
 
 
 async def test_c_shows_the_command_rather_than_claiming_a_copy(tmp_path: Path) -> None:
-    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), runner_factory=demo_runner_factory())
+    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=SIZE) as pilot:
         await _settle(pilot)
         await pilot.press("a")

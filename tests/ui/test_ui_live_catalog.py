@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 
+from support.recorded_runs import recorded_runner_factory
 from textual.widgets import Static
 
-from khz_tui.engine.api import connect, read_catalog
+from khz_tui.engine.api import read_catalog
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.catalog import Catalog, bundled_catalog
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.sim.simulator import Simulator, recording_node_host
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 
 SIZE = (100, 32)
 
@@ -28,7 +29,7 @@ async def test_after_verify_the_plan_is_checked_against_what_the_cloud_sells() -
         asked.append(plan)
         return offered
 
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory(), catalog_reader=reader)
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory(), catalog_reader=reader)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

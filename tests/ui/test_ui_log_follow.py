@@ -42,7 +42,7 @@ async def test_the_log_is_at_its_end_when_a_run_finishes(make_app, tmp_path) -> 
 
 
 async def test_a_failed_run_puts_the_cursor_on_the_failed_node(make_app, tmp_path) -> None:
-    app = make_app(_plan_file(tmp_path), fail_node=3)
+    app = make_app(_plan_file(tmp_path), apply="apply-node-unreachable")
     async with app.run_test(size=SIZE) as pilot:
         console = await _run(pilot)
         table = console.query_one(NodeTable)

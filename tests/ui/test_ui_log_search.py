@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from rich.text import Text
+from support.recorded_runs import recorded_runner_factory
 
 from khz_tui.engine.events import LogLine
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.log_pane import LogPane, TailLog
 
 
 async def test_search_highlights_matches_and_n_steps_through_them() -> None:
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -24,16 +25,16 @@ async def test_search_highlights_matches_and_n_steps_through_them() -> None:
         console = app.screen
         assert isinstance(console, RunConsole)
         console.flush()
-        console.sink(LogLine(node="demo-cp-1", stream="stdout", text="Booting the KERNEL"))
+        console.sink(LogLine(node="demo-cp-1", stream="stdout", text="STARTING the KERNEL"))
         console.flush()
         app.clear_notifications()
         await pilot.pause()
-        await pilot.press("slash", *"booting", "enter")
+        await pilot.press("slash", *"starting", "enter")
         await pilot.pause()
         pane = console.query_one(LogPane)
         log = pane.query_one(TailLog)
-        matches = [y for y, line in enumerate(log.lines) if "booting" in line.lower()]
-        assert len(matches) == 6  # five "booting: ok" lines and the one with another case
+        matches = [y for y, line in enumerate(log.lines) if "starting" in line.lower()]
+        assert len(matches) == 6  # the installer's "systemd: Starting k3s" of each node and the one with another case
         # Each match is marked, whatever its case.
         text = Text(log.lines[matches[-1]])
         log.highlighter.highlight(text)

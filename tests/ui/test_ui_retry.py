@@ -4,12 +4,13 @@ what it will do, in the footer, on the failure panel and when pressed."""
 from __future__ import annotations
 
 import pytest
+from support.recorded_runs import scripted_runner
 
 from khz_tui.engine.events import RunFinished, RunStarted
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import scripted_runner
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.outcome_panel import OutcomePanel
 
@@ -24,7 +25,7 @@ def failing_app(started: list[str]) -> KhzApp:
             RunFinished(mode=mode, ok=False, message=f"the {mode} failed", failed_step="connect"),
         ])
 
-    return KhzApp(None, RunOptions(sim=True), runner_factory=factory)
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=factory)
 
 
 @pytest.mark.parametrize("mode", ["dry-run", "destroy", "apply"])

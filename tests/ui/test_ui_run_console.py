@@ -9,6 +9,7 @@ import pytest
 from textual.widgets import Button, Input, Log
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
@@ -63,13 +64,13 @@ async def test_replay_opens_review_and_apply_shows_every_node_ready(make_app, tm
 
 
 async def test_failure_shows_step_message_hint_and_retry_destroy(make_app, tmp_path: Path) -> None:
-    app = make_app(_plan_file(tmp_path), fail_node=3)
+    app = make_app(_plan_file(tmp_path), apply="apply-node-unreachable")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
         console = await _finish(pilot)
         outcome = str(console.query_one(OutcomePanel).render())
-        assert "failed at step servers" in outcome
-        assert "k3s install script exited with status 1" in outcome
+        assert "failed at step cluster" in outcome
+        assert "demo-default-1" in outcome and "did not accept SSH" in outcome
         assert "Hint:" in outcome
         assert {"retry", "destroy"} <= _footer_actions(console)
         assert console.query_one(NodeTable).nodes["demo-default-1"].phase == "failed"
@@ -88,9 +89,9 @@ async def test_node_row_filters_the_log_and_search_narrows_it(make_app, tmp_path
         assert 0 < log.line_count < everything
         assert all("demo-cp-2" in line for line in log.lines)
         await pilot.press("l", "slash")
-        await pilot.press(*"ready")
+        await pilot.press(*"systemd")
         await pilot.pause()
-        assert 0 < log.line_count < everything and all("ready" in line for line in log.lines)
+        assert 0 < log.line_count < everything and all("systemd" in line for line in log.lines)
 
 
 async def test_destroy_needs_the_typed_cluster_name(make_app, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ async def test_replay_apply_on_the_simulator_ends_with_every_node_ready(tmp_path
     plan.worker_pools[0].count = 1
     path = tmp_path / "replay.toml"
     save_plan(plan, path)
-    app = KhzApp(path, RunOptions(sim=True))
+    app = KhzApp(path, RunOptions(sim=True), connect=connect)
     async with app.run_test(size=SIZE) as pilot:
         assert isinstance(app.screen, ReviewScreen)
         await pilot.press("a")

@@ -4,13 +4,14 @@ outcome appears, and `f1 Help` and `D Destroy` in the footer; from 100 columns e
 from __future__ import annotations
 
 import pytest
+from support.recorded_runs import recorded_events, recorded_runner_factory
 from textual.widgets._footer import FooterKey
 
-from khz_tui.engine.events import LogLine
+from khz_tui.engine.events import LogLine, StepFailed
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.log_pane import LogPane
 from khz_tui.ui.widgets.node_table import COLUMNS, NodeTable
@@ -39,9 +40,9 @@ def _visible_columns(table: NodeTable, width: int) -> list[str]:
     return shown
 
 
-@pytest.mark.parametrize("fail_node", [None, 2], ids=["success", "failure"])
-async def test_80x24_keeps_phase_the_log_and_the_footer_keys(fail_node) -> None:
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory(fail_node=fail_node))
+@pytest.mark.parametrize("apply", ["apply", "apply-node-unreachable"], ids=["success", "failure"])
+async def test_80x24_keeps_phase_the_log_and_the_footer_keys(apply) -> None:
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory(apply=apply))
     async with app.run_test(size=(80, 24)) as pilot:
         console = await _finished_console(pilot, app)
         columns = _visible_columns(console.query_one(NodeTable), 80)
@@ -54,7 +55,7 @@ async def test_80x24_keeps_phase_the_log_and_the_footer_keys(fail_node) -> None:
 
 
 async def test_wide_terminals_show_every_node_column_and_resizing_rebuilds() -> None:
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=(120, 40)) as pilot:
         console = await _finished_console(pilot, app)
         table = console.query_one(NodeTable)
@@ -66,7 +67,8 @@ async def test_wide_terminals_show_every_node_column_and_resizing_rebuilds() -> 
 
 
 async def test_error_lines_wrap_and_w_wraps_every_line() -> None:
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory(fail_node=2))
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory(apply="apply-node-unreachable"))
+    failure = next(e for e in recorded_events("apply-node-unreachable") if isinstance(e, StepFailed)).message
     async with app.run_test(size=(80, 24)) as pilot:
         console = await _finished_console(pilot, app)
         log = console.query_one(LogPane).query_one("#log")
@@ -74,7 +76,7 @@ async def test_error_lines_wrap_and_w_wraps_every_line() -> None:
         lines = [str(line) for line in log.lines]
         assert all(len(line) <= width for line in lines if "✗" in line)
         joined = " ".join(" ".join(line.split()) for line in lines)
-        assert "k3s install script exited with status 1" in joined  # the failure read whole, not cut
+        assert " ".join(failure.split()) in joined  # the failure read whole, not cut
         long = "x" * 120
         console.sink(LogLine(node="demo-cp-1", stream="stdout", text=long))
         console.flush()

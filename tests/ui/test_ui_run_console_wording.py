@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.recorded_runs import scripted_runner
 
 from khz_tui.engine.events import (
     Change,
@@ -17,9 +18,9 @@ from khz_tui.engine.events import (
     RunStarted,
 )
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import scripted_runner
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.log_pane import LogPane
 from khz_tui.ui.widgets.node_table import NodeTable
@@ -31,7 +32,7 @@ START = dict(cluster="demo", endpoint="http://127.0.0.1:9/v1", simulated=True, n
 
 
 def _app(script) -> KhzApp:
-    return KhzApp(None, RunOptions(sim=True), runner_factory=lambda mode, plan: scripted_runner(script(mode)))
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=lambda mode, plan: scripted_runner(script(mode)))
 
 
 async def _run(pilot, app: KhzApp, mode: str) -> RunConsole:
@@ -81,7 +82,7 @@ async def test_progress_never_goes_back() -> None:
             sink(event)
         await asyncio.Event().wait()
 
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=lambda m, p: never_ends)
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=lambda m, p: never_ends)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

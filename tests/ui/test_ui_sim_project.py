@@ -4,16 +4,17 @@ longest wording that fits the terminal."""
 from __future__ import annotations
 
 import pytest
+from support.recorded_runs import recorded_runner_factory
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 from khz_tui.ui.widgets.sim_banner import SimBanner
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
 async def test_banner_names_the_simulated_project(size) -> None:
-    app = KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         text = str(app.screen.query_one(SimBanner).render())

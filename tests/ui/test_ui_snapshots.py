@@ -1,18 +1,17 @@
-"""SVG snapshots of every screen at a fixed size, with fixed data and a scripted engine (no clocks)."""
+"""SVG snapshots of every screen at a fixed size, with fixed data and recorded engine runs (no clocks)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
+from support.recorded_runs import mid_run_runner, recorded_runner_factory
 
-from khz_tui.engine.events import RunFinished
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_apply, demo_runner_factory, scripted_runner
 
 SIZE = (100, 32)
 #: The sizes every wizard step and the review are checked at: a small terminal, a usual one, a wide one.
@@ -21,7 +20,7 @@ SIZE_IDS = ["80x24", "120x40", "200x60"]
 
 
 def _app(plan_path: Path | None = None) -> KhzApp:
-    return KhzApp(plan_path, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    return KhzApp(plan_path, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
 
 
 def _plan(tmp_path: Path) -> Path:
@@ -50,16 +49,8 @@ def test_review(snap_compare, tmp_path: Path) -> None:
 
 
 def test_run_console_mid_run(snap_compare, tmp_path: Path) -> None:
-    plan = ClusterPlan(name="demo")
-    events = [e for e in demo_apply(plan) if not isinstance(e, RunFinished)][:40]
-    script = scripted_runner(events)
-
-    async def never_ends(sink, confirm):
-        await script(sink, confirm)
-        await asyncio.Event().wait()
-
-    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), runner_factory=lambda mode, p: (
-        never_ends if mode == "apply" else demo_runner_factory()(mode, p)))
+    app = KhzApp(_plan(tmp_path), RunOptions(sim=True), connect=connect, runner_factory=lambda mode, p: (
+        mid_run_runner(p) if mode == "apply" else recorded_runner_factory()(mode, p)))
 
     async def apply(pilot) -> None:
         await _settle(pilot)

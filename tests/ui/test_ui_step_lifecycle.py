@@ -4,16 +4,18 @@ with NoMatches (seen once under load: `changed` -> `TopologyStep.collect` -> no 
 
 from __future__ import annotations
 
+from support.recorded_runs import recorded_runner_factory
+
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import demo_runner_factory
 from khz_tui.ui.screens.topology import TopologyStep
 
 SIZE = (100, 32)
 
 
 def _app() -> KhzApp:
-    return KhzApp(None, RunOptions(sim=True), runner_factory=demo_runner_factory())
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
 
 
 async def test_a_change_before_the_fields_are_mounted_is_ignored() -> None:

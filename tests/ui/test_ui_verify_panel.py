@@ -3,6 +3,8 @@ and for a failure what to do; the cursor goes to the node a failed check names."
 
 from __future__ import annotations
 
+from support.recorded_runs import scripted_runner
+
 from khz_tui.engine.events import (
     NodePlanned,
     RunFinished,
@@ -11,9 +13,9 @@ from khz_tui.engine.events import (
     VerifyFinished,
 )
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.demo_run import scripted_runner
 from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.node_table import NodeTable
 from khz_tui.ui.widgets.verify_panel import VerifyPanel
@@ -36,7 +38,7 @@ def _app() -> KhzApp:
             RunFinished(mode=mode, ok=False, message="1 check failed", failed_step="verify"),
         ])
 
-    return KhzApp(None, RunOptions(sim=True), runner_factory=factory)
+    return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=factory)
 
 
 async def test_verify_checks_are_shown_and_the_failed_node_is_selected() -> None:

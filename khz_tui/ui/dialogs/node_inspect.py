@@ -12,27 +12,27 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Log, OptionList, Static
 
+from khz_tui.engine.run_view import NodeView
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.widgets.log_pane import clock
-from khz_tui.ui.widgets.node_table import NodeRow
 
 #: The node's log lines shown here (its newest ones); the run console's log keeps them all.
 MAX_LINES = 2_000
 
 
-def node_commands(row: NodeRow, plan: ClusterPlan, state_dir: Path, kubeconfig: str | None) -> list[str]:
+def node_commands(node: NodeView, plan: ClusterPlan, state_dir: Path, kubeconfig: str | None) -> list[str]:
     """`ssh`, `kubectl` and `hcloud` commands for the node, as a person would type them.
 
     The host key is pinned only where a known_hosts file exists in the state folder: a command
     naming a file that is not there would fail for the wrong reason."""
     commands = []
-    if row.public_ip:
+    if node.public_ip:
         pin = state_dir / "known_hosts"
         known = f" -o UserKnownHostsFile={pin}" if pin.is_file() else ""
-        commands.append(f"ssh -i {plan.ssh.private_key} -p {plan.ssh.port}{known} root@{row.public_ip}")
+        commands.append(f"ssh -i {plan.ssh.private_key} -p {plan.ssh.port}{known} root@{node.public_ip}")
     config = kubeconfig or str(state_dir / "kubeconfig")
-    commands.append(f"kubectl --kubeconfig {config} describe node {row.name}")
-    commands.append(f"hcloud server describe {row.name}")
+    commands.append(f"kubectl --kubeconfig {config} describe node {node.name}")
+    commands.append(f"hcloud server describe {node.name}")
     return commands
 
 
@@ -49,22 +49,22 @@ class NodeInspect(ModalScreen[None]):
     NodeInspect #node-log { height: 1fr; border: round $primary; }
     """
 
-    def __init__(self, row: NodeRow, lines: list[str], commands: list[str]) -> None:
+    def __init__(self, node: NodeView, lines: list[str], commands: list[str]) -> None:
         super().__init__(classes="dialog")
-        self.row, self.lines, self.commands = row, lines[-MAX_LINES:], commands
+        self.node, self.lines, self.commands = node, lines[-MAX_LINES:], commands
 
     def compose(self) -> ComposeResult:
-        row = self.row
+        node = self.node
         with Vertical(classes="dialog-box"):
             yield Static(Text.assemble(
-                (row.name, "bold"), f"  {row.role or '-'} · pool {row.pool or '-'} · {row.server_type or '-'} · "
-                f"{row.location or '-'} · public {row.public_ip or '-'} · private {row.private_ip or '-'}"),
+                (node.name, "bold"), f"  {node.role or '-'} · pool {node.pool or '-'} · {node.server_type or '-'} · "
+                f"{node.location or '-'} · public {node.public_ip or '-'} · private {node.private_ip or '-'}"),
                 id="node-summary")
             yield Static(self._phases(), id="node-phases")
             yield Static("Commands (c copies the highlighted one):", classes="dialog-question")
             yield OptionList(*self.commands, id="node-commands")
             log = Log(id="node-log", max_lines=MAX_LINES)
-            log.border_title = f"Log · {row.name} · {len(self.lines)} lines"
+            log.border_title = f"Log · {node.name} · {len(self.lines)} lines"
             yield log
         yield Footer()
 
@@ -74,15 +74,15 @@ class NodeInspect(ModalScreen[None]):
 
     def _phases(self) -> Text:
         text = Text("Phases: ")
-        if not self.row.history:
+        if not self.node.history:
             text.append("none yet", style="dim")
-        for n, (elapsed, phase, reason) in enumerate(self.row.history):
+        for n, mark in enumerate(self.node.history):
             if n:
                 text.append(" → ")
-            text.append(f"{phase} ", style="bold red" if phase == "failed" else "bold")
-            text.append(f"at {clock(elapsed)}")
-            if reason:
-                text.append(f" ({reason})", style="italic")
+            text.append(f"{mark.phase} ", style="bold red" if mark.phase == "failed" else "bold")
+            text.append(f"at {clock(mark.elapsed)}")
+            if mark.reason:
+                text.append(f" ({mark.reason})", style="italic")
         return text
 
     @property

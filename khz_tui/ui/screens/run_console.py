@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual import events, on, work
@@ -18,23 +19,22 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from khz_tui.engine.events import (
+    ConnectionDropped,
+    DeleteRetried,
     EngineEvent,
-    KubeconfigWritten,
     LogLine,
     NodePhaseChanged,
     NodePlanned,
+    NodeRepaired,
     PlanDiffed,
     ResourceDeleted,
     RunFinished,
     RunMode,
     RunStarted,
     StepFailed,
-    StepFinished,
-    StepStarted,
-    VerifyCheckFinished,
-    VerifyFinished,
-    VerifyWillCreate,
 )
+from khz_tui.engine.outcome import Outcome
+from khz_tui.engine.run_view import RunView, repair_words
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.dialogs.confirm import ConfirmDialog
 from khz_tui.ui.engine_runs import Runner
@@ -61,14 +61,53 @@ NOUNS = {"apply": "Apply", "destroy": "Destroy", "dry-run": "Dry run", "verify":
 _CHANGE_MARK = {"create": "+", "change": "~", "delete": "-", "keep": "="}
 
 
-def title_for(mode: RunMode, name: str, finished: RunFinished | None) -> str:
+def title_for(mode: RunMode, name: str, outcome: Outcome | None) -> str:
     """The console's title: the run going on, or how it ended."""
-    if finished is None:
+    if outcome is None:
         return f"{TITLES[mode]} cluster [b]{name}[/]"
-    if finished.ok:
+    if outcome is Outcome.SUCCEEDED:
         return DONE_TITLES[mode].format(f"[b]{name}[/]")
-    how = "cancelled" if finished.message.startswith("cancelled") else "failed"
+    how = "cancelled" if outcome is Outcome.INTERRUPTED else "failed"
     return f"{NOUNS[mode]} of [b]{name}[/] {how}"
+
+
+def log_lines(batch: Iterable[EngineEvent], view: RunView) -> list[tuple[str | None, str]]:
+    """The log pane's (node, line) pairs for a batch of events; `view` is the run as of the batch's end."""
+    lines: list[tuple[str | None, str]] = []
+    for event in batch:
+        if isinstance(event, LogLine):  # most events by far: handled here, without a call per line
+            if event.level == "debug" or not event.text.strip():
+                continue  # command echoes and blank lines: in the run log, not worth a line here
+            lines.append((event.node, log_line(event.elapsed, event.node, _LEVEL_MARK.get(event.level, "") + event.text)))
+        else:
+            lines += _event_lines(event, view)
+    return lines
+
+
+def _event_lines(event: EngineEvent, view: RunView) -> list[tuple[str | None, str]]:
+    match event:
+        case NodePhaseChanged() if event.reason:
+            return [(event.node, log_line(event.elapsed, event.node, f"→ {event.phase}: {event.reason}"))]
+        case StepFailed():
+            return [(None, log_line(event.elapsed, None, f"✗ {event.title}: {event.message}"))]
+        case ResourceDeleted():
+            ident = f" (id {event.id})" if event.id is not None else ""
+            node = event.name if event.name in view.nodes else None
+            return [(node, log_line(event.elapsed, node, f"deleted {event.resource_type} {event.name}{ident}"))]
+        case PlanDiffed():
+            return [(None, log_line(event.elapsed, None, f"{_CHANGE_MARK.get(change.action, '?')} {change.action} "
+                                    f"{change.resource_type} {change.name}" + (f" ({change.detail})" if change.detail else "")))
+                    for change in event.changes]
+        case RunStarted():
+            where = "simulator" if event.simulated else event.endpoint
+            return [(None, log_line(event.elapsed, None, f"{event.mode} started against {where}"))]
+        case NodeRepaired() | ConnectionDropped():
+            return [(event.node, log_line(event.elapsed, event.node, _LEVEL_MARK["warning"] + repair_words(event)))]
+        case DeleteRetried():
+            return [(None, log_line(event.elapsed, None, repair_words(event)))]
+    return []
+
+
 #: What a retry of each mode does, said before it starts: retrying never turns into another mode.
 RETRY_SAYS = {
     "apply": "applying again: creates what is missing and continues from where it stopped",
@@ -78,7 +117,7 @@ RETRY_SAYS = {
 }
 
 
-class RunConsole(Screen):
+class RunConsole(Screen[None]):
     app: KhzApp
     HELP = (
         "The engine is working. The table shows each node's phase; enter on a row shows only that node's log "
@@ -91,6 +130,14 @@ class RunConsole(Screen):
     )
     #: Small terminals get the compact layout: fewer node columns, a shorter table, the log kept in view.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    #: Short terminals keep the log in view after a run: the outcome shows its first lines (a failure's message
+    #: and hint; the kubectl command; the keys are in the footer) and verify only its tally, which names what
+    #: failed.
+    DEFAULT_CSS = """
+    RunConsole.-short #outcome { max-height: 5; }
+    RunConsole.-short #outcome.-failed { max-height: 6; }
+    RunConsole.-short #verify { max-height: 1; border: none; padding: 0 2; }
+    """
     #: Footer entries are few and short, most important first, so `f1 Help` and `D Destroy` fit in 80
     #: columns; the log's own keys are on the log's border instead.
     BINDINGS = [
@@ -117,12 +164,7 @@ class RunConsole(Screen):
         self.plan = plan
         self.runner = runner
         self.pending: deque[EngineEvent] = deque()
-        self.finished: RunFinished | None = None
-        self.kubeconfig: KubeconfigWritten | None = None
-        self.failed_step: StepFailed | None = None
-        self.failed_node: str | None = None
-        self.deleted: list[ResourceDeleted] = []
-        self._planned: dict[str, NodePlanned] | None = None
+        self.view = self._new_view()
         self.flush_interval = flush_interval
 
     def compose(self) -> ComposeResult:
@@ -150,10 +192,14 @@ class RunConsole(Screen):
         self.query_one(NodeTable).fit_width(event.size.width)
 
     def start(self) -> None:
-        self.finished = None
+        self.view = self._new_view()
         self.query_one(OutcomePanel).set_class(False, "-shown")
-        self.query_one(VerifyPanel).reset()
+        self.query_one(VerifyPanel).show(self.view)
         self._run()
+
+    @property
+    def finished(self) -> RunFinished | None:
+        return self.view.finished
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -170,102 +216,59 @@ class RunConsole(Screen):
         try:
             await self.runner(self.sink, self.confirm)
         except asyncio.CancelledError:
-            self.sink(RunFinished(mode=self.mode, ok=False, message="cancelled; the state so far is kept",
+            self.sink(RunFinished(mode=self.mode, ok=False, outcome=Outcome.INTERRUPTED,
+                                  message="cancelled; the state so far is kept",
                                   hint="apply again to continue where it stopped, or destroy"))
             raise
         except NotImplementedError as exc:
-            self.sink(RunFinished(mode=self.mode, ok=False, message=f"cannot run: {exc}"))
-        except Exception as exc:  # e.g. CredentialsError: shown in the engine's words
-            self.sink(RunFinished(mode=self.mode, ok=False, message=str(exc) or type(exc).__name__))
+            self.sink(RunFinished(mode=self.mode, ok=False, outcome=Outcome.FAILED, message=f"cannot run: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - e.g. CredentialsError: shown in the engine's words
+            self.sink(RunFinished(mode=self.mode, ok=False, outcome=Outcome.FAILED,
+                                  message=str(exc) or type(exc).__name__))
         finally:
             self.flush()
 
     def flush(self) -> None:
-        """Draw every queued event: one table refresh and one log write per batch."""
+        """Draw every queued event: one fold into the view, one table refresh and one log write per batch."""
         if not self.pending or not self.is_attached:  # a run cancelled as the app closes has no screen
             return
         batch = list(self.pending)
         self.pending.clear()
+        was_finished = self.view.finished is not None
+        view = self.view = self.view.apply_all(batch)
         table, progress = self.query_one(NodeTable), self.query_one(ProgressPanel)
-        lines: list[tuple[str | None, str]] = []
-        for event in batch:
-            progress.counted(event)
-            if isinstance(event, LogLine):
-                if event.level == "debug" or not event.text.strip():
-                    continue  # command echoes and blank lines: in the run log, not worth a line here
-                mark = _LEVEL_MARK.get(event.level, "")
-                lines.append((event.node, log_line(event.elapsed, event.node, mark + event.text)))
-            elif isinstance(event, NodePhaseChanged):
-                if event.node not in table.nodes and (known := self._plan_nodes().get(event.node)) is not None:
-                    table.node_planned(known)  # destroy finds servers: the plan says what each one was
-                table.phase_changed(event)
-                if event.phase == "failed":
-                    self.failed_node = event.node
-                if event.reason:
-                    lines.append((event.node, log_line(event.elapsed, event.node, f"→ {event.phase}: {event.reason}")))
-            elif isinstance(event, NodePlanned):
-                table.node_planned(event)
-            elif isinstance(event, StepStarted):
-                progress.step_started(event.step, event.title)
-            elif isinstance(event, StepFinished):
-                progress.step_ended(event.step)
-            elif isinstance(event, StepFailed):
-                progress.step_ended(event.step)
-                self.failed_step = event
-                lines.append((None, log_line(event.elapsed, None, f"✗ {event.title}: {event.message}")))
-            elif isinstance(event, ResourceDeleted):
-                self.deleted.append(event)
-                table.resource_deleted(event)
-                ident = f" (id {event.id})" if event.id is not None else ""
-                node = event.name if event.name in table.nodes else None
-                lines.append((node, log_line(event.elapsed, node, f"deleted {event.resource_type} {event.name}{ident}")))
-            elif isinstance(event, PlanDiffed):
-                for change in event.changes:
-                    detail = f" ({change.detail})" if change.detail else ""
-                    lines.append((None, log_line(event.elapsed, None, f"{_CHANGE_MARK.get(change.action, '?')} "
-                                                 f"{change.action} {change.resource_type} {change.name}{detail}")))
-            elif isinstance(event, KubeconfigWritten):
-                self.kubeconfig = event
-            elif isinstance(event, RunStarted):
-                where = "simulator" if event.simulated else event.endpoint
-                lines.append((None, log_line(event.elapsed, None, f"{event.mode} started against {where}")))
-            elif isinstance(event, (VerifyCheckFinished, VerifyWillCreate, VerifyFinished)):
-                self.query_one(VerifyPanel).add(event)
-                if isinstance(event, VerifyCheckFinished) and not event.ok and event.nodes:
-                    self.failed_node = event.nodes[0]
-            elif isinstance(event, RunFinished):
-                if self.finished is None:
-                    self._announce(event)
-                self.finished = event
-        table.refresh_rows(progress.elapsed)
-        self.query_one(LogPane).add_lines(lines)
-        done = self.finished is not None and self.finished.ok
-        progress.show(1.0 if done else table.progress(), running=self.finished is None)
-        if self.finished is not None:
-            self.query_one("#run-title", Static).update(title_for(self.mode, self.plan.name, self.finished))
-            self.query_one(OutcomePanel).show(self.finished, self.kubeconfig, self.failed_step, self.deleted)
-            if not self.finished.ok and self.failed_node in table.nodes:
+        table.refresh_rows(view)
+        self.query_one(LogPane).add_lines(log_lines(batch, view))
+        progress.show(view)
+        self.query_one(VerifyPanel).show(view)
+        if view.finished is not None:
+            if not was_finished:
+                self._announce(next(e for e in batch if isinstance(e, RunFinished)))
+            self.query_one("#run-title", Static).update(title_for(self.mode, self.plan.name, view.outcome))
+            self.query_one(OutcomePanel).show(view)
+            failed_node = view.failed_node
+            if not view.succeeded and failed_node is not None and failed_node in table.nodes:
                 # The cursor goes where the person looks next: enter shows that node's lines only.
-                table.move_cursor(row=table.get_row_index(self.failed_node))
+                table.move_cursor(row=table.get_row_index(failed_node))
             self.refresh_bindings()
 
     def _announce(self, finished: RunFinished) -> None:
         """A bell and a notification: a run takes minutes, and the person may be looking elsewhere."""
         self.app.bell()
-        title = title_for(self.mode, self.plan.name, finished).replace("[b]", "").replace("[/]", "")
-        self.notify(finished.message, title=title, severity="information" if finished.ok else "error", markup=False)
+        title = title_for(self.mode, self.plan.name, finished.outcome).replace("[b]", "").replace("[/]", "")
+        self.notify(finished.message, title=title, severity="information" if finished.outcome is Outcome.SUCCEEDED
+                    else "error", markup=False)
 
-    def _plan_nodes(self) -> dict[str, NodePlanned]:
-        """The plan's nodes by name, for rows of servers the engine found rather than planned (destroy)."""
-        if self._planned is None:
-            from khz_tui.engine.cloud.names import planned_nodes
+    def _new_view(self) -> RunView:
+        """An empty view that knows the plan's nodes, for rows of servers the engine finds rather than plans
+        (destroy)."""
+        from khz_tui.engine.cloud.names import planned_nodes
 
-            self._planned = {
-                slot.name: NodePlanned(node=slot.name, role=slot.role, pool=slot.pool, server_type=slot.server_type,
-                                       location=slot.location)
-                for slot in planned_nodes(self.plan)
-            }
-        return self._planned
+        return RunView.of_plan(
+            NodePlanned(node=slot.name, role=slot.role, pool=slot.pool, server_type=slot.server_type,
+                        location=slot.location)
+            for slot in planned_nodes(self.plan)
+        )
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -275,10 +278,9 @@ class RunConsole(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_command":
-            return self.kubeconfig is not None and not self.running
+            return self.view.kubeconfig is not None and not self.running
         if action == "retry":
-            return parameters == (self.mode,) and not self.running and self.finished is not None \
-                and not self.finished.ok
+            return parameters == (self.mode,) and not self.running and not self.view.succeeded
         if action == "leave":
             return parameters == (("cancel",) if self.running else ("back",))
         if action == "destroy":
@@ -291,9 +293,10 @@ class RunConsole(Screen):
         """The wizard field that holds what the failed step asks to change (the SSH key, the ranges)."""
         from khz_tui.ui.wizard_fields import FAILED_STEP_FIELDS
 
-        if self.running or self.finished is None or self.finished.ok:
+        finished = self.view.finished
+        if finished is None or self.view.succeeded:
             return None
-        return FAILED_STEP_FIELDS.get(self.finished.failed_step or "")
+        return FAILED_STEP_FIELDS.get(finished.failed_step or "")
 
     def action_fix_field(self) -> None:
         if (path := self._failed_field()) is not None:
@@ -327,11 +330,12 @@ class RunConsole(Screen):
         self.query_one(LogPane).set_filter(None)
 
     def action_copy_command(self) -> None:
-        if self.kubeconfig is not None:
+        kubeconfig = self.view.kubeconfig
+        if kubeconfig is not None:
             # OSC 52: many terminals (and tmux without set-clipboard) ignore it and nothing tells us, so
             # the command is shown in full either way rather than claiming it was copied.
-            self.app.copy_to_clipboard(self.kubeconfig.command)
-            self.notify(self.kubeconfig.command, title="Sent to the clipboard if your terminal allows it (OSC 52)",
+            self.app.copy_to_clipboard(kubeconfig.command)
+            self.notify(kubeconfig.command, title="Sent to the clipboard if your terminal allows it (OSC 52)",
                         timeout=15)
 
     def action_inspect(self) -> None:
@@ -343,13 +347,13 @@ class RunConsole(Screen):
         if not table.row_count:
             return
         name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        row = table.nodes.get(name or "")
-        if row is None:
+        node = self.view.nodes.get(name or "")
+        if node is None:
             return
-        lines = [line for node, line in self.query_one(LogPane).history if node == row.name]
+        lines = [line for who, line in self.query_one(LogPane).history if who == node.name]
         state_dir = cluster_state_dir(self.plan.name, simulated=self.app.options.sim)
-        kubeconfig = self.kubeconfig.path if self.kubeconfig is not None else None
-        self.app.push_screen(NodeInspect(row, lines, node_commands(row, self.plan, state_dir, kubeconfig)))
+        kubeconfig = self.view.kubeconfig.path if self.view.kubeconfig is not None else None
+        self.app.push_screen(NodeInspect(node, lines, node_commands(node, self.plan, state_dir, kubeconfig)))
 
     def action_retry(self, mode: RunMode) -> None:
         """Run the same mode again (a failed destroy is never retried as an apply) and say what it does."""

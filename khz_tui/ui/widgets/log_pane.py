@@ -10,9 +10,9 @@ import textwrap
 from collections import deque
 from collections.abc import Iterable
 from itertools import islice
+from typing import Any
 
 from rich.highlighter import Highlighter
-from rich.style import Style
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -89,18 +89,19 @@ class TailLog(Log):
     current_match: int | None = None
     """The line n/N last went to."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(highlight=True, **kwargs)
-        self.highlighter = SearchHighlighter()
+        self.search_marks = SearchHighlighter()
+        self.highlighter = self.search_marks
 
-    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
-        # The cache is emptied whenever the current match moves (mark), so a cached line is drawn right.
-        self.highlighter.current = y == self.current_match
-        return super()._render_line_strip(y, rich_style)
+    def render_line(self, y: int) -> Strip:
+        # `y` is a row of the view; the highlighter is told whether it shows the current match.
+        self.search_marks.current = self.scroll_offset.y + y == self.current_match
+        return super().render_line(y)
 
     def mark(self, needle: str, current: int | None) -> None:
-        self.highlighter.needle, self.current_match = needle, current
-        self._render_line_cache.clear()
+        self.search_marks.needle, self.current_match = needle, current
+        self.notify_style_update()  # every line's marks change: the Log's cache of drawn lines is emptied
         self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
@@ -120,7 +121,7 @@ class LogPane(Vertical):
     LogPane > Log { height: 1fr; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.history: deque[tuple[str | None, str]] = deque(maxlen=HISTORY)
         self.node: str | None = None

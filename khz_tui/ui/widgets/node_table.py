@@ -1,12 +1,13 @@
-"""The run console's node table: one row per planned node, updated from the engine's node events."""
+"""The run console's node table: one row per node of the run's view, in the order the engine planned them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any
 
 from textual.widgets import DataTable
 
-from khz_tui.engine.events import NODE_PHASES, NodePhaseChanged, NodePlanned, ResourceDeleted
+from khz_tui.engine.run_view import NodeView, RunView
 
 COLUMNS = ("Node", "Role", "Pool", "Type", "Location", "Public IP", "Private IP", "Phase", "Ready", "Time")
 #: What a narrow terminal keeps: where each node is and how far it got, before what it is.
@@ -17,38 +18,16 @@ FULL_WIDTH = 100
 #: IPv4 address, a private address in a /16, the longest phase name and hours of time spent, so nothing
 #: is cut off mid-run and the whole table still fits 100 columns.
 _WIDTHS = {"Public IP": 15, "Private IP": 12, "Phase": 10, "Time": 6}
-_DONE_PHASES = ("ready", "failed", "deleted")
 _PHASE_STYLE = {"ready": "bold green", "failed": "bold red", "deleting": "yellow", "deleted": "dim"}
 
 
-@dataclass
-class NodeRow:
-    name: str
-    role: str
-    pool: str
-    server_type: str
-    location: str
-    public_ip: str = ""
-    private_ip: str = ""
-    phase: str = "planned"
-    started: float | None = None
-    finished: float | None = None
-    history: list[tuple[float, str, str]] = field(default_factory=list)
-    """Every phase the node went through: (elapsed, phase, reason), for the drill-down."""
-
-    def elapsed(self, now: float) -> str:
-        if self.started is None:
-            return ""
-        end = self.finished if self.finished is not None else now
-        return f"{max(end - self.started, 0):.0f}s"
-
-
-class NodeTable(DataTable):
+class NodeTable(DataTable[str]):
     """Selecting a row (enter or click) filters the log pane to that node."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.nodes: dict[str, NodeRow] = {}
+        self.nodes: Mapping[str, NodeView] = {}
+        """The nodes as last drawn."""
         self.now = 0.0
         self._drawn: dict[str, tuple[str, ...]] = {}  # each row's cells as last drawn
         self.shown: tuple[str, ...] = COLUMNS
@@ -74,7 +53,7 @@ class NodeTable(DataTable):
         self.shown = shown
         self.clear(columns=True)
         self._add_columns()
-        for name, row in self.nodes.items():
+        for name in self.nodes:
             self.add_row(*self._visible(self._drawn[name]), key=name)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1))
@@ -82,41 +61,17 @@ class NodeTable(DataTable):
     def _visible(self, cells: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(value for label, value in zip(COLUMNS, cells) if label in self.shown)
 
-    def node_planned(self, event: NodePlanned) -> None:
-        if event.node not in self.nodes:
-            self._add(NodeRow(event.node, event.role, event.pool, event.server_type, event.location))
-
-    def phase_changed(self, event: NodePhaseChanged) -> None:
-        row = self.nodes.get(event.node)
-        if row is None:  # a node the engine found rather than planned (e.g. while destroying)
-            row = self._add(NodeRow(event.node, "", "", "", ""))
-        row.phase = event.phase
-        row.history.append((event.elapsed, event.phase, event.reason))
-        row.public_ip = event.public_ip or row.public_ip
-        row.private_ip = event.private_ip or row.private_ip
-        if row.started is None and event.phase != "planned":
-            row.started = event.elapsed
-        row.finished = event.elapsed if event.phase in _DONE_PHASES else None
-
-    def resource_deleted(self, event: ResourceDeleted) -> None:
-        """A deleted server is its node's end, also when the engine said nothing of its phase."""
-        row = self.nodes.get(event.name)
-        if event.resource_type == "server" and row is not None and row.phase != "deleted":
-            row.phase = "deleted"
-            row.finished = event.elapsed
-
-    def _add(self, row: NodeRow) -> NodeRow:
-        self.nodes[row.name] = row
-        cells = self._drawn[row.name] = self._cells(row)
-        self.add_row(*self._visible(cells), key=row.name)
-        return row
-
-    def refresh_rows(self, now: float) -> None:
-        """Bring every row up to date once per batch of events, with `now` as the run's elapsed time.
-        Batches come up to 30 times a second: only the cells whose text changed are updated."""
-        self.now = now
-        for name, row in self.nodes.items():
-            cells, drawn = self._cells(row), self._drawn[name]
+    def refresh_rows(self, view: RunView) -> None:
+        """Bring the table up to `view` once per batch of events, with its elapsed time as `now`. Batches come
+        up to 30 times a second: rows are added for new nodes, and only the cells whose text changed are updated."""
+        self.now = view.elapsed
+        self.nodes = view.nodes
+        for name, node in view.nodes.items():
+            cells, drawn = self._cells(node), self._drawn.get(name)
+            if drawn is None:
+                self._drawn[name] = cells
+                self.add_row(*self._visible(cells), key=name)
+                continue
             if cells == drawn:
                 continue
             for label, value, old in zip(COLUMNS, cells, drawn):
@@ -124,26 +79,12 @@ class NodeTable(DataTable):
                     self.update_cell(name, label, value)
             self._drawn[name] = cells
 
-    def _cells(self, row: NodeRow) -> tuple[str, ...]:
-        style = _PHASE_STYLE.get(row.phase, "")
-        phase = f"[{style}]{row.phase}[/]" if style else row.phase
-        ready = {"ready": "[bold green]✓[/]", "failed": "[red]✗[/]", "deleted": "[dim]gone[/]"}.get(row.phase, "·")
-        role = {"control-plane": "control", "worker": "worker"}.get(row.role, row.role) or "-"
-        pool = "-" if row.role == "control-plane" else (row.pool or "-")
-        return (row.name, role, pool, row.server_type or "-", row.location or "-", row.public_ip or "-",
-                row.private_ip or "-", phase, ready, row.elapsed(self.now))
-
-    def progress(self) -> float:
-        """0..1: how far the nodes are along the happy path (or through deletion)."""
-        if not self.nodes:
-            return 0.0
-        last = len(NODE_PHASES) - 1
-        total = 0.0
-        for row in self.nodes.values():
-            if row.phase in ("ready", "deleted"):
-                total += 1
-            elif row.phase == "deleting":
-                total += 0.5
-            elif row.phase in NODE_PHASES:
-                total += NODE_PHASES.index(row.phase) / last
-        return total / len(self.nodes)
+    def _cells(self, node: NodeView) -> tuple[str, ...]:
+        style = _PHASE_STYLE.get(node.phase, "")
+        phase = f"[{style}]{node.phase}[/]" if style else node.phase
+        ready = {"ready": "[bold green]✓[/]", "failed": "[red]✗[/]", "deleted": "[dim]gone[/]"}.get(node.phase, "·")
+        role = {"control-plane": "control", "worker": "worker"}.get(node.role, node.role) or "-"
+        pool = "-" if node.role == "control-plane" else (node.pool or "-")
+        seconds = node.seconds(self.now)
+        return (node.name, role, pool, node.server_type or "-", node.location or "-", node.public_ip or "-",
+                node.private_ip or "-", phase, ready, "" if seconds is None else f"{seconds:.0f}s")

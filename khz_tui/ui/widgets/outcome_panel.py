@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import Static
 
-from khz_tui.engine.events import KubeconfigWritten, ResourceDeleted, RunFinished, StepFailed
+from khz_tui.engine.events import ResourceDeleted
+from khz_tui.engine.outcome import Outcome
+from khz_tui.engine.run_view import RunView
 
 #: What `r` does after a failure of each mode: the same mode again, never another one.
 RETRY_HINT = {
@@ -23,24 +27,30 @@ class OutcomePanel(Static):
     OutcomePanel.-failed { border: heavy $error; }
     """
 
-    def show(self, finished: RunFinished, kubeconfig: KubeconfigWritten | None, failed: StepFailed | None,
-             deleted: list[ResourceDeleted] | None = None) -> None:
+    def show(self, view: RunView) -> None:
+        """The end of the run in `view` (which has finished): what it made, or where it failed and what to do."""
+        finished = view.finished
+        assert finished is not None, "the outcome of a run that has not finished"
+        succeeded = finished.outcome is Outcome.SUCCEEDED
         text = Text()
-        if finished.ok:
+        if succeeded:
             text.append(f"✓ {finished.message}", style="bold")
             if finished.mode == "destroy":
                 # Nodes are never Ready after a destroy: count what was deleted instead.
-                text.append(f"  ({deleted_summary(deleted or [])})")
+                text.append(f"  ({deleted_summary(view.deleted)})")
             elif finished.mode == "dry-run":
                 text.append("  (nothing was changed; the log lists each change)")
             elif finished.nodes_total:
                 text.append(f"  ({finished.nodes_ready}/{finished.nodes_total} nodes Ready)")
+            kubeconfig = view.kubeconfig
             if kubeconfig is not None:
-                text.append(f"\nkubeconfig: {kubeconfig.path}  (context {kubeconfig.context})")
+                # The command first: a short terminal shows the outcome's first lines only.
                 text.append("\nUse it:  ")
                 text.append(kubeconfig.command, style="bold")
                 text.append("   (c sends it to the clipboard)", style="dim")
+                text.append(f"\nkubeconfig: {kubeconfig.path}  (context {kubeconfig.context})")
         else:
+            failed = view.failed_step
             step_name = finished.failed_step or (failed.step if failed else None)
             step = f" at step {step_name}" if step_name else ""
             text.append(f"✗ {finished.mode} failed{step}: ", style="bold")
@@ -56,10 +66,10 @@ class OutcomePanel(Static):
             text.append(f"\n{way_out}{RETRY_HINT.get(finished.mode, 'r retries')} · D destroys the cluster", style="bold")
         self.update(text)
         self.set_class(True, "-shown")
-        self.set_class(not finished.ok, "-failed")
+        self.set_class(not succeeded, "-failed")
 
 
-def deleted_summary(deleted: list[ResourceDeleted]) -> str:
+def deleted_summary(deleted: Sequence[ResourceDeleted]) -> str:
     """`3 servers, 1 network deleted`, in the order the engine deleted them."""
     if not deleted:
         return "nothing was left to delete"

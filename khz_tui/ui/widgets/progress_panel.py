@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from khz_tui.engine.events import EngineEvent
+from khz_tui.engine.run_view import RunView
 
 #: Below this much progress an estimate is mostly noise (server creation dominates the start): none shown.
 ETA_FROM = 0.10
@@ -27,13 +29,9 @@ class ProgressPanel(Vertical):
     ProgressPanel > ProgressBar > Bar { width: 1fr; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.border_title = "Progress"
-        self.steps: dict[str, str] = {}
-        self.steps_done = 0
-        self.api_requests = 0
-        self.rate_limit: int | None = None
         self.elapsed = 0.0
         self.best = 0.0
         """The furthest the bar has gone this run: it never moves back (a node found late, a retried phase)."""
@@ -42,26 +40,18 @@ class ProgressPanel(Vertical):
         yield ProgressBar(total=100, show_eta=False, id="overall")
         yield Static(id="progress-facts")
 
-    def step_started(self, step: str, title: str) -> None:
-        self.steps[step] = title
-
-    def step_ended(self, step: str) -> None:
-        if self.steps.pop(step, None) is not None:
-            self.steps_done += 1
-
-    def counted(self, event: EngineEvent) -> None:
-        self.api_requests = max(self.api_requests, event.api_requests)
-        self.rate_limit = event.rate_limit_remaining if event.rate_limit_remaining is not None else self.rate_limit
-        self.elapsed = max(self.elapsed, event.elapsed)
-
-    def show(self, fraction: float, *, running: bool = False) -> None:
-        """Draw the bar at `fraction` (never back); while `running`, with an estimate of the time left."""
+    def show(self, view: RunView) -> None:
+        """Draw the run as of `view`: the bar (never back; full once the run succeeded), the counters, and while
+        it is going an estimate of the time left and the steps running now."""
+        running = view.finished is None
+        fraction = 1.0 if view.succeeded else view.node_progress()
+        self.elapsed = view.elapsed
         self.best = max(self.best, min(max(fraction, 0.0), 1.0))
         self.query_one(ProgressBar).update(progress=round(self.best * 100, 1))
         text = Text()
-        text.append(f"elapsed {self.elapsed:.0f}s · steps done {self.steps_done} · API requests {self.api_requests}")
+        text.append(f"elapsed {view.elapsed:.0f}s · steps done {view.steps_done} · API requests {view.api_requests}")
         text.append(" · rate limit left ")
-        text.append("?" if self.rate_limit is None else str(self.rate_limit), style="bold")
+        text.append("?" if view.rate_limit_remaining is None else str(view.rate_limit_remaining), style="bold")
         text.append("\n")
         # At the start of the second line: the first one already fills 80 columns, and the short
         # layout has no border to carry it.
@@ -70,8 +60,9 @@ class ProgressPanel(Vertical):
             text.append(f"about {left:.0f} s left", style="bold")
             text.append(" · ")
         text.append("now: ")
-        if self.steps:
-            text.append(" · ".join(list(self.steps.values())[-3:]), style="bold")
+        steps = view.running_steps
+        if steps:
+            text.append(" · ".join(step.title for step in steps[-3:]), style="bold")
         else:
             text.append("no step running", style="dim")
         self.query_one("#progress-facts", Static).update(text)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from khz_tui.engine.events import VerifyCheckFinished, VerifyFinished, VerifyWillCreate
+from khz_tui.engine.run_view import RunView
 
-_MARK = {"pass": ("✓", "green"), "fail": ("✗", "red"), "skip": ("-", "dim")}
+_MARK = {"pass": ("✓", "green"), "fail": ("✗", "red"), "skipped": ("-", "dim")}
 
 
 class VerifyPanel(Static):
@@ -18,37 +18,29 @@ class VerifyPanel(Static):
     VerifyPanel.-failed { border: round $error; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.checks: list[VerifyCheckFinished] = []
-        self.will_create: VerifyWillCreate | None = None
-        self.finished: VerifyFinished | None = None
+    def show(self, view: RunView) -> None:
+        """The checks in `view`; hidden while there are none (a run that has not verified yet)."""
+        shown = bool(view.checks) or view.verify_will_create is not None or view.verify is not None
+        if shown:
+            self.update(self._render_text(view))
+        self.set_class(shown, "-shown")
+        self.set_class(any(not c.ok for c in view.checks), "-failed")
 
-    def reset(self) -> None:
-        """A new run: forget the last one's checks."""
-        self.checks, self.will_create, self.finished = [], None, None
-        self.set_classes("")
-
-    def add(self, event: VerifyCheckFinished | VerifyWillCreate | VerifyFinished) -> None:
-        if isinstance(event, VerifyCheckFinished):
-            self.checks.append(event)
-        elif isinstance(event, VerifyWillCreate):
-            self.will_create = event
-        else:
-            self.finished = event
-        self.update(self._render_text())
-        self.set_class(True, "-shown")
-        self.set_class(any(not c.ok for c in self.checks), "-failed")
-
-    def _render_text(self) -> Text:
+    @staticmethod
+    def _render_text(view: RunView) -> Text:
+        checks = view.checks
         text = Text()
-        passed = sum(1 for c in self.checks if c.status == "pass")
-        failed = sum(1 for c in self.checks if not c.ok)
+        passed = sum(1 for c in checks if c.status == "pass")
+        failed = sum(1 for c in checks if not c.ok)
         text.append("Verify", style="bold")
-        text.append(f"  {passed} passed, {failed} failed" + ("" if self.finished else "  (checking…)"))
-        if self.will_create is not None:
-            text.append(f"\ncreating (then removing): {', '.join(self.will_create.resources)}", style="dim")
-        for check in self.checks:
+        text.append(f"  {passed} passed, {failed} failed")
+        if failed:
+            text.append(": " + ", ".join(c.title for c in checks if not c.ok), style="bold")
+        if view.verify is None:
+            text.append("  (checking…)")
+        if view.verify_will_create is not None:
+            text.append(f"\ncreating (then removing): {', '.join(view.verify_will_create.resources)}", style="dim")
+        for check in checks:
             mark, style = _MARK.get(check.status, ("✗" if not check.ok else "✓", "red" if not check.ok else "green"))
             text.append(f"\n{mark} ", style=style)
             text.append(check.title, style="bold")
