@@ -61,11 +61,11 @@ async def _caller_addresses(
 ) -> list[CallerAddress]:
     from khz_tui.engine.bus import EventBus
     from khz_tui.engine.caller_address import detect_caller_cidrs
-    from khz_tui.engine.cloud.client import HETZNER_ENDPOINT, CloudClient
+    from khz_tui.engine.cloud.client import CloudClient
     from khz_tui.engine.cloud.node_access import probe_node_access
-    from khz_tui.engine.credentials import resolve_endpoint
+    from khz_tui.engine.credentials import DEFAULT_ENDPOINT, resolve_endpoint
 
-    if not options.sim and resolve_endpoint(plan, options) == HETZNER_ENDPOINT.rstrip("/"):
+    if not options.sim and resolve_endpoint(plan, options) == DEFAULT_ENDPOINT:
         return await detect_caller_cidrs()  # Hetzner cannot say it: no need for a token to ask elsewhere
     async with connect(plan, options, token=token) as target:
         bus = EventBus(lambda event: None)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from khz_tui.engine.credentials import DEFAULT_ENDPOINT as HETZNER_ENDPOINT
+from khz_tui.engine.credentials import DEFAULT_ENDPOINT
 from khz_tui.plan.defaults import TOKEN_ENV
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def describe_target(options: RunOptions, draft: PlanDraft, typed_token: bool) ->
         project = project_label()
         return Target(f"simulated project {project} (--sim)", f"the simulated project {project}", False, True)
     endpoint = (options.endpoint or os.environ.get("HCLOUD_ENDPOINT") or draft.get("hcloud.endpoint")
-                or HETZNER_ENDPOINT).rstrip("/")
-    if endpoint != HETZNER_ENDPOINT:
+                or DEFAULT_ENDPOINT).rstrip("/")
+    if endpoint != DEFAULT_ENDPOINT:
         return Target(f"the API at {endpoint}", f"the project behind {endpoint}", False, False)
     token = _token_words(options, draft, typed_token)
     return Target(f"Hetzner Cloud · project of {token}", f"your Hetzner Cloud project (the one of {token})",

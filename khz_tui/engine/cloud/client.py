@@ -35,8 +35,8 @@ from khz_tui.engine.cloud.pacing import (
     is_bad_credentials,
     is_retryable,
 )
+from khz_tui.engine.credentials import DEFAULT_ENDPOINT
 
-HETZNER_ENDPOINT = "https://api.hetzner.cloud/v1"
 #: Requests in flight at once; also the size of the HTTP connection pool.
 MAX_PARALLEL = 16
 #: At most this many action ids per `GET /actions?id=...` (the API pages at 50).
@@ -203,7 +203,7 @@ class CloudClient:
                         f"GET {CHECK_PATH} returned {verdict}",
                         code=BAD_ENDPOINT,
                         hint=f"check {ENDPOINT_SETTINGS}: it must be the API's base URL, "
-                             f"{HETZNER_ENDPOINT} for Hetzner (or the URL 'khz-tui sim serve' prints)",
+                             f"{DEFAULT_ENDPOINT} for Hetzner (or the URL 'khz-tui sim serve' prints)",
                     )
             await asyncio.sleep(backoff_delay(attempt))
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from khz_tui.engine.cloud.client import HETZNER_ENDPOINT, CloudClient, CloudError
+from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.credentials import DEFAULT_ENDPOINT
 
 #: The simulator hands out ssh ports as nodes boot; ask again this often while one is missing.
 TARGET_RETRY = 0.2
@@ -81,7 +82,7 @@ class NodeAccess:
 
 async def probe_node_access(client: CloudClient, ssh_port: int = 22) -> NodeAccess:
     """Tell the simulator from a real cloud with one probe (none at all for Hetzner's own endpoint)."""
-    if client.endpoint.rstrip("/") == HETZNER_ENDPOINT:
+    if client.endpoint.rstrip("/") == DEFAULT_ENDPOINT:
         return NodeAccess(simulated=False, ssh_port=ssh_port)
     info = await client.probe("/x-sim/info")
     if not info or not info.get("simulator"):
