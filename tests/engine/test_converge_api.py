@@ -10,8 +10,8 @@ from hcloud import Client
 from hcloud.networks.domain import NetworkSubnet
 
 from khz_tui.engine.bus import EventBus
-from khz_tui.engine.cloud import resources
 from khz_tui.engine.cloud.client import CloudClient, CloudError
+from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.inventory import discover
 from khz_tui.engine.events import ResourceCreated, ResourceFound
 
@@ -22,10 +22,11 @@ async def converge_infrastructure(sim, plan) -> tuple[list, CloudClient]:
     client = CloudClient(sim.endpoint, sim.token, bus.usage)
     inv = await discover(client, plan.name)
     public = Path(plan.ssh.public_key).read_text()
-    await resources.ensure_network(client, bus, plan, inv)
-    await resources.ensure_firewall(client, bus, plan, inv, "127.0.0.1/32")
-    await resources.ensure_ssh_key(client, bus, plan, inv, public)
-    await resources.ensure_placement_group(client, bus, plan, inv, f"{plan.name}-cp")
+    cloud = Cloud(client, bus, plan, inv)
+    await cloud.ensure_network()
+    await cloud.ensure_firewall("127.0.0.1/32")
+    await cloud.ensure_ssh_key(public)
+    await cloud.ensure_placement_group(f"{plan.name}-cp")
     return events, client
 
 
@@ -61,7 +62,7 @@ async def test_a_foreign_look_alike_is_never_adopted(api_sim, make_plan) -> None
     client = CloudClient(api_sim.endpoint, api_sim.token, bus.usage)
     inv = await discover(client, plan.name)
     with pytest.raises(CloudError) as err:
-        await resources.ensure_network(client, bus, plan, inv)
+        await Cloud(client, bus, plan, inv).ensure_network()
     client.close()
     assert err.value.code == "uniqueness_error"
     assert "not labeled for cluster 'twin'" in err.value.message
