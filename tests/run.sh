@@ -21,4 +21,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
       || echo "note: could not install$missing; tests needing them will skip" >&2
   fi
 fi
+# Habits the suite keeps (configured in pyproject.toml): lint clean, types checked (strict for plan and engine).
+.venv/bin/python -m ruff check --quiet khz_tui tests screenshots
+.venv/bin/python -m mypy --no-error-summary
 exec .venv/bin/python -m pytest -n 2 -q -rs "$@"
