@@ -42,6 +42,10 @@ FailedStep = Literal[
     "interrupted", "internal",
 ]
 
+#: Why a run took over another run's cloud lock marker: it had expired, its run (from this machine's
+#: state folder) had ended, or the person said --force-unlock and confirmed.
+LockTakeover = Literal["expired", "ended", "forced"]
+
 #: Repairs an apply makes on its own when a node is not as the last run left it.
 RepairKind = Literal[
     "server-recreated",      # the server's create failed or it is gone: a new one is made
@@ -227,6 +231,8 @@ class RunLockTaken(EngineEvent):
     """When the cloud marker expires unless renewed (UTC); empty for the local lock."""
     took_over: str = ""
     """The earlier holder whose marker this run took over (expired, or --force-unlock); empty if none."""
+    takeover: LockTakeover | None = None
+    """Why that marker could be taken over; None when there was none."""
 
 
 class RunLockRefused(EngineEvent):

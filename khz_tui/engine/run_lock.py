@@ -44,7 +44,7 @@ from khz_tui.engine.cloud.facade import Cloud
 from khz_tui.engine.cloud.names import LABEL_PREFIX, MANAGED_BY, MANAGED_BY_LABEL, RUN_LOCK_OF_LABEL, run_lock_name
 from khz_tui.engine.cluster_files import LocalRunLock, LockHolder, utc_stamp
 from khz_tui.engine.context import NotConfirmed, RunContext
-from khz_tui.engine.events import FailedStep, RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
+from khz_tui.engine.events import FailedStep, LockTakeover, RunLockRefused, RunLockReleased, RunLockTaken, StepFailed
 from khz_tui.engine.steps import StepError, step
 
 #: How long a marker stays valid without renewal, at real speed. A killed run blocks the cluster
@@ -187,7 +187,7 @@ class CloudMarker:
 
         Raises RunLocked when another live run holds it, NotConfirmed when a takeover was not
         confirmed, StepError when a resource that is not a run lock has the marker's name."""
-        took_over = ""
+        took_over: tuple[str, LockTakeover] | None = None
         for _ in range(TAKE_ATTEMPTS):
             self.claim = replace(self.claim, expires=time.time() + self.ttl)
             try:
@@ -212,8 +212,9 @@ class CloudMarker:
                          "take it; another run is starting", code="run_lock_contended",
                          hint="wait for the other run to finish, then run the command again")
 
-    async def _take_over_or_refuse(self, marker_id: int, found: Claim) -> str:
-        """Delete a marker that may be taken over and return who held it; raise otherwise."""
+    async def _take_over_or_refuse(self, marker_id: int, found: Claim) -> tuple[str, LockTakeover]:
+        """Delete a marker that may be taken over and return who held it and why it could be taken; raise
+        otherwise."""
         holder = found.holder()
         expired = found.expired()
         # A marker taken under the flock this run now holds belongs to a run that has ended (killed:
@@ -232,15 +233,16 @@ class CloudMarker:
             if not await self.ctx.confirmed(question):
                 raise NotConfirmed(f"taking over the run lock of cluster {self.cluster} was not confirmed; nothing "
                                    "was changed (confirm with --yes)")
-        why = ("left by a run from this machine's state folder that no longer runs" if ended
-               else "expired" if expired else "taken over with --force-unlock")
+        takeover: LockTakeover = "ended" if ended else "expired" if expired else "forced"
+        why = {"ended": "left by a run from this machine's state folder that no longer runs", "expired": "expired",
+               "forced": "taken over with --force-unlock"}[takeover]
         self.ctx.bus.log(
             f"the run lock of cluster {self.cluster} held since {holder.since} by pid {holder.pid or 'unknown'} on "
             f"host {holder.host} was {why}; this run takes it over", level="warning",
         )
         # By id: a marker someone else created meanwhile has another id and is never deleted here.
         await self.cloud.delete_run_lock(marker_id, what=f"deleting the stale run lock {self.name}")
-        return f"pid {holder.pid or 'unknown'} on host {holder.host} since {holder.since}"
+        return f"pid {holder.pid or 'unknown'} on host {holder.host} since {holder.since}", takeover
 
     def _not_a_marker(self) -> NoReturn:
         message = (f"a placement group named {self.name} exists that is not khz-tui's run lock of cluster "
@@ -249,10 +251,11 @@ class CloudMarker:
         self.ctx.bus.emit(StepFailed(step="lock", title="Taking the cluster's run lock", message=message, hint=hint))
         raise StepError("lock", "Taking the cluster's run lock", message, hint, bad_input=True)
 
-    def _held(self, marker_id: int, took_over: str) -> None:
+    def _held(self, marker_id: int, took_over: tuple[str, LockTakeover] | None) -> None:
         self.id = marker_id
+        holder, takeover = took_over or ("", None)
         self.ctx.bus.emit(RunLockTaken(cluster=self.cluster, scope="cloud", expires=utc_stamp(self.claim.expires),
-                          took_over=took_over))
+                          took_over=holder, takeover=takeover))
         self._renewal = asyncio.create_task(self._renew(), name="run-lock-renewal")
 
     async def _renew(self) -> None:

@@ -104,4 +104,5 @@ async def test_destroy_removes_a_marker_left_behind(api_sim, make_plan, engine_r
     out = await engine_run("destroy", make_plan("left", cp=1), api_sim, yes=True)
     assert out.finished.ok, out.finished.message
     assert _marker(api_sim, "left") is None
-    assert "pid 99 on host gone" in out.of("RunLockTaken")[-1].took_over
+    taken = out.of("RunLockTaken")[-1]
+    assert "pid 99 on host gone" in taken.took_over and taken.takeover == "expired"

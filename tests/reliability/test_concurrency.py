@@ -227,7 +227,7 @@ def test_an_expired_marker_is_taken_over(sim, ssh_keys, tmp_path) -> None:
     assert ran.code == 0, ran.finished
     taken = [e for e in ran.of("RunLockTaken") if e["scope"] == "cloud"]
     assert taken and "pid 4242 on host build-7.example" in taken[0]["took_over"]
-    assert any("was expired; this run takes it" in e.get("text", "") for e in ran.of("LogLine"))
+    assert taken[0]["takeover"] == "expired"
     assert_complete(sim, "late")
 
 
@@ -272,7 +272,7 @@ def test_force_unlock_yes_takes_a_live_marker_over_at_once(sim, ssh_keys, tmp_pa
     assert forced.code == 0, forced.finished
     taken = [e for e in forced.of("RunLockTaken") if e["scope"] == "cloud"]
     assert taken and "pid 4242 on host build-7.example" in taken[0]["took_over"]
-    assert any("taken over with --force-unlock" in e.get("text", "") for e in forced.of("LogLine"))
+    assert taken[0]["takeover"] == "forced"
     assert_complete(sim, "stuck")
 
 
