@@ -9,13 +9,10 @@ every planned server Ready in the simulator's k3s, all of them in one cluster, t
 
 from __future__ import annotations
 
-import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +20,13 @@ from typing import Any
 import pytest
 import tomli_w
 from reliability_helpers import cluster_servers, clusters_holding, duplicates, labeled, plan_data, ready_servers
+from support.event_stream import Event, EventStream
 
 from khz_tui.sim.simulator import Simulator, SimulatorThread
 
 TIME_SCALE = 0.02
 RUN_TIMEOUT = 120.0
 
-Event = dict[str, Any]
 
 
 def _phase(node_suffix: str, phase: str) -> Callable[[Event], bool]:
@@ -83,25 +80,9 @@ def start_apply(plan: Path, sim: Simulator) -> subprocess.Popen:
 
 
 def events_until(proc: subprocess.Popen, stop: Callable[[Event], bool] | None, timeout: float) -> tuple[list[Event], bool]:
-    """Read JSON events until `stop` matches (returns True) or the process ends (False); bounded in time."""
-    events: list[Event] = []
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if not sel.select(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                return events, False
-            event = json.loads(line)
-            events.append(event)
-            if stop is not None and stop(event):
-                return events, True
-        raise AssertionError(f"no kill point within {timeout:.0f}s; last events: {[e['kind'] for e in events[-5:]]}")
-    finally:
-        sel.close()
+    """JSON events until `stop` matches (True) or the process's stream ends (False); bounded in time.
+    Read as they come (`support.event_stream`), so the kill lands at the event, not at a later one."""
+    return EventStream(proc).until(stop, timeout)
 
 
 def k3s_token(sim: Simulator, cluster: str) -> str | None:

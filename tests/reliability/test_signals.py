@@ -5,21 +5,16 @@ The real CLI runs in a child process (`python -m khz_tui --apply/--destroy/--dry
 the run at the point under test. A fault profile adds server-side latency to the requests the run is
 in, so the signal lands mid-request and not after the run has ended.
 
-The stream is read from the pipe's file descriptor, not with `readline()` on the pipe's file object:
-that one reads ahead, and `select()` does not see lines already in its buffer, so an event could wait
-there until the run wrote the next one (for a dry-run held 10 s in discovery, the signal then came
-after the run had finished: a plain RunFinished and exit 0 or 130).
+The stream is read as it comes (`support.event_stream`): a buffered `readline()` once held the
+dry-run's discovery event back until the run had finished, so the signal came too late.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +23,7 @@ import pytest
 import tomli_w
 from hcloud import Client
 from reliability_helpers import duplicates, labeled, plan_data
+from support.event_stream import Event, EventStream
 
 from khz_tui.sim.faults import EndpointFaults, FaultProfile
 from khz_tui.sim.simulator import SimulatorThread, recording_node_host
@@ -36,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 120.0
 LABELS = {"khz-tui.io/managed-by": "khz-tui"}
 
-Event = dict[str, Any]
 
 
 def write_plan(tmp_path: Path, ssh_keys, name: str, **kwargs: Any) -> Path:
@@ -50,32 +45,11 @@ class Child:
 
     def __init__(self, proc: subprocess.Popen) -> None:
         self.proc = proc
-        self.unread = b""
+        self.stream = EventStream(proc)
 
     def events_until(self, stop: Callable[[Event], bool] | None) -> tuple[list[Event], bool]:
         """JSON events until `stop` matches (True) or the stream ends (False); bounded in time."""
-        events: list[Event] = []
-        fd = self.proc.stdout.fileno()
-        sel = selectors.DefaultSelector()
-        sel.register(fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + RUN_TIMEOUT
-        try:
-            while time.monotonic() < deadline:
-                if b"\n" in self.unread:
-                    line, self.unread = self.unread.split(b"\n", 1)
-                    events.append(json.loads(line))
-                    if stop is not None and stop(events[-1]):
-                        return events, True
-                    continue
-                if not sel.select(timeout=min(1.0, max(0.0, deadline - time.monotonic()))):
-                    continue
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    return events, False
-                self.unread += chunk
-            raise AssertionError(f"nothing matched within {RUN_TIMEOUT:.0f}s; last: {[e['kind'] for e in events[-5:]]}")
-        finally:
-            sel.close()
+        return self.stream.until(stop, RUN_TIMEOUT)
 
     def finish(self) -> tuple[int, list[Event], str]:
         """Read the rest of the run; (exit code, remaining events, stderr)."""
