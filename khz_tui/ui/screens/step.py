@@ -125,14 +125,18 @@ class WizardStep(Screen[None]):
         """The draft has its defaults and a verdict: describe each field from the plan's docs, check."""
         if self._loading or not self.showing:
             return  # `_loaded` calls this again once the fields hold the draft's values
+        helps = self.query(FieldHelp)
+        if not helps:  # the app is closing and has taken the step's widgets down; the plan came too late
+            return
         for field in self.query(PlanField):
             field.describe()
-        self.query_one(FieldHelp).follow(self.focused)
+        helps.first().follow(self.focused)
         self.changed()
 
     def on_descendant_focus(self, event: Any) -> None:
         if not self._loading and self.is_attached:
-            self.query_one(FieldHelp).follow(self.focused)
+            for help_pane in self.query(FieldHelp):  # none once the app closing has taken the widgets down
+                help_pane.follow(self.focused)
 
     def changed(self) -> None:
         """Write the fields into the draft, re-check the plan, show what the checks found."""
