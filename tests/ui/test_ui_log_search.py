@@ -4,27 +4,19 @@ from __future__ import annotations
 
 from rich.text import Text
 from support.recorded_runs import recorded_runner_factory
+from support.run_console import finished_run
 
 from khz_tui.engine.events import LogLine
 from khz_tui.engine.options import RunOptions
 from khz_tui.launch.connect import connect
-from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.log_pane import LogPane, TailLog
 
 
 async def test_search_highlights_matches_and_n_steps_through_them() -> None:
     app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        app.start_run("apply", ClusterPlan(name="demo"))
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        console = app.screen
-        assert isinstance(console, RunConsole)
-        console.flush()
+        console = await finished_run(pilot, app)
         console.sink(LogLine(node="demo-cp-1", stream="stdout", text="STARTING the KERNEL"))
         console.flush()
         app.clear_notifications()

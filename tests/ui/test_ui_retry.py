@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import pytest
 from support.recorded_runs import scripted_runner
+from support.run_console import finished_run
 
 from khz_tui.engine.events import RunFinished, RunStarted
 from khz_tui.engine.options import RunOptions
 from khz_tui.launch.connect import connect
-from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.outcome_panel import OutcomePanel
 
 SIZE = (100, 32)
@@ -33,15 +32,7 @@ async def test_retry_repeats_the_failed_mode_and_says_so(mode) -> None:
     started: list[str] = []
     app = failing_app(started)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.app.workers.wait_for_complete()  # the wizard's first frame and plan package, as a person sees it
-        await pilot.pause()
-        app.start_run(mode, ClusterPlan(name="demo"))
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        console = app.screen
-        assert isinstance(console, RunConsole)
-        console.flush()
-        await pilot.pause()
+        console = await finished_run(pilot, app, mode)  # the wizard's first frame and plan package, as a person sees it
         footer = {b.binding.description for b in console.active_bindings.values() if b.enabled}
         assert f"Retry {mode}" in footer
         assert not {f"Retry {m}" for m in ("apply", "destroy", "dry-run") if m != mode} & footer

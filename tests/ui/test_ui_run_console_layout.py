@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import pytest
 from support.recorded_runs import recorded_events, recorded_runner_factory
+from support.run_console import finished_run
 from textual.widgets._footer import FooterKey
 
 from khz_tui.engine.events import LogLine, StepFailed
 from khz_tui.engine.options import RunOptions
 from khz_tui.launch.connect import connect
-from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.log_pane import LogPane
 from khz_tui.ui.widgets.node_table import COLUMNS, NodeTable
-
-
-async def _finished_console(pilot, app: KhzApp) -> RunConsole:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    app.start_run("apply", ClusterPlan(name="demo"))
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    console = app.screen
-    assert isinstance(console, RunConsole)
-    console.flush()
-    await pilot.pause()
-    return console
 
 
 def _visible_columns(table: NodeTable, width: int) -> list[str]:
@@ -44,7 +30,7 @@ def _visible_columns(table: NodeTable, width: int) -> list[str]:
 async def test_80x24_keeps_phase_the_log_and_the_footer_keys(apply) -> None:
     app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory(apply=apply))
     async with app.run_test(size=(80, 24)) as pilot:
-        console = await _finished_console(pilot, app)
+        console = await finished_run(pilot, app)
         columns = _visible_columns(console.query_one(NodeTable), 80)
         assert {"Node", "Phase", "Ready", "Time"} <= set(columns)
         log = console.query_one(LogPane)
@@ -57,7 +43,7 @@ async def test_80x24_keeps_phase_the_log_and_the_footer_keys(apply) -> None:
 async def test_wide_terminals_show_every_node_column_and_resizing_rebuilds() -> None:
     app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=(120, 40)) as pilot:
-        console = await _finished_console(pilot, app)
+        console = await finished_run(pilot, app)
         table = console.query_one(NodeTable)
         assert _visible_columns(table, 120) == list(COLUMNS)
         await pilot.resize_terminal(80, 24)
@@ -70,7 +56,7 @@ async def test_error_lines_wrap_and_w_wraps_every_line() -> None:
     app = KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=recorded_runner_factory(apply="apply-node-unreachable"))
     failure = next(e for e in recorded_events("apply-node-unreachable") if isinstance(e, StepFailed)).message
     async with app.run_test(size=(80, 24)) as pilot:
-        console = await _finished_console(pilot, app)
+        console = await finished_run(pilot, app)
         log = console.query_one(LogPane).query_one("#log")
         width = log.scrollable_content_region.width
         lines = [str(line) for line in log.lines]

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 from support.recorded_runs import scripted_runner
+from support.run_console import finished_run
 
 from khz_tui.engine.events import (
     Change,
@@ -35,19 +36,6 @@ def _app(script) -> KhzApp:
     return KhzApp(None, RunOptions(sim=True), connect=connect, runner_factory=lambda mode, plan: scripted_runner(script(mode)))
 
 
-async def _run(pilot, app: KhzApp, mode: str) -> RunConsole:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    app.start_run(mode, ClusterPlan(name="demo"))
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    console = app.screen
-    assert isinstance(console, RunConsole)
-    console.flush()
-    await pilot.pause()
-    return console
-
-
 def _title(console: RunConsole) -> str:
     return str(console.query_one("#run-title").render())
 
@@ -66,7 +54,7 @@ def _log(console: RunConsole) -> list[str]:
 async def test_title_says_how_the_run_ended(mode, ok, title) -> None:
     app = _app(lambda m: [RunStarted(mode=m, **START), RunFinished(mode=m, ok=ok, message="done" if ok else "boom")])
     async with app.run_test(size=SIZE) as pilot:
-        console = await _run(pilot, app, mode)
+        console = await finished_run(pilot, app, mode)
         assert _title(console) == title
         assert "Applying" not in _title(console)
 
@@ -115,7 +103,7 @@ async def test_destroy_lists_each_deleted_resource_and_counts_them() -> None:
 
     app = _app(script)
     async with app.run_test(size=SIZE) as pilot:
-        console = await _run(pilot, app, "destroy")
+        console = await finished_run(pilot, app, "destroy")
         log = "\n".join(_log(console))
         assert "deleted server demo-cp-1 (id 41)" in log
         assert "deleted server demo-default-1 (id 42)" in log
@@ -139,7 +127,7 @@ async def test_dry_run_lists_each_change_and_says_nothing_changed() -> None:
 
     app = _app(script)
     async with app.run_test(size=SIZE) as pilot:
-        console = await _run(pilot, app, "dry-run")
+        console = await finished_run(pilot, app, "dry-run")
         assert any("+ create server demo-cp-1 (cpx22)" in line for line in _log(console))
         outcome = str(console.query_one(OutcomePanel).render())
         assert "nothing was changed" in outcome and "nodes Ready" not in outcome
@@ -151,7 +139,7 @@ async def test_run_end_rings_the_bell_and_notifies(ok, monkeypatch) -> None:
     rings: list[int] = []
     monkeypatch.setattr(app, "bell", lambda: rings.append(1))
     async with app.run_test(size=SIZE) as pilot:
-        console = await _run(pilot, app, "apply")
+        console = await finished_run(pilot, app, "apply")
         console.flush()
         assert rings == [1]
         notes = [(n.title, n.severity) for n in app._notifications]

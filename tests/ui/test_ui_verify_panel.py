@@ -4,6 +4,7 @@ and for a failure what to do; the cursor goes to the node a failed check names."
 from __future__ import annotations
 
 from support.recorded_runs import scripted_runner
+from support.run_console import finished_run
 
 from khz_tui.engine.events import (
     NodePlanned,
@@ -14,9 +15,7 @@ from khz_tui.engine.events import (
 )
 from khz_tui.engine.options import RunOptions
 from khz_tui.launch.connect import connect
-from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
-from khz_tui.ui.screens.run_console import RunConsole
 from khz_tui.ui.widgets.node_table import NodeTable
 from khz_tui.ui.widgets.verify_panel import VerifyPanel
 
@@ -44,15 +43,7 @@ def _app() -> KhzApp:
 async def test_verify_checks_are_shown_and_the_failed_node_is_selected() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        app.start_run("apply", ClusterPlan(name="demo"))
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-        console = app.screen
-        assert isinstance(console, RunConsole)
-        console.flush()
-        await pilot.pause()
+        console = await finished_run(pilot, app)
         panel = console.query_one(VerifyPanel)
         assert panel.has_class("-shown") and panel.has_class("-failed")
         shown = str(panel.render())
