@@ -14,8 +14,6 @@ the changes are made with hcloud-python over the simulator's HTTP API, as a pers
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from hcloud import Client
 from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.locations.domain import Location
 from reliability_helpers import cluster_servers, clusters_holding, duplicates, labeled, ready_servers, repaired, target_of
+from support.kubectl import kubectl, kubectl_path
 
 from khz_tui.engine.api import run
 from khz_tui.engine.events import EngineEvent, RunFinished
@@ -35,7 +34,6 @@ from khz_tui.sim.simulator import Simulator
 #: the engine needs to reach the powered-on server over SSH, so a check that does not wait sees it down.
 SLOW_SCALE = 0.1
 TIME_SCALE = 0.02
-KUBECTL_TIMEOUT = 60.0
 
 
 async def apply(plan, sim: Simulator, kubeconfig: Path | None = None) -> tuple[RunFinished, list[EngineEvent]]:
@@ -152,36 +150,16 @@ async def test_a_node_whose_address_was_taken_fails_at_once_naming_it(make_plan)
         assert sim.inspect.server("nt-default-1").private_net == ()
 
 
-def _kubectl_path() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.skip("kubectl is not installed (tests/run.sh installs Debian's kubernetes-client)")
-    return path
-
-
-async def _kubectl(path: str, kubeconfig: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        path, "--kubeconfig", str(kubeconfig), "--request-timeout=20s", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), KUBECTL_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"kubectl {' '.join(args)} did not finish in {KUBECTL_TIMEOUT}s") from None
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 async def test_a_recreated_api_load_balancer_is_added_to_the_certificates(make_plan, tmp_path: Path) -> None:
-    kubectl = _kubectl_path()
+    path = kubectl_path()
     plan = make_plan("lbn", cp=3, workers=1, lb=True)
     kubeconfig = tmp_path / "lbn.yaml"
     async with Simulator(time_scale=TIME_SCALE, seed=34) as sim:
         first, _ = await apply(plan, sim, kubeconfig)
         assert first.ok, first.message
         (old_lb,) = labeled(sim, "load_balancers", "lbn")
-        code, _, err = await _kubectl(kubectl, kubeconfig, "get", "nodes")
-        assert code == 0, err
+        got = await kubectl(path, kubeconfig, "get", "nodes")
+        assert got.code == 0, got.err
 
         def delete_lb() -> None:
             hc = hclient(sim)
@@ -203,10 +181,10 @@ async def test_a_recreated_api_load_balancer_is_added_to_the_certificates(make_p
             sans = yaml.safe_load(sim.inspect.read_text(_server(sim, "lbn", cp).id, "/etc/rancher/k3s/config.yaml"))["tls-san"]
             assert new_ip in sans, (cp, sans)
         assert sorted(repaired(events, "k3s-restarted")) == ["lbn-cp-1", "lbn-cp-2", "lbn-cp-3"]
-        code, out, err = await _kubectl(kubectl, kubeconfig, "get", "nodes")
-        assert code == 0, err
-        assert "x509" not in err
-        assert sorted(line.split()[0] for line in out.splitlines()[1:]) == [
+        got = await kubectl(path, kubeconfig, "get", "nodes")
+        assert got.code == 0, got.err
+        assert "x509" not in got.err
+        assert sorted(line.split()[0] for line in got.out.splitlines()[1:]) == [
             "lbn-cp-1", "lbn-cp-2", "lbn-cp-3", "lbn-default-1"]
         names, ready = ready_servers(sim, "lbn")
         assert ready == names and len(names) == 4

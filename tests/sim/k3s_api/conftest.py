@@ -9,10 +9,9 @@ when it is absent.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from support.clusters import PlanShape, cluster_fixtures
+from support.kubectl import kubectl_path as find_kubectl
 
 TIME_SCALE = 0.02
 
@@ -23,7 +22,4 @@ isolated_home, ssh_keys, make_plan, sim = _fixtures.isolated_home, _fixtures.ssh
 @pytest.fixture
 def kubectl_path() -> str:
     """The real kubectl, or a visible skip."""
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.skip("kubectl is not installed (tests/run.sh installs Debian's kubernetes-client)")
-    return path
+    return find_kubectl()

@@ -13,7 +13,8 @@ from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.load_balancers.domain import LoadBalancerService, LoadBalancerTarget
 from hcloud.locations.domain import Location
 from hcloud.servers.domain import Server
-from kube_helpers import engine, kubectl
+from kube_helpers import engine
+from support.kubectl import kubectl
 
 
 async def test_kubectl_sees_every_node_ready_through_the_load_balancer(sim, make_plan, kubectl_path, tmp_path: Path) -> None:
