@@ -9,13 +9,14 @@ its real configuration, serves its API over TLS, and runs the cloud controller a
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.event_stream import events_in
+from support.plans import plan_file
 
 from khz_tui.cli import main
 from khz_tui.engine.api import run
@@ -23,7 +24,7 @@ from khz_tui.engine.events import EngineEvent
 from khz_tui.engine.options import RunOptions
 from khz_tui.engine.outcome import ExitCode, Outcome, exit_code
 from khz_tui.plan.model import ClusterPlan
-from khz_tui.plan.toml_io import load_plan, save_plan
+from khz_tui.plan.toml_io import load_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "docs" / "examples").glob("*.toml"))
@@ -46,16 +47,6 @@ def with_keys(plan: ClusterPlan, ssh_keys: tuple[Path, Path]) -> ClusterPlan:
                                                                       "public_key": str(public)})})
 
 
-def plan_file(tmp_path: Path, plan: ClusterPlan) -> Path:
-    path = tmp_path / f"{plan.name}.toml"
-    save_plan(plan, path)
-    return path
-
-
-def events_of(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-
-
 def checks(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e["check"]: e for e in events if e["kind"] == "VerifyCheckFinished"}
 
@@ -69,7 +60,7 @@ def counted(sim: Simulator, kind: str) -> set[int]:
 def test_apply_verifies_and_verify_deep_passes_for_every_example(cloud, tmp_path, capsys, ssh_keys, example) -> None:
     path = plan_file(tmp_path, with_keys(load_plan(example), ssh_keys))
     assert main(["--apply", str(path), "--yes", "--output", "json"]) == 0
-    applied = events_of(capsys)
+    applied = events_in(capsys.readouterr().out)
     found = checks(applied)
     assert set(found) == DEFAULT_CHECKS and all(c["status"] == "pass" for c in found.values()), found
     assert next(e for e in applied if e["kind"] == "VerifyFinished")["ok"] is True
@@ -77,13 +68,13 @@ def test_apply_verifies_and_verify_deep_passes_for_every_example(cloud, tmp_path
     # A rerun, including its verify, sends no changing request to Hetzner.
     before = cloud.mutating_request_count
     assert main(["--apply", str(path), "--yes", "--output", "json"]) == 0
-    assert set(checks(events_of(capsys))) == DEFAULT_CHECKS
+    assert set(checks(events_in(capsys.readouterr().out))) == DEFAULT_CHECKS
     assert cloud.mutating_request_count == before
 
     lbs, volumes = counted(cloud, "load_balancers"), counted(cloud, "volumes")
     controller_before = cloud.controller_counts.mutating
     assert main(["verify", str(path), "--deep", "--output", "json"]) == 0
-    events = events_of(capsys)
+    events = events_in(capsys.readouterr().out)
     found = checks(events)
     assert all(c["ok"] for c in found.values()), found
     assert set(found) > DEFAULT_CHECKS
@@ -111,7 +102,7 @@ def test_verify_exit_codes_for_a_bad_plan_no_token_and_no_cluster(cloud, tmp_pat
     assert main(["verify", str(bad)]) == 2
     path = plan_file(tmp_path, make_plan("nothing", cp=1, workers=0, lb=False))
     assert main(["verify", str(path), "--output", "json"]) == 2, "no cluster of that name at the endpoint"
-    finished = events_of(capsys)[-1]
+    finished = events_in(capsys.readouterr().out)[-1]
     assert finished["failed_step"] == "no-cluster" and "apply the plan first" in finished["hint"]
     assert finished["outcome"] == "bad-input"
     monkeypatch.delenv("HCLOUD_TOKEN")

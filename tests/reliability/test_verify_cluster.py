@@ -6,7 +6,6 @@ the same HTTP API otherwise), the hcloud API for a load balancer in front of the
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,11 +20,11 @@ from hcloud.load_balancer_types.domain import LoadBalancerType
 from hcloud.load_balancers.domain import LoadBalancerService, LoadBalancerTarget
 from hcloud.locations.domain import Location
 from reliability_helpers import KINDS, labeled
+from support.event_stream import events_in
+from support.plans import plan_file
 
 from khz_tui.cli import main
 from khz_tui.engine.cloud.addon_resources import CCM_SERVICE_UID_LABEL
-from khz_tui.plan.model import ClusterPlan
-from khz_tui.plan.toml_io import save_plan
 from khz_tui.sim.simulator import Simulator, SimulatorThread
 
 TIME_SCALE = 0.02
@@ -37,16 +36,6 @@ def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
         monkeypatch.setenv("HCLOUD_ENDPOINT", sim.endpoint)
         monkeypatch.setenv("HCLOUD_TOKEN", sim.token)
         yield sim
-
-
-def plan_file(tmp_path: Path, plan: ClusterPlan) -> Path:
-    path = tmp_path / f"{plan.name}.toml"
-    save_plan(plan, path)
-    return path
-
-
-def json_events(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
 
 
 def failed_checks(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -79,7 +68,7 @@ def test_a_worker_powered_off_behind_its_back_fails_verify_naming_it(cloud, tmp_
     before = cloud.mutating_request_count
 
     assert main(["verify", str(path), "--output", "json"]) == 1
-    events = json_events(capsys)
+    events = events_in(capsys.readouterr().out)
     failed = failed_checks(events)
     assert set(failed) == {"nodes"}, failed
     nodes = failed["nodes"]
@@ -104,7 +93,7 @@ def test_a_certificate_that_does_not_cover_the_kubeconfig_address_is_caught(clou
     plan = make_plan("tc", cp=1, workers=0, lb=True)
     path = plan_file(tmp_path, plan)
     assert main(["--apply", str(path), "--yes", "--output", "json"]) == 0
-    kubeconfig = next(e["path"] for e in json_events(capsys) if e["kind"] == "KubeconfigWritten")
+    kubeconfig = next(e["path"] for e in events_in(capsys.readouterr().out) if e["kind"] == "KubeconfigWritten")
 
     # A second load balancer in front of the API, whose address no server's tls-san names (what a
     # recreated API load balancer is until the servers restart with it): the kubeconfig points at it.
@@ -121,7 +110,7 @@ def test_a_certificate_that_does_not_cover_the_kubeconfig_address_is_caught(clou
     Path(kubeconfig).write_text(yaml.safe_dump(data))
 
     assert main(["verify", str(path), "--output", "json"]) == 1
-    failed = failed_checks(json_events(capsys))
+    failed = failed_checks(events_in(capsys.readouterr().out))
     assert set(failed) == {"kubeconfig"}, failed
     detail = failed["kubeconfig"]["detail"]
     assert f"does not cover {address}" in detail and "it names:" in detail
@@ -148,7 +137,7 @@ def test_verify_deep_then_destroy_leaves_nothing_of_the_cluster_and_keeps_anothe
     capsys.readouterr()
 
     assert main(["verify", str(path), "--deep", "--output", "json"]) == 0
-    deep = {e["check"]: e for e in json_events(capsys) if e["kind"] == "VerifyCheckFinished"}
+    deep = {e["check"]: e for e in events_in(capsys.readouterr().out) if e["kind"] == "VerifyCheckFinished"}
     assert deep["load-balancer"]["ok"] and deep["volume-hcloud-volumes"]["ok"]
 
     assert main(["--destroy", str(path), "--yes", "--output", "json"]) == 0

@@ -18,6 +18,11 @@ from typing import Any
 Event = dict[str, Any]
 
 
+def events_in(output: str) -> list[Event]:
+    """The JSON events in what a finished `--output json` run printed (other lines skipped)."""
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 class EventStream:
     """The JSON events a child process writes to its stdout (opened as a pipe, text or bytes)."""
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from khz_tui.plan.model import ClusterPlan
 
 
 def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int, workers: int, lb: bool,
@@ -20,3 +23,12 @@ def plan_data(name: str, ssh_keys: tuple[Path, Path], *, cp: int, workers: int, 
     }
     data.update(sections)
     return data
+
+
+def plan_file(tmp_path: Path, plan: ClusterPlan) -> Path:
+    """`plan` saved as `<name>.toml` under `tmp_path`, for the command line to read."""
+    from khz_tui.plan.toml_io import save_plan
+
+    path = tmp_path / f"{plan.name}.toml"
+    save_plan(plan, path)
+    return path
