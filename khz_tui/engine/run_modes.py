@@ -41,7 +41,7 @@ class Mode:
 
 
 async def _apply(ctx: RunContext) -> Ending:
-    from khz_tui.engine.apply import apply
+    from khz_tui.engine.apply.flow import apply
 
     ready, total = await apply(ctx, policy=ctx.apply_policy)
     return Ending.succeeded(f"cluster {ctx.plan.name} is up: {ready} of {total} nodes Ready", nodes_ready=ready)

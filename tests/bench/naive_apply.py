@@ -42,7 +42,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 import asyncssh
 
-from khz_tui.engine.apply import apply
+from khz_tui.engine.apply.flow import apply
 from khz_tui.engine.apply.policy import DEFAULT_POLICY, WorkerStart
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import ActionFailed, CloudClient

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from khz_tui.engine.apply import apply
+from khz_tui.engine.apply.flow import apply
 from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy, Turns, WorkerStart
 from khz_tui.engine.bus import EventBus
 from khz_tui.engine.cloud.client import CloudClient

@@ -34,27 +34,3 @@ Where each part lives:
     api_certificates.py the API load balancer's addresses in every control plane's tls-san (restarted
                        one at a time)
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy
-
-if TYPE_CHECKING:
-    from khz_tui.engine.context import RunContext
-
-
-async def apply(ctx: RunContext, policy: ApplyPolicy = DEFAULT_POLICY) -> tuple[int, int]:
-    """Converge and bootstrap on `policy`'s schedule (scaled here to the target's clock); returns
-    (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
-    # Imported here, not above: the run context carries an ApplyPolicy, so importing this package (for
-    # policy.py) must not import what imports the context.
-    from khz_tui.engine.apply.flow import run_apply
-    from khz_tui.engine.apply.progress import ApplyProgress
-
-    run = ApplyProgress(ctx, policy)
-    try:
-        return await run_apply(run)
-    finally:
-        await run.close()

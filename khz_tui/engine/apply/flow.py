@@ -15,6 +15,7 @@ from khz_tui.engine.apply.infrastructure import ensure_infrastructure, ensure_lo
 from khz_tui.engine.apply.join import install_or_join
 from khz_tui.engine.apply.kubeconfig_file import write_kubeconfig
 from khz_tui.engine.apply.node_server import provision
+from khz_tui.engine.apply.policy import DEFAULT_POLICY, ApplyPolicy
 from khz_tui.engine.apply.progress import ApplyProgress, Node
 from khz_tui.engine.apply.readiness import watch_readiness
 from khz_tui.engine.apply.records import ApiAddresses, Infrastructure
@@ -22,9 +23,20 @@ from khz_tui.engine.apply.scale_down import confirm_scale_down, scale_down
 from khz_tui.engine.apply.seed import find_seed
 from khz_tui.engine.apply.settled import will_change
 from khz_tui.engine.cloud.names import network_name, planned_volumes
+from khz_tui.engine.context import RunContext
 from khz_tui.engine.events import NodePlanned, StepFailed
 from khz_tui.engine.nodes.addon_install import install_addons
 from khz_tui.engine.steps import StepError, step
+
+
+async def apply(ctx: RunContext, policy: ApplyPolicy = DEFAULT_POLICY) -> tuple[int, int]:
+    """Converge and bootstrap on `policy`'s schedule (scaled here to the target's clock); returns
+    (nodes Ready, nodes planned). Raises StepError / NotConfirmed."""
+    run = ApplyProgress(ctx, policy)
+    try:
+        return await run_apply(run)
+    finally:
+        await run.close()
 
 
 async def run_apply(run: ApplyProgress) -> tuple[int, int]:
