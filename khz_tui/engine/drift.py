@@ -135,6 +135,12 @@ def covered_server_ids(firewall: Firewall) -> set[int]:
     return ids
 
 
+def uncovered_servers(firewall: Firewall, servers: Mapping[str, Server]) -> list[str]:
+    """The names of `servers` the firewall does not apply to, in order."""
+    covered = covered_server_ids(firewall)
+    return sorted(name for name, server in servers.items() if server.id not in covered)
+
+
 def firewall_coverage(cluster: str, firewall: Firewall, servers: Mapping[str, Server]) -> list[Drift]:
     """The firewall must apply to the cluster's servers through the cluster's label selector (so a
     server added later is covered from its first boot), and to every server the project holds.
@@ -144,7 +150,7 @@ def firewall_coverage(cluster: str, firewall: Firewall, servers: Mapping[str, Se
     line is a `report` and apply stops on it."""
     selector = cluster_selector(cluster)
     expected = f"every server labeled {selector}"
-    bare = sorted(name for name, server in servers.items() if server.id not in covered_server_ids(firewall))
+    bare = uncovered_servers(firewall, servers)
     left_out = f"not applied to {', '.join(bare)}" if bare else "applied to each server by id, not to servers added later"
     if not has_cluster_selector(firewall, cluster):
         return [Drift("change", "firewall", _name(firewall), APPLIED_TO, expected, left_out)]

@@ -140,8 +140,7 @@ class SharedResources(CloudBase):
         h = self.client.hcloud
         line = next(line for line in lines if line.field == drift.APPLIED_TO)
         what = f"applying firewall {fw.name} to every server of cluster {self.plan.name}"
-        covered = drift.covered_server_ids(fw)
-        bare = sorted(name for name, server in self.inventory.servers.items() if server.id not in covered)
+        bare = drift.uncovered_servers(fw, self.inventory.servers)
         for node in bare:  # a node the firewall left out is a repair of that node
             self.bus.emit(NodeRepaired(
                 node=node, repair="firewall-reapplied",
