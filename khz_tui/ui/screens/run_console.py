@@ -220,8 +220,6 @@ class RunConsole(Screen[None]):
                                   message="cancelled; the state so far is kept",
                                   hint="apply again to continue where it stopped, or destroy"))
             raise
-        except NotImplementedError as exc:
-            self.sink(RunFinished(mode=self.mode, ok=False, outcome=Outcome.FAILED, message=f"cannot run: {exc}"))
         except Exception as exc:  # noqa: BLE001 - e.g. CredentialsError: shown in the engine's words
             self.sink(RunFinished(mode=self.mode, ok=False, outcome=Outcome.FAILED,
                                   message=str(exc) or type(exc).__name__))
