@@ -45,11 +45,12 @@ async def shoot(name: str, size: tuple[int, int], steps: Callable[[Any], Awaitab
     from support.recorded_runs import recorded_runner_factory
 
     from khz_tui.engine.options import RunOptions
+    from khz_tui.launch.connect import connect
     from khz_tui.ui.app import KhzApp
 
     running = app_args.pop("running", False)
     factory = app_args.pop("runner_factory", None) or recorded_runner_factory(apply=app_args.pop("apply", "apply"))
-    app = KhzApp(app_args.pop("plan_path", None), RunOptions(sim=True), runner_factory=factory)
+    app = KhzApp(app_args.pop("plan_path", None), RunOptions(sim=True), connect=connect, runner_factory=factory)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         await steps(pilot)

@@ -88,10 +88,10 @@ class KhzApp(App[int]):
 
     def __init__(
         self,
-        plan_path: Path | None = None,
-        options: RunOptions = RunOptions(),
+        plan_path: Path | None,
+        options: RunOptions,
         *,
-        connect: Connect | None = None,
+        connect: Connect,
         runner_factory: RunnerFactory | None = None,
         catalog_reader: CatalogReader | None = None,
     ) -> None:
@@ -100,13 +100,10 @@ class KhzApp(App[int]):
         self.options = options
         self.token: str | None = None
         self.draft = PlanDraft.new()
-        # Only a token typed in this session is handed over; otherwise the engine resolves one in its
-        # documented order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
-        if connect is None:  # a real cloud only; the command line passes one that can start the simulator
-            from khz_tui.engine.api import connect as connect_to_cloud
-
-            connect = connect_to_cloud
-        self.connect: Connect = connect
+        # Where runs go, as the command line decides it (`khz_tui.launch`: the simulator for --sim). Only a
+        # token typed in this session is handed over; otherwise the engine resolves one in its documented
+        # order (variable, hcloud CLI context, saved token), for the wizard as for headless runs.
+        self.connect = connect
         self.runner_factory = runner_factory or engine_runner_factory(options, lambda: self.token, connect)
         # Verify reads the live catalog with the real engine only (a scripted runner has no cloud to ask).
         self.catalog_reader = catalog_reader or (

@@ -11,6 +11,7 @@ from support.recorded_runs import recorded_runner_factory
 from textual.widgets import Input, Static
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
@@ -69,7 +70,7 @@ async def echo_service(monkeypatch: pytest.MonkeyPatch):
 
 async def test_on_hetzner_the_echo_services_answer_is_shown_with_its_url(echo_service: str, monkeypatch) -> None:
     monkeypatch.setenv("HCLOUD_TOKEN", "t" * 64)  # the wizard's first step wants a token; nothing uses it here
-    app = KhzApp(None, RunOptions(sim=False), runner_factory=recorded_runner_factory())
+    app = KhzApp(None, RunOptions(sim=False), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=SIZE) as pilot:
         step = await _to_networking(pilot)
         line = str(step.query_one("#caller-address", Static).render())

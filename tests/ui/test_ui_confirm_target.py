@@ -6,6 +6,7 @@ from textual.widgets import Static
 
 from khz_tui.engine.events import RunFinished, RunStarted
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.ui.app import KhzApp
 from khz_tui.ui.dialogs.confirm import ConfirmDialog
@@ -21,7 +22,7 @@ async def test_the_engines_question_names_the_target() -> None:
         sink(finished)
         return finished
 
-    app = KhzApp(None, RunOptions(endpoint="http://127.0.0.1:9/v1"), runner_factory=lambda mode, plan: asks)
+    app = KhzApp(None, RunOptions(endpoint="http://127.0.0.1:9/v1"), connect=connect, runner_factory=lambda mode, plan: asks)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

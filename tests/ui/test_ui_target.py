@@ -9,6 +9,7 @@ from support.recorded_runs import recorded_runner_factory
 from textual.widgets import Static
 
 from khz_tui.engine.options import RunOptions
+from khz_tui.launch.connect import connect
 from khz_tui.plan.model import ClusterPlan
 from khz_tui.plan.toml_io import save_plan
 from khz_tui.ui.app import KhzApp
@@ -35,7 +36,7 @@ def _plan(tmp_path: Path) -> Path:
 
 async def test_every_step_names_an_endpoint_and_never_calls_it_hetzner(monkeypatch) -> None:
     monkeypatch.setenv("HCLOUD_TOKEN", "t" * 64)
-    app = KhzApp(None, RunOptions(endpoint=ENDPOINT), runner_factory=recorded_runner_factory())
+    app = KhzApp(None, RunOptions(endpoint=ENDPOINT), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(5):
             await _settle(pilot)
@@ -47,7 +48,7 @@ async def test_every_step_names_an_endpoint_and_never_calls_it_hetzner(monkeypat
 
 async def test_hetzner_says_where_the_token_comes_from(monkeypatch) -> None:
     monkeypatch.setenv("HCLOUD_TOKEN", "t" * 64)
-    app = KhzApp(None, RunOptions(), runner_factory=recorded_runner_factory())
+    app = KhzApp(None, RunOptions(), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=SIZE) as pilot:
         await _settle(pilot)
         assert "Hetzner Cloud · project of the token in $HCLOUD_TOKEN" in str(app.screen.query_one(TargetLine).render())
@@ -85,7 +86,7 @@ async def test_destroy_asks_once_with_inventory_cost_and_target(make_app, tmp_pa
 
 async def test_destroy_against_an_endpoint_does_not_say_hetzner(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HCLOUD_TOKEN", "t" * 64)
-    app = KhzApp(_plan(tmp_path), RunOptions(endpoint=ENDPOINT), runner_factory=recorded_runner_factory())
+    app = KhzApp(_plan(tmp_path), RunOptions(endpoint=ENDPOINT), connect=connect, runner_factory=recorded_runner_factory())
     async with app.run_test(size=SIZE) as pilot:
         await _settle(pilot)
         await pilot.press("D")
